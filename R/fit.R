@@ -1,0 +1,155 @@
+# Fitting: the profiled objective as a function of theta, its optimization, and the
+# fitted-model object. Each step can be called alone (as lme4's mkLmerDevfun,
+# optimizeLmer, mkMerMod).
+
+#' Fit a linear mixed-effects model
+#'
+#' Fits `y ~ fixed + (terms | group)` models, written in lme4's syntax, by
+#' penalized least squares with the profiled REML or ML criterion. The cross-product
+#' of `[Z X y]` is formed once in blocks (C++), and each evaluation of the criterion
+#' updates only a blocked Cholesky factor, so it costs the same for any number of
+#' observations.
+#'
+#' @param formula a two-sided formula with fixed effects and random-effect terms
+#'   `(lhs | group)`; `(lhs || group)` for uncorrelated effects, `a/b` for nesting,
+#'   `a:b` for an interaction as grouping factor, `offset()` terms.
+#' @param data a data frame.
+#' @param REML `TRUE` (default) for REML, `FALSE` for maximum likelihood.
+#' @param weights optional prior weights (positive), a column of `data` or a vector.
+#' @param offset optional offset, added to the linear predictor.
+#' @param subset optional expression selecting rows of `data`.
+#' @param na.action how to handle missing values: `na.omit` (default) drops
+#'   incomplete rows; `na.exclude` also pads fitted values and residuals back to the
+#'   rows of the data.
+#' @param contrasts optional list of contrasts for factors in the fixed part.
+#' @param relmat optional named list of known covariance (relationship) matrices
+#'   over the levels of grouping factors, e.g. `list(id = K)`; dimnames name levels.
+#' @param control a list from [lmm_control()].
+#' @return An object of class `"lmm"`; see its methods: `summary`, `fixef`,
+#'   `ranef`, `VarCorr`, `predict`, `anova`, ...
+#' @examples
+#' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+#' fit
+#' fixef(fit)
+#' @export
+lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.action,
+                contrasts = NULL, relmat = NULL, control = lmm_control()) {
+  mc <- match.call()
+  fc <- mc
+  fc[[1L]] <- quote(lemma::lmm_frame)
+  fc$REML <- NULL
+  fc$control <- NULL
+  frame <- eval(fc, parent.frame())
+  devfun <- lmm_devfun(frame, REML = REML)
+  opt <- lmm_optimize(devfun, control)
+  lmm_object(devfun, opt, mc)
+}
+
+#' Control settings for lmm()
+#'
+#' @param rhoend final trust-region radius of the BOBYQA optimizer (theta scale).
+#' @param maxfun maximum number of evaluations of the objective.
+#' @param restart restart the optimizer once from its solution (guards against
+#'   stopping short on flat objectives).
+#' @param singular_tol a theta diagonal below this is reported as singular.
+#' @return A list of settings.
+#' @examples
+#' lmm_control(maxfun = 5000)
+#' @export
+lmm_control <- function(rhoend = 1e-9, maxfun = 10000L, restart = TRUE, singular_tol = 1e-4) {
+  list(rhoend = rhoend, maxfun = maxfun, restart = restart, singular_tol = singular_tol)
+}
+
+#' The profiled REML/ML criterion of a model as a function of theta
+#'
+#' Forms the blocked cross-product matrix once (in C++) and returns a function of
+#' theta giving the REML criterion or the deviance (-2 log-likelihood), with beta
+#' and sigma profiled out, as lme4's `REMLcrit()` / `deviance()` define them.
+#'
+#' @param frame the result of [lmm_frame()].
+#' @param REML logical.
+#' @return A function of theta. Its environment holds `frame`, `REML` and the C++
+#'   model (`ptr`).
+#' @examples
+#' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
+#' f <- lmm_devfun(fr)
+#' f(c(1, 0, 1))
+#' @export
+lmm_devfun <- function(frame, REML = TRUE) {
+  stopifnot(inherits(frame, "lmm_frame"))
+  REML <- isTRUE(REML)
+  ptr <- new_model_ptr(frame)
+  logw <- sum(log(frame$weights))
+  function(theta) .model_objective(ptr, theta, REML) - logw
+}
+
+new_model_ptr <- function(frame) {
+  sw <- sqrt(frame$weights)
+  terms <- lapply(frame$reterms$terms, function(t)
+    list(codes = as.integer(t$factor), X = t$X * sw, nlev = t$nlev, relchol = t$relchol))
+  .model_new(terms, frame$X * sw, (frame$y - frame$offset) * sw)
+}
+
+#' Optimize the profiled criterion over theta
+#'
+#' BOBYQA (package minqa) within the bounds of theta, restarted once from its
+#' solution; a single parameter is optimized by Brent's method on a bounded
+#' transform, with the boundary value checked explicitly.
+#'
+#' @param devfun a function from [lmm_devfun()].
+#' @param control a list from [lmm_control()].
+#' @return A list with `par` (theta), `fval`, `feval` (number of evaluations) and
+#'   `message`.
+#' @examples
+#' fr <- lmm_frame(Yield ~ 1 + (1 | Batch), Dyestuff)
+#' lmm_optimize(lmm_devfun(fr))$par
+#' @export
+lmm_optimize <- function(devfun, control = lmm_control()) {
+  frame <- environment(devfun)$frame
+  theta0 <- frame$reterms$theta
+  lower <- frame$reterms$lower
+  nfe <- 0L
+  f <- function(th) {
+    nfe <<- nfe + 1L
+    v <- devfun(th)
+    if (!is.finite(v)) stop("the objective is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
+    v
+  }
+  if (length(theta0) == 1L) {
+    # theta = s / (1 - s) maps [0, 1) onto [0, Inf); Brent needs a bounded interval.
+    g <- function(s) f(s / (1 - s))
+    o <- stats::optimize(g, c(0, 1 - 1e-9), tol = 1e-12)
+    par <- o$minimum / (1 - o$minimum)
+    fval <- o$objective
+    f0 <- f(0)
+    if (f0 <= fval) {
+      par <- 0
+      fval <- f0
+    }
+    res <- list(par = par, fval = fval, message = "Brent")
+  } else {
+    ctrl <- list(rhobeg = 0.2, rhoend = control$rhoend, maxfun = control$maxfun, iprint = 0)
+    o <- minqa::bobyqa(theta0, f, lower = lower, control = ctrl)
+    if (isTRUE(control$restart)) {
+      ctrl$rhobeg <- min(0.05, max(10 * control$rhoend, 0.2 * max(abs(o$par), 1e-3)))
+      o2 <- minqa::bobyqa(pmax(o$par, lower), f, lower = lower, control = ctrl)
+      if (o2$fval <= o$fval) o <- o2
+    }
+    # Singular directions: try each diagonal at its bound, keep what lowers the criterion.
+    par <- o$par
+    fval <- o$fval
+    for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
+      th <- par
+      th[i] <- 0
+      v <- f(th)
+      if (v <= fval) {
+        par <- th
+        fval <- v
+      }
+    }
+    res <- list(par = par, fval = fval, message = o$msg)
+  }
+  res$par <- stats::setNames(pmax(res$par, lower), names(theta0))
+  res$feval <- nfe
+  res
+}

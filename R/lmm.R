@@ -1,0 +1,142 @@
+# The fitted-model object of class "lmm".
+
+#' Assemble a fitted "lmm" object
+#'
+#' The last step of [lmm()], callable alone (as lme4's `mkMerMod`): solves the
+#' penalized least squares problem at the optimal theta and collects everything the
+#' methods need.
+#'
+#' @param devfun a function from [lmm_devfun()].
+#' @param opt the result of [lmm_optimize()] (a list with `par`, `fval`, ...).
+#' @param call the call to record.
+#' @return An object of class `"lmm"`.
+#' @examples
+#' fr <- lmm_frame(Yield ~ 1 + (1 | Batch), Dyestuff)
+#' f <- lmm_devfun(fr)
+#' fit <- lmm_object(f, lmm_optimize(f))
+#' fit
+#' @export
+lmm_object <- function(devfun, opt, call = NULL) {
+  env <- environment(devfun)
+  frame <- env$frame
+  REML <- env$REML
+  theta <- opt$par
+  sol <- .model_solution(env$ptr, theta, REML)
+  n <- length(frame$y)
+  p <- ncol(frame$X)
+  rt <- frame$reterms
+  sigma <- sqrt(sol$pwrss / (n - if (REML) p else 0))
+  beta <- stats::setNames(as.numeric(sol$beta), colnames(frame$X))
+  b <- Map(function(t, bt) {
+    matrix(bt, nrow = t$nlev, byrow = TRUE, dimnames = list(levels(t$factor), t$cnms))
+  }, rt$terms, sol$b)
+  logw <- sum(log(frame$weights))
+  two_pi <- 2 * pi
+  dev_ml <- sol$ldL2 + n * (1 + log(two_pi * sol$pwrss / n)) - logw
+  crit_reml <- sol$ldL2 + sol$ldRX2 + (n - p) * (1 + log(two_pi * sol$pwrss / (n - p))) - logw
+  fit <- list(
+    call = call, formula = frame$formula, REML = REML, frame = frame$frame,
+    fixed_terms = frame$fixed_terms, X = frame$X, y = frame$y, weights = frame$weights,
+    offset = frame$offset, reterms = rt, flist = rt$flist, relmat = rt$relmat,
+    contrasts = frame$contrasts, na.action = frame$na.action,
+    theta = theta, beta = beta, sigma = sigma, b = b, u = sol$u, RX = sol$RX,
+    devcomp = c(ldL2 = sol$ldL2, ldRX2 = sol$ldRX2, pwrss = sol$pwrss, dev = dev_ml, REML = crit_reml,
+                n = n, p = p, logw = logw),
+    optinfo = list(feval = opt$feval, fval = opt$fval, message = opt$message),
+    model_env = new.env(parent = emptyenv())
+  )
+  fit$model_env$ptr <- env$ptr
+  fit$model_env$frame <- frame
+  class(fit) <- "lmm"
+  eta <- linear_predictor(fit, fit$X, fit$offset, lapply(rt$terms, function(t) t$factor),
+                          lapply(rt$terms, function(t) t$X), b)
+  fit$fitted <- as.numeric(eta)
+  fit$resid <- fit$y - fit$fitted
+  fit
+}
+
+# The C++ model behind a fit, rebuilt if the object was saved and reloaded.
+model_ptr <- function(fit) {
+  ptr <- fit$model_env$ptr
+  if (is.null(ptr) || identical(methods::new("externalptr"), ptr) || ptr_is_null(ptr)) {
+    ptr <- new_model_ptr(fit$model_env$frame)
+    fit$model_env$ptr <- ptr
+  }
+  ptr
+}
+
+ptr_is_null <- function(ptr) {
+  out <- tryCatch({ .model_block_kinds(ptr); FALSE }, error = function(e) TRUE)
+  out
+}
+
+# X beta + offset + sum_k rowSums(Z_k-columns * b_k[level, ]); NA levels add 0.
+linear_predictor <- function(fit, X, offset, factors, term_X, b) {
+  eta <- as.numeric(X %*% fit$beta) + offset
+  for (k in seq_along(factors)) {
+    if (is.null(factors[[k]])) next
+    codes <- as.integer(factors[[k]])
+    contrib <- rowSums(term_X[[k]] * b[[k]][codes, , drop = FALSE])
+    contrib[is.na(contrib)] <- 0
+    eta <- eta + contrib
+  }
+  eta
+}
+
+#' Is the fit singular?
+#'
+#' A fit is singular when a variance is estimated at zero or a correlation at +-1:
+#' some diagonal element of theta lies within `tol` of its lower bound 0.
+#'
+#' @param x a fitted model.
+#' @param tol tolerance on theta.
+#' @return `TRUE` or `FALSE`.
+#' @examples
+#' isSingular(lmm(Yield ~ 1 + (1 | Batch), Dyestuff2))
+#' @export
+isSingular <- function(x, tol = 1e-4) UseMethod("isSingular")
+
+#' @export
+isSingular.lmm <- function(x, tol = 1e-4) {
+  lower <- x$reterms$lower
+  any(x$theta[lower == 0] < tol)
+}
+
+#' The REML criterion of a fit
+#'
+#' @param object a fitted model.
+#' @param ... unused.
+#' @return The REML criterion (-2 REML log-likelihood) at the estimates.
+#' @examples
+#' REMLcrit(lmm(Yield ~ 1 + (1 | Batch), Dyestuff))
+#' @export
+REMLcrit <- function(object, ...) UseMethod("REMLcrit")
+
+#' @export
+REMLcrit.lmm <- function(object, ...) unname(object$devcomp["REML"])
+
+#' Number of levels of each grouping factor
+#'
+#' @param object a fitted model.
+#' @param ... unused.
+#' @return A named integer vector.
+#' @examples
+#' ngrps(lmm(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin))
+#' @export
+ngrps <- function(object, ...) UseMethod("ngrps")
+
+#' @export
+ngrps.lmm <- function(object, ...) vapply(object$flist, nlevels, integer(1))
+
+#' Is the fit REML?
+#'
+#' @param x a fitted model.
+#' @param ... unused.
+#' @return `TRUE` for a REML fit.
+#' @examples
+#' isREML(lmm(Yield ~ 1 + (1 | Batch), Dyestuff))
+#' @export
+isREML <- function(x, ...) UseMethod("isREML")
+
+#' @export
+isREML.lmm <- function(x, ...) isTRUE(x$REML)

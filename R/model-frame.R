@@ -1,0 +1,138 @@
+# Model frame, response, fixed-effects matrix, weights and offset.
+
+#' Build the model frame and random-effect terms of a mixed model
+#'
+#' The first step of [lmm()], callable alone (as lme4's `lFormula`): evaluates the
+#' formula in the data, drops incomplete rows, and builds the response, the
+#' fixed-effects matrix (aliased columns dropped with a message), the prior weights,
+#' the offset, and one description per random-effect term.
+#'
+#' @inheritParams lmm
+#' @return A list of class `"lmm_frame"` with `frame` (the model frame of all
+#'   variables), `y`, `X`, `weights`, `offset`, `fixed_terms`, `reterms` (see
+#'   [lmm_reterms()]), `formula`, `na.action` and `contrasts`.
+#' @examples
+#' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
+#' dim(fr$X)
+#' @export
+lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
+                      contrasts = NULL, relmat = NULL) {
+  if (!inherits(formula, "formula") || length(formula) != 3L)
+    stop("'formula' must be a two-sided formula such as y ~ x + (1 | g)", call. = FALSE)
+  bars <- random_terms(formula)
+  if (length(bars) == 0L)
+    stop("the formula has no random-effect term such as (1 | g); use lm() for a model without one",
+         call. = FALSE)
+  if (!is.null(data) && !is.data.frame(data)) data <- as.data.frame(data)
+  check_variables_present(formula, bars, data)
+
+  mc <- match.call()
+  mf <- mc[c(1L, match(c("data", "weights", "offset", "subset", "na.action"), names(mc), 0L))]
+  mf[[1L]] <- quote(stats::model.frame)
+  mf$formula <- variables_formula(formula)
+  mf$drop.unused.levels <- TRUE
+  frame <- eval(mf, parent.frame())
+  if (nrow(frame) == 0L) stop("no observations are left after removing rows with missing values", call. = FALSE)
+  vars <- frame
+  attr(vars, "terms") <- NULL
+
+  fixed <- fixed_formula(formula)
+  fixed_frame <- stats::model.frame(fixed, vars, na.action = stats::na.pass, drop.unused.levels = TRUE)
+  fixed_terms <- attr(fixed_frame, "terms")
+  y <- stats::model.response(fixed_frame)
+  yname <- deparse1(formula[[2]])
+  if (!is.numeric(y) || is.matrix(y))
+    stop(sprintf("the response '%s' must be a numeric vector (it is %s)", yname, class(y)[1]), call. = FALSE)
+  y <- as.numeric(y)
+  if (any(!is.finite(y))) stop(sprintf("the response '%s' has non-finite values", yname), call. = FALSE)
+
+  X <- stats::model.matrix(fixed_terms, fixed_frame, contrasts.arg = contrasts)
+  check_finite_columns(X, "the fixed-effects model matrix")
+  X <- drop_aliased_columns(X)
+
+  n <- length(y)
+  w <- stats::model.weights(frame)
+  if (is.null(w)) {
+    w <- rep(1, n)
+  } else {
+    if (!is.numeric(w) || length(w) != n)
+      stop(sprintf("'weights' must be a numeric vector with one value per observation (%d), not %d",
+                   n, length(w)), call. = FALSE)
+    if (any(!is.finite(w))) stop("'weights' has non-finite values", call. = FALSE)
+    if (any(w < 0)) stop("'weights' has negative values", call. = FALSE)
+    if (any(w == 0)) stop("'weights' has zeros; drop those rows (they carry no information)", call. = FALSE)
+  }
+  off <- rep(0, n)
+  for (o in list(stats::model.offset(frame), stats::model.offset(fixed_frame))) {
+    if (!is.null(o)) {
+      if (length(o) != n) stop(sprintf("the offset must have one value per observation (%d)", n), call. = FALSE)
+      if (any(!is.finite(o))) stop("the offset has non-finite values", call. = FALSE)
+      off <- off + as.numeric(o)
+    }
+  }
+  reterms <- lmm_reterms(bars, vars, relmat = relmat)
+  if (reterms$nlev_max >= n && !reterms$any_relmat_at_max)
+    stop(sprintf("the grouping factor '%s' has %d levels for %d observations: a random effect per observation is confounded with the residual",
+                 reterms$largest, reterms$nlev_max, n), call. = FALSE)
+  for (tm in reterms$terms) {
+    if (tm$nlev * length(tm$cnms) > n)
+      stop(sprintf("the term (%s | %s) has %d random effects, more than the %d observations",
+                   paste(tm$cnms, collapse = " + "), tm$group, tm$nlev * length(tm$cnms), n), call. = FALSE)
+  }
+  structure(list(frame = frame, y = y, X = X, weights = w, offset = off,
+                 fixed_terms = fixed_terms, reterms = reterms, formula = formula,
+                 na.action = attr(frame, "na.action"), contrasts = contrasts),
+            class = "lmm_frame")
+}
+
+# A formula naming every variable of the model once, so that one model frame
+# (with subset, weights, offset and na.action) decides which rows are used.
+variables_formula <- function(formula) {
+  vars <- unique(all.vars(formula))
+  rhs <- if (length(vars)) paste(sprintf("`%s`", vars), collapse = " + ") else "1"
+  stats::as.formula(paste("~", rhs), env = environment(formula))
+}
+
+check_variables_present <- function(formula, bars, data) {
+  if (is.null(data)) return(invisible())
+  env <- environment(formula)
+  missing_var <- function(v) !(v %in% names(data)) && !exists(v, envir = env)
+  for (b in bars) {
+    for (v in all.vars(str2lang(b$group))) {
+      if (missing_var(v))
+        stop(sprintf("the grouping variable '%s' of (%s | %s) is not in the data",
+                     v, deparse1(b$lhs[[2]]), b$group), call. = FALSE)
+    }
+  }
+  for (v in all.vars(formula)) {
+    if (missing_var(v)) stop(sprintf("the variable '%s' is not in the data", v), call. = FALSE)
+  }
+  invisible()
+}
+
+check_finite_columns <- function(M, what) {
+  bad <- colSums(!is.finite(M)) > 0
+  if (any(bad))
+    stop(sprintf("%s has non-finite values in column(s) %s", what,
+                 paste(sprintf("'%s'", colnames(M)[bad]), collapse = ", ")), call. = FALSE)
+}
+
+# Aliased columns are dropped by a pivoted QR, as lme4 does, and named in a message.
+drop_aliased_columns <- function(X) {
+  if (ncol(X) == 0L) return(X)
+  qx <- qr(X, tol = 1e-7, LAPACK = FALSE)
+  if (qx$rank < ncol(X)) {
+    drop <- sort(qx$pivot[(qx$rank + 1L):ncol(X)])
+    message(sprintf("fixed-effect model matrix is rank deficient so dropping %d column%s / coefficient%s: %s",
+                    length(drop), if (length(drop) > 1) "s" else "", if (length(drop) > 1) "s" else "",
+                    paste(colnames(X)[drop], collapse = ", ")))
+    keep <- setdiff(seq_len(ncol(X)), drop)
+    assign <- attr(X, "assign")
+    contr <- attr(X, "contrasts")
+    X <- X[, keep, drop = FALSE]
+    attr(X, "assign") <- assign[keep]
+    attr(X, "contrasts") <- contr
+    attr(X, "col.dropped") <- stats::setNames(drop, colnames(qx$qr)[drop])
+  }
+  X
+}

@@ -1,0 +1,116 @@
+# Random-effect terms: grouping factors, term model matrices, theta layout.
+
+#' Describe the random-effect terms of a model
+#'
+#' For each `(lhs | group)` term: the grouping factor (unused levels dropped), the
+#' term's model matrix, and where its parameters sit in theta. Terms are sorted by
+#' decreasing number of levels, as lme4 sorts them; theta holds each term's relative
+#' Cholesky factor column by column (lower triangle), diagonals bounded below by 0.
+#'
+#' @param bars the terms from [random_terms()].
+#' @param data a data frame holding every variable the terms use.
+#' @param relmat `NULL` or a named list of known covariance matrices over the levels
+#'   of grouping factors (names as the grouping expressions, e.g. `list(id = K)`).
+#' @return A list with `terms` (one list per term: `group`, `lhs`, `cnms`, `factor`,
+#'   `X`, `nlev`, `relchol`, `theta_index`), `theta` (start), `lower`, `theta_names`
+#'   and `flist` (the distinct grouping factors, named).
+#' @examples
+#' rt <- lmm_reterms(random_terms(~ (Days | Subject)), sleepstudy)
+#' rt$theta
+#' @export
+lmm_reterms <- function(bars, data, relmat = NULL) {
+  if (!is.null(relmat) && (!is.list(relmat) || is.null(names(relmat)) || any(names(relmat) == "")))
+    stop("'relmat' must be a named list of matrices, e.g. relmat = list(id = K)", call. = FALSE)
+  terms <- lapply(bars, function(b) {
+    f <- grouping_factor(b, data)
+    mm <- stats::model.matrix(b$lhs, data)
+    check_finite_columns(mm, sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group))
+    if (ncol(mm) == 0L) stop(sprintf("the term (%s | %s) has no columns", deparse1(b$lhs[[2]]), b$group), call. = FALSE)
+    lhs_terms <- stats::delete.response(stats::terms(stats::model.frame(b$lhs, data)))
+    list(group = b$group, lhs = b$lhs, lhs_terms = lhs_terms, cnms = colnames(mm), factor = f,
+         X = unname(mm), nlev = nlevels(f), relchol = NULL)
+  })
+  for (g in names(relmat)) {
+    hit <- which(vapply(terms, function(t) t$group == g, logical(1)))
+    if (length(hit) == 0L)
+      stop(sprintf("relmat names '%s', which is not a grouping factor of the formula", g), call. = FALSE)
+    C <- relationship_factor(relmat[[g]], levels(terms[[hit[1]]]$factor), g)
+    for (h in hit) terms[[h]]$relchol <- C
+  }
+  nlev <- vapply(terms, function(t) t$nlev, numeric(1))
+  terms <- terms[order(-nlev)]
+  theta <- numeric(0)
+  lower <- numeric(0)
+  tnames <- character(0)
+  for (k in seq_along(terms)) {
+    p <- length(terms[[k]]$cnms)
+    lt <- lower.tri(diag(p), diag = TRUE)
+    d <- diag(p)[lt]
+    idx <- length(theta) + seq_len(sum(lt))
+    terms[[k]]$theta_index <- idx
+    theta <- c(theta, d)
+    lower <- c(lower, ifelse(d == 1, 0, -Inf))
+    cn <- terms[[k]]$cnms
+    rows <- row(diag(p))[lt]
+    cols <- col(diag(p))[lt]
+    tnames <- c(tnames, ifelse(rows == cols, paste(terms[[k]]$group, cn[rows], sep = "."),
+                               paste(terms[[k]]$group, cn[rows], cn[cols], sep = ".")))
+  }
+  names(theta) <- tnames
+  groups <- vapply(terms, function(t) t$group, character(1))
+  flist <- lapply(terms[!duplicated(groups)], function(t) t$factor)
+  names(flist) <- unique(groups)
+  nl <- vapply(terms, function(t) t$nlev, numeric(1))
+  list(terms = terms, theta = theta, lower = lower, theta_names = tnames, flist = flist,
+       nlev_max = max(nl), largest = terms[[1]]$group,
+       any_relmat_at_max = any(vapply(terms, function(t) t$nlev == max(nl) && !is.null(t$relchol), logical(1))),
+       relmat = relmat)
+}
+
+grouping_factor <- function(bar, data) {
+  expr <- str2lang(bar$group)
+  vars <- all.vars(expr)
+  env <- lapply(data[vars], function(v) if (is.factor(v)) v else factor(v))
+  f <- tryCatch(eval(expr, env, baseenv()), error = function(e)
+    stop(sprintf("cannot evaluate the grouping factor '%s': %s", bar$group, conditionMessage(e)), call. = FALSE))
+  f <- factor(f)
+  if (anyNA(f))
+    stop(sprintf("the grouping factor '%s' has missing values; remove those rows or use na.action = na.omit", bar$group),
+         call. = FALSE)
+  if (nlevels(f) < 2L)
+    stop(sprintf("the grouping factor '%s' has a single level; a random effect needs at least two", bar$group),
+         call. = FALSE)
+  f
+}
+
+# A factor C with C C' = K over `levels` (rows and columns of K matched by name).
+relationship_factor <- function(K, levels, group) {
+  if (inherits(K, "Matrix")) K <- as.matrix(K)
+  if (!is.matrix(K) || !is.numeric(K) || nrow(K) != ncol(K))
+    stop(sprintf("relmat$%s must be a square numeric matrix", group), call. = FALSE)
+  rn <- rownames(K)
+  cn <- colnames(K)
+  if (is.null(rn) && is.null(cn))
+    stop(sprintf("relmat$%s needs dimnames naming the levels of '%s'", group, group), call. = FALSE)
+  if (is.null(rn)) rn <- cn
+  if (is.null(cn)) cn <- rn
+  if (!identical(rn, cn)) stop(sprintf("relmat$%s has different row and column names", group), call. = FALSE)
+  miss <- setdiff(levels, rn)
+  if (length(miss))
+    stop(sprintf("relmat$%s has no rows for %d level(s) of '%s': %s", group, length(miss), group,
+                 paste(utils::head(miss, 5), collapse = ", ")), call. = FALSE)
+  if (any(!is.finite(K))) stop(sprintf("relmat$%s has non-finite values", group), call. = FALSE)
+  scale <- max(abs(diag(K)), 1e-300)
+  if (max(abs(K - t(K))) > 1e-8 * scale) stop(sprintf("relmat$%s is not symmetric", group), call. = FALSE)
+  K <- K[levels, levels, drop = FALSE]
+  K <- (K + t(K)) / 2
+  C <- tryCatch(t(chol(K)), error = function(e) NULL)
+  if (is.null(C)) {
+    ev <- eigen(K, symmetric = TRUE)
+    if (min(ev$values) < -1e-8 * max(abs(ev$values)))
+      stop(sprintf("relmat$%s is not positive semi-definite (smallest eigenvalue %.3g)", group, min(ev$values)),
+           call. = FALSE)
+    C <- ev$vectors %*% diag(sqrt(pmax(ev$values, 0)), nrow(K))
+  }
+  unname(C)
+}

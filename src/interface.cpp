@@ -1,0 +1,180 @@
+// R entry points of the core. Each fit owns one BlockedModel behind an external
+// pointer; Rcpp's export wrappers turn C++ exceptions into R errors.
+#include <string>
+
+#include "model.h"
+
+using lemma::Block;
+using lemma::BlockedModel;
+using lemma::BlockKind;
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+namespace {
+
+BlockedModel* model_of(SEXP ptr) {
+  Rcpp::XPtr<BlockedModel> xp(ptr);
+  if (xp.get() == nullptr)
+    Rcpp::stop("the model's C++ state is gone (the object was saved and reloaded); it is rebuilt by lemma's methods");
+  return xp.get();
+}
+
+Rcpp::List as_list(const std::vector<VectorXd>& v) {
+  Rcpp::List out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = Rcpp::wrap(v[i]);
+  return out;
+}
+
+}  // namespace
+
+// [[Rcpp::export(.model_new)]]
+SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y) {
+  std::vector<lemma::TermData> td;
+  for (int t = 0; t < terms.size(); ++t) {
+    Rcpp::List tm = terms[t];
+    lemma::TermData d;
+    Rcpp::IntegerVector codes = tm["codes"];
+    d.codes.resize(codes.size());
+    for (int i = 0; i < codes.size(); ++i) d.codes[i] = codes[i] - 1;
+    d.X = Rcpp::as<MatrixXd>(tm["X"]);
+    d.nlev = Rcpp::as<int>(tm["nlev"]);
+    SEXP rc = tm["relchol"];
+    if (!Rf_isNull(rc)) {
+      d.has_relmat = true;
+      d.relchol = Rcpp::as<MatrixXd>(rc);
+    }
+    td.push_back(std::move(d));
+  }
+  Rcpp::XPtr<BlockedModel> p(new BlockedModel(std::move(td), X, y), true);
+  return p;
+}
+
+// [[Rcpp::export(.model_objective)]]
+double model_objective(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml) {
+  BlockedModel* m = model_of(ptr);
+  m->update(theta);
+  return m->objective(reml);
+}
+
+// [[Rcpp::export(.model_solution)]]
+Rcpp::List model_solution(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml) {
+  BlockedModel* m = model_of(ptr);
+  m->update(theta);
+  std::vector<VectorXd> u = m->u();
+  return Rcpp::List::create(
+      Rcpp::Named("objective") = m->objective(reml), Rcpp::Named("ldL2") = m->ldL2(),
+      Rcpp::Named("ldRX2") = m->ldRX2(), Rcpp::Named("pwrss") = m->pwrss(),
+      Rcpp::Named("beta") = m->beta(), Rcpp::Named("RX") = m->rx(),
+      Rcpp::Named("u") = as_list(u), Rcpp::Named("b") = as_list(m->b(u)));
+}
+
+// [[Rcpp::export(.model_condvar)]]
+Rcpp::List model_condvar(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta) {
+  BlockedModel* m = model_of(ptr);
+  m->update(theta);
+  Rcpp::List out(m->nterms());
+  for (int t = 0; t < m->nterms(); ++t) {
+    out[t] = m->condvar(t);
+    Rcpp::checkUserInterrupt();
+  }
+  return out;
+}
+
+// [[Rcpp::export(.model_dense_factor)]]
+Eigen::MatrixXd model_dense_factor(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta) {
+  BlockedModel* m = model_of(ptr);
+  m->update(theta);
+  return m->dense_factor();
+}
+
+// [[Rcpp::export(.model_block_kinds)]]
+Rcpp::IntegerVector model_block_kinds(SEXP ptr) {
+  return Rcpp::wrap(model_of(ptr)->block_kinds());
+}
+
+namespace {
+
+// A block of the given kind holding the dense matrix m (for kernel tests).
+Block block_from(Rcpp::List spec) {
+  MatrixXd m = Rcpp::as<MatrixXd>(spec["M"]);
+  std::string kind = Rcpp::as<std::string>(spec["kind"]);
+  int p = Rcpp::as<int>(spec["p"]), pc = Rcpp::as<int>(spec["pc"]);
+  Block b;
+  if (kind == "diagonal") {
+    b = Block::make_diagonal(m.rows());
+    b.diag = m.diagonal();
+  } else if (kind == "blockdiag") {
+    b = Block::make_block_diagonal(m.rows() / p, p);
+    for (int k = 0; k < m.rows() / p; ++k) b.level(k) = m.block(k * p, k * p, p, p);
+  } else if (kind == "sparse") {
+    b.kind = BlockKind::Sparse;
+    b.nrow = m.rows();
+    b.ncol = m.cols();
+    b.p = p;
+    b.pc = pc;
+    std::vector<Eigen::Triplet<double> > trip;
+    for (int J = 0; J < m.cols() / pc; ++J)
+      for (int I = 0; I < m.rows() / p; ++I)
+        if (m.block(I * p, J * pc, p, pc).cwiseAbs().maxCoeff() > 0)
+          for (int b2 = 0; b2 < pc; ++b2)
+            for (int a = 0; a < p; ++a) trip.emplace_back(I * p + a, J * pc + b2, m(I * p + a, J * pc + b2));
+    b.sp.resize(m.rows(), m.cols());
+    b.sp.setFromTriplets(trip.begin(), trip.end());
+    b.sp.makeCompressed();
+  } else if (kind == "dense") {
+    b = Block::make_dense(m.rows(), m.cols());
+    b.dense = m;
+  } else {
+    Rcpp::stop("unknown block kind '%s'", kind);
+  }
+  return b;
+}
+
+}  // namespace
+
+// Runs one kernel on blocks built from dense matrices and returns the result densely,
+// so each (kernel x block kind) can be checked against the same computation in R.
+// [[Rcpp::export(.kernel_test)]]
+Eigen::MatrixXd kernel_test(std::string op, Rcpp::List blocks, Rcpp::List args) {
+  std::vector<Block> b;
+  for (int i = 0; i < blocks.size(); ++i) b.push_back(block_from(blocks[i]));
+  if (op == "scale_inflate") {
+    SEXP lr = args["lr"], lc = args["lc"];
+    MatrixXd mr, mc;
+    if (!Rf_isNull(lr)) mr = Rcpp::as<MatrixXd>(lr);
+    if (!Rf_isNull(lc)) mc = Rcpp::as<MatrixXd>(lc);
+    lemma::scale_inflate(b[0], b[1], Rf_isNull(lr) ? nullptr : &mr, Rf_isNull(lc) ? nullptr : &mc,
+                         Rcpp::as<bool>(args["inflate"]));
+    return b[0].to_dense();
+  }
+  if (op == "rank_update") {
+    bool diag = Rcpp::as<bool>(args["diagonal"]);
+    lemma::rank_update(b[0], b[1], diag ? b[1] : b[2], diag);
+    return b[0].to_dense();
+  }
+  if (op == "cholesky") {
+    lemma::cholesky(b[0], "the test block");
+    MatrixXd d = b[0].to_dense();
+    return d.triangularView<Eigen::Lower>();
+  }
+  if (op == "rdiv_lower_t") {
+    lemma::rdiv_lower_t(b[0], b[1]);
+    return b[0].to_dense();
+  }
+  if (op == "solve_lower") {
+    MatrixXd x = Rcpp::as<MatrixXd>(args["x"]);
+    lemma::solve_lower(b[0], x, Rcpp::as<bool>(args["transpose"]));
+    return x;
+  }
+  if (op == "mult_sub") {
+    MatrixXd x = Rcpp::as<MatrixXd>(args["x"]), y = Rcpp::as<MatrixXd>(args["y"]);
+    lemma::mult_sub(b[0], x, y, Rcpp::as<bool>(args["transpose"]));
+    return y;
+  }
+  if (op == "logdet2") {
+    MatrixXd out(1, 1);
+    out(0, 0) = lemma::logdet2(b[0]);
+    return out;
+  }
+  Rcpp::stop("unknown kernel '%s'", op);
+}
