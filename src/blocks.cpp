@@ -1,4 +1,5 @@
 #include "blocks.h"
+#include "dense_simd.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -187,7 +188,9 @@ void rank_update(Block& C, const Block& A, const Block& B, bool diagonal_target)
   } else if (A.kind == BlockKind::Sparse && B.kind == BlockKind::Dense) {
     c.noalias() -= A.sp * B.dense.transpose();
   } else if (A.kind == BlockKind::Dense && B.kind == BlockKind::Dense) {
-    if (diagonal_target) {
+    if (diagonal_target && C.nrow >= 32 && simd_available()) {
+      simd_rank_update_lower(c.data(), C.nrow, A.dense.data(), A.ncol);
+    } else if (diagonal_target) {
       c.selfadjointView<Eigen::Lower>().rankUpdate(A.dense, -1.0);
     } else {
       c.noalias() -= A.dense * B.dense.transpose();
@@ -215,6 +218,11 @@ void cholesky(Block& L, const char* what) {
       }
       return;
     case BlockKind::Dense: {
+      if (L.nrow >= 32 && simd_available()) {
+        if (!simd_cholesky(L.dense.data(), L.nrow))
+          throw std::runtime_error(std::string(what) + " is not positive definite");
+        return;
+      }
       Eigen::LLT<Eigen::Ref<MatrixXd> > llt(L.dense);
       if (llt.info() != Eigen::Success)
         throw std::runtime_error(std::string(what) + " is not positive definite");
@@ -251,6 +259,10 @@ void rdiv_lower_t(Block& B, const Block& L) {
     }
     case BlockKind::Dense:
       if (B.kind != BlockKind::Dense) throw std::logic_error("rdiv_lower_t: sparse B with dense L");
+      if (L.nrow >= 32 && simd_available()) {
+        simd_rdiv_lower_t(B.dense.data(), B.nrow, B.ncol, L.dense.data());
+        return;
+      }
       L.dense.transpose().triangularView<Eigen::Upper>().solveInPlace<Eigen::OnTheRight>(B.dense);
       return;
     case BlockKind::Sparse:

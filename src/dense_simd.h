@@ -1,0 +1,18 @@
+// Dense kernels built for AVX2 + FMA (see dense_simd.cpp). Call only when
+// simd_available() is true; all matrices are column-major.
+#ifndef LEMMA_DENSE_SIMD_H
+#define LEMMA_DENSE_SIMD_H
+
+namespace lemma {
+
+bool simd_available();
+// In-place lower Cholesky of the n x n matrix a; false if not positive definite.
+bool simd_cholesky(double* a, int n);
+// B = B L^{-T}, B nrow x ncol, L ncol x ncol lower triangular.
+void simd_rdiv_lower_t(double* b, int nrow, int ncol, const double* l);
+// Lower triangle of C -= A A', C n x n, A n x k.
+void simd_rank_update_lower(double* c, int n, const double* a, int k);
+
+}  // namespace lemma
+
+#endif
