@@ -68,6 +68,8 @@ lmm_control <- function(rhoend = 1e-9, maxfun = 10000L, restart = TRUE, singular
 #'
 #' @param frame the result of [lmm_frame()].
 #' @param REML logical.
+#' @param ptr optional C++ model of the same frame to reuse (its cross-products
+#'   do not depend on REML).
 #' @return A function of theta. Its environment holds `frame`, `REML` and the C++
 #'   model (`ptr`).
 #' @examples
@@ -75,10 +77,10 @@ lmm_control <- function(rhoend = 1e-9, maxfun = 10000L, restart = TRUE, singular
 #' f <- lmm_devfun(fr)
 #' f(c(1, 0, 1))
 #' @export
-lmm_devfun <- function(frame, REML = TRUE) {
+lmm_devfun <- function(frame, REML = TRUE, ptr = NULL) {
   stopifnot(inherits(frame, "lmm_frame"))
   REML <- isTRUE(REML)
-  ptr <- new_model_ptr(frame)
+  if (is.null(ptr)) ptr <- new_model_ptr(frame)
   logw <- sum(log(frame$weights))
   function(theta) .model_objective(ptr, theta, REML) - logw
 }

@@ -36,7 +36,7 @@ lmm_object <- function(devfun, opt, call = NULL) {
   crit_reml <- sol$ldL2 + sol$ldRX2 + (n - p) * (1 + log(two_pi * sol$pwrss / (n - p))) - logw
   fit <- list(
     call = call, formula = frame$formula, REML = REML, frame = frame$frame,
-    fixed_terms = frame$fixed_terms, X = frame$X, y = frame$y, weights = frame$weights,
+    fixed_terms = frame$fixed_terms, xlevels = frame$xlevels, X = frame$X, y = frame$y, weights = frame$weights,
     offset = frame$offset, reterms = rt, flist = rt$flist, relmat = rt$relmat,
     contrasts = frame$contrasts, na.action = frame$na.action,
     theta = theta, beta = beta, sigma = sigma, b = b, u = sol$u, RX = sol$RX,

@@ -80,7 +80,8 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
                    paste(tm$cnms, collapse = " + "), tm$group, tm$nlev * length(tm$cnms), n), call. = FALSE)
   }
   structure(list(frame = frame, y = y, X = X, weights = w, offset = off,
-                 fixed_terms = fixed_terms, reterms = reterms, formula = formula,
+                 fixed_terms = fixed_terms, xlevels = stats::.getXlevels(fixed_terms, fixed_frame),
+                 reterms = reterms, formula = formula,
                  na.action = attr(frame, "na.action"), contrasts = contrasts),
             class = "lmm_frame")
 }

@@ -1,0 +1,146 @@
+# Accessors with lme4's names and return shapes.
+
+#' Methods for fitted "lmm" models
+#'
+#' Accessors that behave as lme4's methods for `lmer` fits.
+#'
+#' @param object,x a fitted model from [lmm()].
+#' @param REML for `deviance`: `NULL` gives the criterion the model was fitted
+#'   with (the REML criterion for a REML fit, as lme4), `FALSE` the deviance
+#'   (-2 log-likelihood) at the estimates.
+#' @param type for `residuals`: `"response"` (y minus fitted) or `"pearson"`
+#'   (times the square root of the prior weights).
+#' @param scaled for `residuals`: divide by sigma.
+#' @param adjust for `vcov`: `"none"` or `"Kenward-Roger"` (the adjusted covariance).
+#' @param fixed.only for `model.matrix`: only the fixed-effects matrix is returned.
+#' @param ... unused.
+#' @name lmm-methods
+#' @return As the corresponding lme4 methods.
+#' @examples
+#' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+#' fixef(fit)
+#' vcov(fit)
+#' logLik(fit)
+#' AIC(fit); BIC(fit)
+#' head(fitted(fit)); head(residuals(fit))
+#' nobs(fit); ngrps(fit); sigma(fit)
+NULL
+
+#' @rdname lmm-methods
+#' @export
+fixef.lmm <- function(object, ...) object$beta
+
+#' @rdname lmm-methods
+#' @export
+vcov.lmm <- function(object, adjust = c("none", "Kenward-Roger"), ...) {
+  adjust <- match.arg(adjust)
+  if (adjust == "Kenward-Roger") return(vcov_kr(object))
+  Rinv <- backsolve(t(object$RX), diag(ncol(object$RX)))
+  V <- object$sigma^2 * tcrossprod(Rinv)
+  dimnames(V) <- list(names(object$beta), names(object$beta))
+  V
+}
+
+#' @rdname lmm-methods
+#' @export
+sigma.lmm <- function(object, ...) object$sigma
+
+#' @rdname lmm-methods
+#' @export
+logLik.lmm <- function(object, REML = NULL, ...) {
+  reml <- if (is.null(REML)) object$REML else isTRUE(REML)
+  if (reml && !object$REML) stop("an ML fit has no REML log-likelihood here; refit with REML = TRUE", call. = FALSE)
+  crit <- if (reml) object$devcomp[["REML"]] else object$devcomp[["dev"]]
+  structure(-crit / 2, nobs = nobs(object), nall = nobs(object),
+            df = length(object$beta) + length(object$theta) + 1L, REML = reml, class = "logLik")
+}
+
+#' @rdname lmm-methods
+#' @export
+deviance.lmm <- function(object, REML = NULL, ...) {
+  if (is.null(REML)) REML <- object$REML
+  if (isTRUE(REML)) {
+    if (!object$REML) stop("an ML fit has no REML criterion here; refit with REML = TRUE", call. = FALSE)
+    return(object$devcomp[["REML"]])
+  }
+  object$devcomp[["dev"]]
+}
+
+#' @rdname lmm-methods
+#' @export
+nobs.lmm <- function(object, ...) length(object$y)
+
+#' @rdname lmm-methods
+#' @export
+df.residual.lmm <- function(object, ...) nobs(object) - (length(object$beta) + length(object$theta) + 1L)
+
+#' @rdname lmm-methods
+#' @export
+fitted.lmm <- function(object, ...) {
+  f <- stats::setNames(object$fitted, rownames(object$frame))
+  stats::naresid(object$na.action, f)
+}
+
+#' @rdname lmm-methods
+#' @export
+residuals.lmm <- function(object, type = c("response", "pearson"), scaled = FALSE, ...) {
+  type <- match.arg(type)
+  r <- object$resid
+  if (type == "pearson") r <- r * sqrt(object$weights)
+  if (scaled) r <- r / object$sigma
+  r <- stats::setNames(r, rownames(object$frame))
+  stats::naresid(object$na.action, r)
+}
+
+#' @rdname lmm-methods
+#' @export
+weights.lmm <- function(object, ...) stats::setNames(object$weights, rownames(object$frame))
+
+#' @rdname lmm-methods
+#' @export
+formula.lmm <- function(x, ...) x$formula
+
+#' @rdname lmm-methods
+#' @export
+terms.lmm <- function(x, ...) x$fixed_terms
+
+#' @rdname lmm-methods
+#' @export
+model.frame.lmm <- function(formula, ...) formula$frame
+
+#' @rdname lmm-methods
+#' @export
+model.matrix.lmm <- function(object, fixed.only = TRUE, ...) {
+  if (!fixed.only) stop("only the fixed-effects model matrix is available; lemma never forms Z", call. = FALSE)
+  object$X
+}
+
+#' @rdname lmm-methods
+#' @export
+na.action.lmm <- function(object, ...) object$na.action
+
+#' @rdname lmm-methods
+#' @export
+getCall.lmm <- function(x, ...) x$call
+
+#' @rdname lmm-methods
+#' @export
+coef.lmm <- function(object, ...) {
+  re <- ranef(object)
+  beta <- object$beta
+  out <- lapply(re, function(r) {
+    cf <- matrix(beta, nrow(r), length(beta), byrow = TRUE, dimnames = list(rownames(r), names(beta)))
+    cf <- as.data.frame(cf, check.names = FALSE)
+    for (nm in colnames(r)) {
+      if (nm %in% names(cf)) cf[[nm]] <- cf[[nm]] + r[[nm]] else cf[[nm]] <- r[[nm]]
+    }
+    cf
+  })
+  structure(out, class = "coef.lmm")
+}
+
+#' @export
+print.coef.lmm <- function(x, ...) {
+  print(unclass(x), ...)
+  invisible(x)
+}

@@ -1,0 +1,104 @@
+# print and summary, laid out as lme4 (and lmerTest, for the df columns) print them.
+
+#' @export
+print.lmm <- function(x, digits = max(3, getOption("digits") - 3), ...) {
+  cat(fit_title(x), "\n")
+  cat("Formula:", deparse1(x$formula), "\n")
+  if (!is.null(x$call$data)) cat("   Data:", deparse1(x$call$data), "\n")
+  crit <- if (x$REML) c("REML criterion" = x$devcomp[["REML"]]) else {
+    ll <- logLik(x)
+    c(AIC = stats::AIC(x), BIC = stats::BIC(x), logLik = as.numeric(ll), deviance = x$devcomp[["dev"]],
+      df.resid = stats::df.residual(x))
+  }
+  print(round(crit, 4), digits = digits + 2)
+  cat("Random effects:\n")
+  print(VarCorr(x), digits = digits)
+  cat(sprintf("Number of obs: %d, groups:  %s\n", nobs(x),
+              paste(sprintf("%s, %d", names(ngrps(x)), ngrps(x)), collapse = "; ")))
+  cat("Fixed Effects:\n")
+  print(format(x$beta, digits = digits), quote = FALSE)
+  if (isSingular(x)) cat("optimizer: boundary (singular) fit: see help('isSingular')\n")
+  invisible(x)
+}
+
+fit_title <- function(x) {
+  paste("Linear mixed model fit by", if (x$REML) "REML" else "maximum likelihood", "['lmm']")
+}
+
+#' Summarize a mixed-model fit
+#'
+#' The fixed-effects table gains degrees of freedom and p-values from
+#' Satterthwaite's (default) or Kenward-Roger's approximation, as lmerTest prints it.
+#'
+#' @param object a fitted model.
+#' @param ddf `"Satterthwaite"`, `"Kenward-Roger"` or `"none"` (t values only).
+#' @param ... unused.
+#' @return An object of class `"summary.lmm"` with `coefficients`, `varcor`,
+#'   `residuals` (scaled), `vcov`, `logLik`, ...
+#' @examples
+#' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+#' summary(fit)
+#' summary(fit, ddf = "Kenward-Roger")$coefficients
+#' @export
+summary.lmm <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "none"), ...) {
+  ddf <- match.arg(ddf)
+  table_fun <- get0("fixef_table", envir = asNamespace("lemma"), inherits = FALSE)
+  if (ddf != "none" && is.null(table_fun)) ddf <- "none"
+  coefs <- if (ddf == "none") {
+    se <- sqrt(diag(vcov(object)))
+    cbind(Estimate = object$beta, `Std. Error` = se, `t value` = object$beta / se)
+  } else {
+    table_fun(object, ddf)
+  }
+  V <- vcov(object)
+  structure(list(title = fit_title(object), formula = object$formula, call = object$call,
+                 REML = object$REML, devcomp = object$devcomp, coefficients = coefs, ddf = ddf,
+                 varcor = VarCorr(object), sigma = object$sigma, vcov = V,
+                 residuals = residuals(object, type = "pearson", scaled = TRUE),
+                 logLik = logLik(object), AIC = stats::AIC(object), BIC = stats::BIC(object),
+                 ngrps = ngrps(object), nobs = nobs(object), singular = isSingular(object),
+                 df.residual = stats::df.residual(object)),
+            class = "summary.lmm")
+}
+
+#' @export
+print.summary.lmm <- function(x, digits = max(3, getOption("digits") - 3),
+                              signif.stars = getOption("show.signif.stars"), ...) {
+  cat(x$title, "\n")
+  if (x$ddf != "none")
+    cat(sprintf("%s's method for degrees of freedom ['lmerModLmerTest' style]\n",
+                if (x$ddf == "Satterthwaite") "Satterthwaite" else "Kenward-Roger"))
+  cat("Formula:", deparse1(x$formula), "\n")
+  if (!is.null(x$call$data)) cat("   Data:", deparse1(x$call$data), "\n")
+  cat("\n")
+  if (x$REML) {
+    cat("REML criterion at convergence:", format(round(x$devcomp[["REML"]], 1), nsmall = 1), "\n\n")
+  } else {
+    print(round(c(AIC = x$AIC, BIC = x$BIC, logLik = as.numeric(x$logLik), deviance = x$devcomp[["dev"]],
+                  df.resid = x$df.residual), 1))
+    cat("\n")
+  }
+  cat("Scaled residuals: \n")
+  q <- stats::quantile(x$residuals, na.rm = TRUE)
+  names(q) <- c("Min", "1Q", "Median", "3Q", "Max")
+  print(q, digits = digits)
+  cat("\nRandom effects:\n")
+  print(x$varcor, digits = digits, comp = c("Variance", "Std.Dev."))
+  cat(sprintf("Number of obs: %d, groups:  %s\n", x$nobs,
+              paste(sprintf("%s, %d", names(x$ngrps), x$ngrps), collapse = "; ")))
+  cat("\nFixed effects:\n")
+  stats::printCoefmat(x$coefficients, digits = digits, signif.stars = signif.stars,
+                      has.Pvalue = "Pr(>|t|)" %in% colnames(x$coefficients))
+  p <- nrow(x$coefficients)
+  if (p > 1 && p <= 12) {
+    cat("\nCorrelation of Fixed Effects:\n")
+    cr <- stats::cov2cor(x$vcov)
+    out <- format(round(cr, 3), nsmall = 3)
+    out[upper.tri(out, diag = TRUE)] <- ""
+    rownames(out) <- abbreviate(rownames(cr), 6)
+    colnames(out) <- abbreviate(colnames(cr), 6)
+    print(out[-1, -p, drop = FALSE], quote = FALSE, right = TRUE)
+  }
+  if (x$singular) cat("optimizer: boundary (singular) fit: see help('isSingular')\n")
+  invisible(x)
+}

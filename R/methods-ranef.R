@@ -1,0 +1,176 @@
+# Random effects (conditional modes) and variance components.
+
+#' Conditional modes of the random effects
+#'
+#' One data frame per grouping factor (terms on the same factor are joined, as in
+#' lme4), rows named by level. With `condVar = TRUE` each carries the conditional
+#' variances as attribute `"postVar"`: a p x p x levels array, or a list of them
+#' (one per term) when several terms share the factor.
+#'
+#' @param object a fitted model.
+#' @param condVar also compute conditional variances (given the fixed effects).
+#' @param ... unused.
+#' @return An object of class `"ranef.lmm"`; `as.data.frame()` gives columns grpvar,
+#'   term, grp, condval (and condsd).
+#' @examples
+#' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+#' head(as.data.frame(ranef(fit, condVar = TRUE)))
+#' @export
+ranef.lmm <- function(object, condVar = FALSE, ...) {
+  terms <- object$reterms$terms
+  groups <- vapply(terms, function(t) t$group, character(1))
+  cv <- if (condVar) term_condvar(object) else NULL
+  out <- lapply(unique(groups), function(g) {
+    idx <- which(groups == g)
+    df <- as.data.frame(do.call(cbind, object$b[idx]), check.names = FALSE)
+    if (condVar) {
+      pv <- lapply(idx, function(k) cv[[k]])
+      names(pv) <- vapply(idx, function(k) paste(terms[[k]]$cnms, collapse = ":"), character(1))
+      attr(df, "postVar") <- if (length(pv) == 1L) pv[[1]] else pv
+    }
+    df
+  })
+  names(out) <- unique(groups)
+  structure(out, class = "ranef.lmm")
+}
+
+# Conditional covariance arrays (p x p x levels) of b for each term, sigma^2 included.
+term_condvar <- function(object) {
+  blocks <- .model_condvar(model_ptr(object), object$theta)
+  Map(function(t, blk) {
+    p <- length(t$cnms)
+    arr <- array(object$sigma^2 * blk, c(p, p, t$nlev))
+    arr
+  }, object$reterms$terms, blocks)
+}
+
+#' @export
+print.ranef.lmm <- function(x, ...) {
+  print(lapply(unclass(x), function(d) { attr(d, "postVar") <- NULL; d }), ...)
+  invisible(x)
+}
+
+#' @export
+as.data.frame.ranef.lmm <- function(x, ...) {
+  out <- lapply(names(x), function(g) {
+    d <- x[[g]]
+    pv <- attr(d, "postVar")
+    if (!is.null(pv) && !is.list(pv)) pv <- list(pv)
+    sds <- if (!is.null(pv)) unlist(lapply(pv, function(a) {
+      p <- dim(a)[1]
+      lapply(seq_len(p), function(j) sqrt(a[j, j, ]))
+    }), recursive = FALSE) else NULL
+    rows <- lapply(seq_along(d), function(j) {
+      r <- data.frame(grpvar = g, term = names(d)[j], grp = rownames(d), condval = d[[j]],
+                      stringsAsFactors = FALSE)
+      if (!is.null(sds)) r$condsd <- sds[[j]]
+      r
+    })
+    do.call(rbind, rows)
+  })
+  out <- do.call(rbind, out)
+  out$grpvar <- factor(out$grpvar, levels = names(x))
+  out$term <- factor(out$term, levels = unique(out$term))
+  out$grp <- factor(out$grp, levels = unique(out$grp))
+  rownames(out) <- NULL
+  out
+}
+
+#' Variance components of a fit
+#'
+#' The covariance matrix of each random-effect term (sigma^2 lambda lambda'),
+#' with standard deviations and correlations, and the residual standard deviation,
+#' as lme4's `VarCorr`. Terms sharing a grouping factor are listed separately
+#' (named `g`, `g.1`, ...).
+#'
+#' @param x a fitted model.
+#' @param sigma unused (for the generic).
+#' @param ... unused.
+#' @return An object of class `"VarCorr.lmm"`; `as.data.frame()` gives columns
+#'   grp, var1, var2, vcov, sdcor.
+#' @examples
+#' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+#' VarCorr(fit)
+#' as.data.frame(VarCorr(fit))
+#' @export
+VarCorr.lmm <- function(x, sigma = 1, ...) {
+  terms <- x$reterms$terms
+  s <- x$sigma
+  out <- lapply(terms, function(t) {
+    lam <- theta_to_lambda(x$theta[t$theta_index], length(t$cnms))
+    V <- s^2 * tcrossprod(lam)
+    dimnames(V) <- list(t$cnms, t$cnms)
+    sd <- sqrt(diag(V))
+    cor <- V / outer(sd, sd)
+    cor[!is.finite(cor)] <- 0
+    diag(cor) <- 1
+    attr(V, "stddev") <- sd
+    attr(V, "correlation") <- cor
+    V
+  })
+  names(out) <- make.unique(vapply(terms, function(t) t$group, character(1)))
+  structure(out, sc = s, useSc = TRUE, class = "VarCorr.lmm")
+}
+
+theta_to_lambda <- function(theta, p) {
+  lam <- matrix(0, p, p)
+  lam[lower.tri(lam, diag = TRUE)] <- theta
+  lam
+}
+
+#' @export
+as.data.frame.VarCorr.lmm <- function(x, row.names = NULL, optional = FALSE, ...) {
+  rows <- lapply(names(x), function(g) {
+    V <- x[[g]]
+    nm <- rownames(V)
+    sd <- attr(V, "stddev")
+    cor <- attr(V, "correlation")
+    d <- data.frame(grp = g, var1 = nm, var2 = NA_character_, vcov = diag(V), sdcor = sd,
+                    stringsAsFactors = FALSE)
+    if (length(nm) > 1L) {
+      lt <- which(lower.tri(V), arr.ind = TRUE)
+      lt <- lt[order(lt[, 2], lt[, 1]), , drop = FALSE]
+      d <- rbind(d, data.frame(grp = g, var1 = nm[lt[, 2]], var2 = nm[lt[, 1]], vcov = V[lt],
+                               sdcor = cor[lt], stringsAsFactors = FALSE))
+    }
+    d
+  })
+  s <- attr(x, "sc")
+  rows[[length(rows) + 1L]] <- data.frame(grp = "Residual", var1 = NA_character_, var2 = NA_character_,
+                                          vcov = s^2, sdcor = s, stringsAsFactors = FALSE)
+  out <- do.call(rbind, rows)
+  rownames(out) <- NULL
+  out
+}
+
+#' @export
+print.VarCorr.lmm <- function(x, digits = max(3, getOption("digits") - 2), comp = c("Std.Dev.", "Variance"), ...) {
+  tab <- format_varcorr(x, digits, comp = match.arg(comp, several.ok = TRUE))
+  print(tab, quote = FALSE, right = FALSE)
+  invisible(x)
+}
+
+format_varcorr <- function(x, digits, comp = "Std.Dev.") {
+  rows <- list()
+  for (g in names(x)) {
+    V <- x[[g]]
+    nm <- rownames(V)
+    cor <- attr(V, "correlation")
+    for (i in seq_along(nm)) {
+      r <- c(Groups = if (i == 1) g else "", Name = nm[i])
+      if ("Variance" %in% comp) r <- c(r, Variance = format(V[i, i], digits = digits))
+      if ("Std.Dev." %in% comp) r <- c(r, Std.Dev. = format(sqrt(V[i, i]), digits = digits))
+      cr <- if (i > 1) paste(formatC(cor[i, seq_len(i - 1)], digits = 2, format = "f"), collapse = " ") else ""
+      rows[[length(rows) + 1L]] <- c(r, Corr = cr)
+    }
+  }
+  s <- attr(x, "sc")
+  r <- c(Groups = "Residual", Name = "")
+  if ("Variance" %in% comp) r <- c(r, Variance = format(s^2, digits = digits))
+  if ("Std.Dev." %in% comp) r <- c(r, Std.Dev. = format(s, digits = digits))
+  rows[[length(rows) + 1L]] <- c(r, Corr = "")
+  tab <- do.call(rbind, rows)
+  if (all(tab[, "Corr"] == "")) tab <- tab[, colnames(tab) != "Corr", drop = FALSE]
+  rownames(tab) <- rep("", nrow(tab))
+  tab
+}
