@@ -156,3 +156,73 @@ sorted_ngrps <- function(x) { x <- unlist(x); x[order(names(x))] }
 
 ## the model records, in file order
 lme4_ref_models <- function() load_ref("lme4_refs.rds")$models
+
+## p-values: relative `rel` where the reference p is >= 1e-4; below that a
+## relative error in p is dominated by tiny differences in t or F (for t = 17 on
+## 68 df a 1e-4 relative change in t moves p by ~0.6 %), so tiny p-values are
+## compared on the log scale: |log p - log p_ref| <= rel * |log p_ref|.
+expect_pvalue <- function(object, expected, rel = 2e-3, label = "p-value") {
+  p <- as.numeric(object); e <- as.numeric(expected)
+  testthat::expect(length(p) == length(e),
+    sprintf("%s has length %d, reference %d", label, length(p), length(e)))
+  if (length(p) != length(e)) return(invisible())
+  big <- !is.na(e) & e >= 1e-4
+  small <- !is.na(e) & e < 1e-4
+  if (any(big)) expect_close(p[big], e[big], rel = rel, label = label)
+  if (any(small)) {
+    testthat::expect(all(p[small] > 0 & p[small] < 1e-3),
+      sprintf("%s: reference p-values below 1e-4 but lemma gives %s", label,
+              paste(signif(p[small], 4), collapse = ", ")))
+    if (all(p[small] > 0))
+      expect_close(log(p[small]), log(e[small]), rel = rel, label = paste(label, "(log scale)"))
+  }
+  testthat::expect(identical(is.na(p), is.na(e)), sprintf("%s: NA pattern differs", label))
+  invisible()
+}
+
+## Compare an F table (anova / contest output) with a reference, rows matched by
+## rownames when `by_name` (model terms), columns NumDF, DenDF, F value, Pr(>F).
+expect_Ftable <- function(tab, ref, rel = 2e-3, by_name = TRUE, label = "F table") {
+  tab <- as.data.frame(tab)
+  testthat::expect(all(c("NumDF", "DenDF", "F value", "Pr(>F)") %in% names(tab)),
+    sprintf("%s lacks columns NumDF, DenDF, F value, Pr(>F); has: %s", label,
+            paste(names(tab), collapse = ", ")))
+  testthat::expect(nrow(tab) == nrow(ref),
+    sprintf("%s has %d rows, reference %d", label, nrow(tab), nrow(ref)))
+  if (nrow(tab) != nrow(ref) || !all(c("NumDF", "DenDF", "F value", "Pr(>F)") %in% names(tab)))
+    return(invisible())
+  if (by_name) {
+    testthat::expect(setequal(rownames(tab), rownames(ref)),
+      sprintf("%s terms [%s] differ from reference [%s]", label,
+              paste(rownames(tab), collapse = ", "), paste(rownames(ref), collapse = ", ")))
+    if (!setequal(rownames(tab), rownames(ref))) return(invisible())
+    tab <- tab[rownames(ref), , drop = FALSE]
+  }
+  expect_close(tab$NumDF, ref$NumDF, rel = 1e-8, label = paste(label, "NumDF"))
+  expect_close(tab$DenDF, ref$DenDF, rel = rel, label = paste(label, "DenDF"))
+  expect_close(tab[["F value"]], ref[["F value"]], rel = rel, label = paste(label, "F value"))
+  expect_pvalue(tab[["Pr(>F)"]], ref[["Pr(>F)"]], rel = rel, label = paste(label, "Pr(>F)"))
+  invisible()
+}
+
+## Compare a coefficient table (summary()$coefficients) with a reference by row
+## names; estimates to 1e-4 on the SE scale, the rest to `rel`.
+expect_coef_table <- function(tab, ref, rel = 2e-3, label = "coefficients") {
+  tab <- as.matrix(tab)
+  testthat::expect(identical(rownames(tab), rownames(ref)),
+    sprintf("%s rows [%s] differ from reference [%s]", label,
+            paste(rownames(tab), collapse = ", "), paste(rownames(ref), collapse = ", ")))
+  testthat::expect(all(colnames(ref) %in% colnames(tab)),
+    sprintf("%s lacks columns: %s", label, paste(setdiff(colnames(ref), colnames(tab)), collapse = ", ")))
+  if (!identical(rownames(tab), rownames(ref)) || !all(colnames(ref) %in% colnames(tab)))
+    return(invisible())
+  se <- ref[, "Std. Error"]
+  expect_close(tab[, "Estimate"], ref[, "Estimate"], rel = 1e-4, floor = se, label = paste(label, "Estimate"))
+  expect_close(tab[, "Std. Error"], se, rel = rel, label = paste(label, "Std. Error"))
+  expect_close(tab[, "t value"], ref[, "t value"], rel = rel, floor = 1, label = paste(label, "t value"))
+  if ("df" %in% colnames(ref))
+    expect_close(tab[, "df"], ref[, "df"], rel = rel, label = paste(label, "df"))
+  if ("Pr(>|t|)" %in% colnames(ref))
+    expect_pvalue(tab[, "Pr(>|t|)"], ref[, "Pr(>|t|)"], rel = rel, label = paste(label, "Pr(>|t|)"))
+  invisible()
+}
