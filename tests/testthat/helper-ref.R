@@ -152,7 +152,7 @@ compare_ranef <- function(re, ref, sigma, rel = 1e-4, label = "ranef") {
 }
 
 ## names(ngrps) in a stable order
-sorted_ngrps <- function(x) { x <- unlist(x); x[order(names(x))] }
+sorted_ngrps <- function(x) { x <- unlist(x); x <- setNames(as.integer(x), names(x)); x[order(names(x))] }
 
 ## the model records, in file order
 lme4_ref_models <- function() load_ref("lme4_refs.rds")$models
