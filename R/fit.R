@@ -47,7 +47,8 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 
 #' Control settings for lmm()
 #'
-#' @param rhoend final trust-region radius of the BOBYQA optimizer (theta scale).
+#' @param rhoend final trust-region radius of the BOBYQA optimizer (theta scale);
+#'   Newton steps (`polish`) take the estimate the rest of the way.
 #' @param maxfun maximum number of evaluations of the objective.
 #' @param polish at most this many Newton steps (finite-difference gradient and
 #'   Hessian) after BOBYQA: derivative-free optimizers crawl on flat objectives
@@ -58,7 +59,7 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 #' @examples
 #' lmm_control(maxfun = 5000)
 #' @export
-lmm_control <- function(rhoend = 1e-7, maxfun = 10000L, polish = 4L, singular_tol = 1e-4) {
+lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_tol = 1e-4) {
   list(rhoend = rhoend, maxfun = maxfun, polish = polish, singular_tol = singular_tol)
 }
 
@@ -134,53 +135,74 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
   } else {
     ctrl <- list(rhobeg = 0.2, rhoend = control$rhoend, maxfun = control$maxfun, iprint = 0)
     o <- minqa::bobyqa(theta0, f, lower = lower, control = ctrl)
-    par <- o$par
-    fval <- o$fval
-    # Singular directions: try each diagonal at its bound, keep what lowers the criterion.
-    for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
-      th <- par
-      th[i] <- 0
-      v <- f(th)
-      if (v <= fval) {
-        par <- th
-        fval <- v
-      }
+    pol <- polish_at_bounds(f, o$par, o$fval, lower, control$polish)
+    if (!pol$converged) {
+      # Newton could not finish from there: let BOBYQA go further, then polish again.
+      ctrl$rhobeg <- 0.05
+      ctrl$rhoend <- min(control$rhoend, 1e-6)
+      o2 <- minqa::bobyqa(pmax(pol$par, lower), f, lower = lower, control = ctrl)
+      pol2 <- polish_at_bounds(f, o2$par, o2$fval, lower, control$polish)
+      if (pol2$fval <= pol$fval) pol <- pol2
     }
-    pol <- newton_polish(f, par, fval, lower, control$polish)
     par <- pol$par
     fval <- pol$fval
-    res <- list(par = par, fval = fval, message = o$msg)
+    res <- list(par = par, fval = fval, message = o$msg, converged = pol$converged)
   }
   res$par <- stats::setNames(pmax(res$par, lower), names(theta0))
   res$feval <- nfe
   res
 }
 
+# Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton.
+polish_at_bounds <- function(f, par, fval, lower, maxit) {
+  for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
+    th <- par
+    th[i] <- 0
+    v <- f(th)
+    if (v <= fval) {
+      par <- th
+      fval <- v
+    }
+  }
+  newton_polish(f, par, fval, lower, maxit)
+}
+
 # Newton steps on the free parameters (those not at their bound of 0) with central
-# finite differences; a step is kept only when it lowers the criterion.
+# finite differences; a step is kept only when it lowers the criterion. The Hessian
+# is formed once (2k^2 evaluations); later steps refresh only the gradient (2k).
 newton_polish <- function(f, par, fval, lower, maxit = 4L) {
   free <- which(!(lower == 0 & par < 1e-3))
   k <- length(free)
-  if (k == 0L || maxit < 1L) return(list(par = par, fval = fval))
+  if (k == 0L || maxit < 1L) return(list(par = par, fval = fval, converged = TRUE))
+  ch <- NULL
+  converged <- FALSE
   for (it in seq_len(maxit)) {
     h <- 1e-3 * pmax(abs(par[free]), 0.1)
-    fp <- fm <- numeric(k)
-    H <- matrix(0, k, k)
     at <- function(d) { th <- par; th[free] <- th[free] + d; f(th) }
+    fp <- fm <- numeric(k)
     for (i in seq_len(k)) {
       e <- numeric(k); e[i] <- h[i]
       fp[i] <- at(e); fm[i] <- at(-e)
     }
     g <- (fp - fm) / (2 * h)
-    diag(H) <- (fp - 2 * fval + fm) / h^2
-    if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
-      ei <- numeric(k); ei[i] <- h[i]
-      ej <- numeric(k); ej[j] <- h[j]
-      H[i, j] <- H[j, i] <- (at(ei + ej) - at(ei - ej) - at(-ei + ej) + at(-ei - ej)) / (4 * h[i] * h[j])
+    if (is.null(ch)) {
+      H <- diag((fp - 2 * fval + fm) / h^2, k)
+      if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
+        ei <- numeric(k); ei[i] <- h[i]
+        ej <- numeric(k); ej[j] <- h[j]
+        H[i, j] <- H[j, i] <- (at(ei + ej) - at(ei - ej) - at(-ei + ej) + at(-ei - ej)) / (4 * h[i] * h[j])
+      }
+      ch <- tryCatch(chol(H), error = function(e) NULL)
+      if (is.null(ch)) break
     }
-    ch <- tryCatch(chol(H), error = function(e) NULL)
-    if (is.null(ch)) break
     step <- -backsolve(ch, forwardsolve(t(ch), g))
+    # Newton decrement: the decrease a full step predicts. Below 1e-9 (criterion
+    # units) there is nothing left to gain.
+    decrement <- -sum(g * step) / 2
+    if (decrement < 1e-9) {
+      converged <- TRUE
+      break
+    }
     th <- par
     th[free] <- pmax(par[free] + step, lower[free])
     v <- f(th)
@@ -188,7 +210,12 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
     gain <- fval - v
     par <- th
     fval <- v
-    if (gain < 1e-10) break
+    # Quadratic convergence: after a step that was predicted to gain this little,
+    # the next would gain far less than 1e-9.
+    if (decrement < 1e-6 && gain > 0.5 * decrement) {
+      converged <- TRUE
+      break
+    }
   }
-  list(par = par, fval = fval)
+  list(par = par, fval = fval, converged = converged)
 }
