@@ -10,6 +10,25 @@
 #' @useDynLib lemma, .registration = TRUE
 #' @importFrom Rcpp sourceCpp
 #' @importFrom stats model.frame model.matrix model.response model.weights model.offset
+#' @importFrom stats getCall sigma nobs df.residual fitted residuals weights formula terms
+#' @importFrom stats vcov logLik deviance coef predict simulate na.action anova update
+"_PACKAGE"
+
+#' Generics re-exported from nlme
+#'
+#' `fixef`, `ranef` and `VarCorr` are nlme's generics (lme4 uses the same ones), so
+#' lemma's methods are found whichever of lemma, lme4 and nlme is attached.
+#'
+#' @name reexports
+#' @keywords internal
 #' @importFrom nlme fixef ranef VarCorr
 #' @export fixef ranef VarCorr
-"_PACKAGE"
+#' @aliases fixef ranef VarCorr
+#' @usage fixef(object, ...)
+#' @usage ranef(object, ...)
+#' @usage VarCorr(x, sigma = 1, ...)
+#' @param object,x a fitted model.
+#' @param sigma used by nlme's methods only.
+#' @param ... passed to methods.
+#' @return See [fixef.lmm()], [ranef.lmm()], [VarCorr.lmm()].
+NULL

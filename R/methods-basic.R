@@ -4,7 +4,7 @@
 #'
 #' Accessors that behave as lme4's methods for `lmer` fits.
 #'
-#' @param object,x a fitted model from [lmm()].
+#' @param object,x,formula a fitted model from [lmm()].
 #' @param REML for `deviance`: `NULL` gives the criterion the model was fitted
 #'   with (the REML criterion for a REML fit, as lme4), `FALSE` the deviance
 #'   (-2 log-likelihood) at the estimates.

@@ -1,6 +1,6 @@
 # Installs lemma from this checkout into a temporary library, runs the testthat
 # suite, and ends with the line "N passed, N failed" (", N skipped") that CI reads.
-# Usage, from the package root: Rscript tests/run-tests.R
+# Usage, from the package root: Rscript .ci/run-tests.R
 lib <- file.path(tempdir(), "lemma-lib")
 dir.create(lib, showWarnings = FALSE)
 status <- system2(file.path(R.home("bin"), "R"),
