@@ -4,7 +4,7 @@
 lib <- file.path(tempdir(), "lemma-lib")
 dir.create(lib, showWarnings = FALSE)
 status <- system2(file.path(R.home("bin"), "R"),
-                  c("CMD", "INSTALL", "--no-test-load", paste0("--library=", shQuote(lib)), "."))
+                  c("CMD", "INSTALL", "--preclean", "--no-test-load", paste0("--library=", shQuote(lib)), "."))
 if (status != 0) {
   cat("0 passed, 1 failed\n")
   quit(status = 1)

@@ -40,7 +40,7 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
   fc$REML <- NULL
   fc$control <- NULL
   frame <- eval(fc, parent.frame())
-  devfun <- lmm_devfun(frame, REML = REML)
+  devfun <- lmm_devfun(frame, REML = REML, threads = control$threads)
   opt <- lmm_optimize(devfun, control)
   lmm_object(devfun, opt, mc)
 }
@@ -55,12 +55,16 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 #'   (steep random slopes, several correlated effects); Newton steps converge
 #'   quadratically there.
 #' @param singular_tol a theta diagonal below this is reported as singular.
+#' @param threads threads (OpenMP) for the largest dense factorizations; default
+#'   the option `lemma.threads`, else 2.
 #' @return A list of settings.
 #' @examples
 #' lmm_control(maxfun = 5000)
 #' @export
-lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_tol = 1e-4) {
-  list(rhoend = rhoend, maxfun = maxfun, polish = polish, singular_tol = singular_tol)
+lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_tol = 1e-4,
+                        threads = getOption("lemma.threads", 2L)) {
+  list(rhoend = rhoend, maxfun = maxfun, polish = polish, singular_tol = singular_tol,
+       threads = as.integer(threads))
 }
 
 #' The profiled REML/ML criterion of a model as a function of theta
@@ -73,6 +77,7 @@ lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_to
 #' @param REML logical.
 #' @param ptr optional C++ model of the same frame to reuse (its cross-products
 #'   do not depend on REML).
+#' @param threads threads for the largest dense factorizations.
 #' @return A function of theta. Its environment holds `frame`, `REML` and the C++
 #'   model (`ptr`).
 #' @examples
@@ -80,19 +85,19 @@ lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_to
 #' f <- lmm_devfun(fr)
 #' f(c(1, 0, 1))
 #' @export
-lmm_devfun <- function(frame, REML = TRUE, ptr = NULL) {
+lmm_devfun <- function(frame, REML = TRUE, ptr = NULL, threads = 1L) {
   stopifnot(inherits(frame, "lmm_frame"))
   REML <- isTRUE(REML)
-  if (is.null(ptr)) ptr <- new_model_ptr(frame)
+  if (is.null(ptr)) ptr <- new_model_ptr(frame, threads)
   logw <- sum(log(frame$weights))
   function(theta) .model_objective(ptr, theta, REML) - logw
 }
 
-new_model_ptr <- function(frame) {
+new_model_ptr <- function(frame, threads = 1L) {
   sw <- sqrt(frame$weights)
   terms <- lapply(frame$reterms$terms, function(t)
     list(codes = as.integer(t$factor), X = t$X * sw, nlev = t$nlev, relchol = t$relchol))
-  .model_new(terms, frame$X * sw, (frame$y - frame$offset) * sw)
+  .model_new(terms, frame$X * sw, (frame$y - frame$offset) * sw, as.integer(threads))
 }
 
 #' Optimize the profiled criterion over theta

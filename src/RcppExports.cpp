@@ -12,15 +12,16 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // model_new
-SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y);
-RcppExport SEXP _lemma_model_new(SEXP termsSEXP, SEXP XSEXP, SEXP ySEXP) {
+SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y, int threads);
+RcppExport SEXP _lemma_model_new(SEXP termsSEXP, SEXP XSEXP, SEXP ySEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::List >::type terms(termsSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type X(XSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type y(ySEXP);
-    rcpp_result_gen = Rcpp::wrap(model_new(terms, X, y));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(model_new(terms, X, y, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -100,7 +101,7 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_lemma_model_new", (DL_FUNC) &_lemma_model_new, 3},
+    {"_lemma_model_new", (DL_FUNC) &_lemma_model_new, 4},
     {"_lemma_model_objective", (DL_FUNC) &_lemma_model_objective, 3},
     {"_lemma_model_solution", (DL_FUNC) &_lemma_model_solution, 3},
     {"_lemma_model_condvar", (DL_FUNC) &_lemma_model_condvar, 2},

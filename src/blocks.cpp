@@ -200,7 +200,7 @@ void rank_update(Block& C, const Block& A, const Block& B, bool diagonal_target)
   }
 }
 
-void cholesky(Block& L, const char* what) {
+void cholesky(Block& L, const char* what, int threads) {
   switch (L.kind) {
     case BlockKind::Diagonal:
       for (int i = 0; i < L.diag.size(); ++i) {
@@ -219,7 +219,7 @@ void cholesky(Block& L, const char* what) {
       return;
     case BlockKind::Dense: {
       if (L.nrow >= 32 && simd_available()) {
-        if (!simd_cholesky(L.dense.data(), L.nrow))
+        if (!simd_cholesky(L.dense.data(), L.nrow, threads))
           throw std::runtime_error(std::string(what) + " is not positive definite");
         return;
       }

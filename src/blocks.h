@@ -55,7 +55,7 @@ void scale_inflate(Block& L, const Block& A, const MatrixXd* lambda_r,
 void rank_update(Block& C, const Block& A, const Block& B, bool diagonal_target);
 
 // In-place lower Cholesky factor of a diagonal block. Throws if not positive definite.
-void cholesky(Block& L, const char* what);
+void cholesky(Block& L, const char* what, int threads = 1);
 
 // B = B L^{-T}, L a factored diagonal block.
 void rdiv_lower_t(Block& B, const Block& L);

@@ -17,6 +17,12 @@
 
 #define Eigen lemma_simd_eigen
 #include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace lemma {
 
@@ -29,10 +35,52 @@ bool simd_available() {
 #endif
 }
 
-bool simd_cholesky(double* a, int n) {
-  Eigen::Map<Eigen::MatrixXd> m(a, n, n);
-  Eigen::LLT<Eigen::Ref<Eigen::MatrixXd> > llt(m);
-  return llt.info() == Eigen::Success;
+// Right-looking blocked Cholesky: factor a diagonal block, divide the panel below
+// it, update the trailing lower triangle. The panel division and the trailing
+// update are split into strips run on `threads` OpenMP threads; strips of the
+// trailing triangle are cut so that each holds about the same work.
+bool simd_cholesky(double* a, int n, int threads) {
+  using Eigen::MatrixXd;
+  Eigen::Map<MatrixXd> A(a, n, n);
+  if (threads <= 1 || n < 256) {
+    Eigen::LLT<Eigen::Ref<MatrixXd> > llt(A);
+    return llt.info() == Eigen::Success;
+  }
+  const int nb = 128;
+  for (int k = 0; k < n; k += nb) {
+    const int kb = std::min(nb, n - k), m = n - k - kb;
+    Eigen::Block<Eigen::Map<MatrixXd> > a11 = A.block(k, k, kb, kb);
+    Eigen::LLT<Eigen::Ref<MatrixXd> > llt(a11);
+    if (llt.info() != Eigen::Success) return false;
+    if (m == 0) break;
+    const MatrixXd u11 = a11.transpose().triangularView<Eigen::Upper>();
+    Eigen::Block<Eigen::Map<MatrixXd> > a21 = A.block(k + kb, k, m, kb);
+    const int nrs = std::max(1, std::min(2 * threads, m / 64));
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+    for (int s = 0; s < nrs; ++s) {
+      const int r0 = static_cast<int>(static_cast<long>(m) * s / nrs);
+      const int r1 = static_cast<int>(static_cast<long>(m) * (s + 1) / nrs);
+      Eigen::Block<Eigen::Block<Eigen::Map<MatrixXd> > > strip = a21.middleRows(r0, r1 - r0);
+      u11.triangularView<Eigen::Upper>().solveInPlace<Eigen::OnTheRight>(strip);
+    }
+    const int ncs = std::max(1, std::min(4 * threads, m / 32));
+    std::vector<int> cut(ncs + 1);
+    for (int s = 0; s <= ncs; ++s)
+      cut[s] = static_cast<int>(m - m * std::sqrt(1.0 - static_cast<double>(s) / ncs));
+    cut[ncs] = m;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+#endif
+    for (int s = 0; s < ncs; ++s) {
+      const int c0 = cut[s], c1 = cut[s + 1];
+      if (c1 <= c0) continue;
+      A.block(k + kb + c0, k + kb + c0, m - c0, c1 - c0).noalias() -=
+          a21.middleRows(c0, m - c0) * a21.middleRows(c0, c1 - c0).transpose();
+    }
+  }
+  return true;
 }
 
 void simd_rdiv_lower_t(double* b, int nrow, int ncol, const double* l) {

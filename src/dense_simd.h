@@ -6,8 +6,9 @@
 namespace lemma {
 
 bool simd_available();
-// In-place lower Cholesky of the n x n matrix a; false if not positive definite.
-bool simd_cholesky(double* a, int n);
+// In-place lower Cholesky of the n x n matrix a on `threads` threads (only the
+// lower triangle is read and written); false if not positive definite.
+bool simd_cholesky(double* a, int n, int threads);
 // B = B L^{-T}, B nrow x ncol, L ncol x ncol lower triangular.
 void simd_rdiv_lower_t(double* b, int nrow, int ncol, const double* l);
 // Lower triangle of C -= A A', C n x n, A n x k.

@@ -28,7 +28,8 @@ Rcpp::List as_list(const std::vector<VectorXd>& v) {
 }  // namespace
 
 // [[Rcpp::export(.model_new)]]
-SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y) {
+SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y,
+               int threads = 1) {
   std::vector<lemma::TermData> td;
   for (int t = 0; t < terms.size(); ++t) {
     Rcpp::List tm = terms[t];
@@ -45,7 +46,7 @@ SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eige
     }
     td.push_back(std::move(d));
   }
-  Rcpp::XPtr<BlockedModel> p(new BlockedModel(std::move(td), X, y), true);
+  Rcpp::XPtr<BlockedModel> p(new BlockedModel(std::move(td), X, y, threads), true);
   return p;
 }
 
@@ -153,7 +154,7 @@ Eigen::MatrixXd kernel_test(std::string op, Rcpp::List blocks, Rcpp::List args) 
     return b[0].to_dense();
   }
   if (op == "cholesky") {
-    lemma::cholesky(b[0], "the test block");
+    lemma::cholesky(b[0], "the test block", args.containsElementNamed("threads") ? Rcpp::as<int>(args["threads"]) : 1);
     MatrixXd d = b[0].to_dense();
     return d.triangularView<Eigen::Lower>();
   }

@@ -7,8 +7,9 @@
 
 namespace lemma {
 
-BlockedModel::BlockedModel(std::vector<TermData> terms, const MatrixXd& X, const VectorXd& y)
-    : terms_(std::move(terms)), n_(static_cast<int>(y.size())), p_(static_cast<int>(X.cols())) {
+BlockedModel::BlockedModel(std::vector<TermData> terms, const MatrixXd& X, const VectorXd& y, int threads)
+    : terms_(std::move(terms)), n_(static_cast<int>(y.size())), p_(static_cast<int>(X.cols())),
+      threads_(std::max(1, threads)) {
   if (X.rows() != n_) throw std::invalid_argument("X and y differ in their number of rows");
   for (const TermData& t : terms_) {
     if (t.X.rows() != n_ || t.codes.size() != n_)
@@ -182,7 +183,8 @@ void BlockedModel::update(const VectorXd& theta) {
     scale_inflate(ljj, A_[index(j, j)], lambda_ptr(j), lambda_ptr(j), j < T);
     for (int k2 = 0; k2 < j; ++k2) rank_update(ljj, L_[index(j, k2)], L_[index(j, k2)], true);
     cholesky(ljj, j < T ? "a random-effects block of the penalized cross-product"
-                        : "the fixed-effects cross-product (is the response fitted exactly?)");
+                        : "the fixed-effects cross-product (is the response fitted exactly?)",
+             threads_);
     for (int i = j + 1; i <= T; ++i) {
       Block& lij = L_[index(i, j)];
       scale_inflate(lij, A_[index(i, j)], lambda_ptr(i), lambda_ptr(j), false);

@@ -26,7 +26,7 @@ struct TermData {
 class BlockedModel {
  public:
   // X: n x p fixed-effects matrix, y: response (both weighted, offset removed).
-  BlockedModel(std::vector<TermData> terms, const MatrixXd& X, const VectorXd& y);
+  BlockedModel(std::vector<TermData> terms, const MatrixXd& X, const VectorXd& y, int threads = 1);
 
   int nterms() const { return static_cast<int>(terms_.size()); }
   int nfixed() const { return p_; }
@@ -69,6 +69,7 @@ class BlockedModel {
 
   std::vector<TermData> terms_;
   int n_, p_;
+  int threads_;  // OpenMP threads for the largest dense factorizations
   std::vector<MatrixXd> lambda_;
   std::vector<Block> A_, L_;
 };

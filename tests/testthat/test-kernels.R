@@ -112,9 +112,10 @@ test_that("cholesky: diagonal, block-diagonal and dense (both code paths)", {
   expect_equal(kernel("cholesky", list(blk(D, "diagonal"))), sqrt(D), tolerance = 1e-12)
   B <- rand_blockdiag(5, 3)
   expect_equal(kernel("cholesky", list(blk(B, "blockdiag", 3))), t(chol(B)), tolerance = 1e-12)
-  for (n in c(7, 150)) {  # below and above the size where the AVX2 path is taken
+  for (n in c(7, 150, 700)) {  # below and above the sizes where the AVX2 and threaded paths start
     M <- crossprod(matrix(rnorm(n * n), n)) + diag(n)
     expect_equal(kernel("cholesky", list(blk(M, "dense"))), t(chol(M)), tolerance = 1e-10)
+    expect_equal(kernel("cholesky", list(blk(M, "dense")), list(threads = 2L)), t(chol(M)), tolerance = 1e-10)
   }
   expect_error(kernel("cholesky", list(blk(diag(c(1, -1)), "dense"))), "not positive definite")
 })
