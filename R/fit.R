@@ -8,7 +8,9 @@
 #' penalized least squares with the profiled REML or ML criterion. The cross-product
 #' of `[Z X y]` is formed once in blocks (C++), and each evaluation of the criterion
 #' updates only a blocked Cholesky factor, so it costs the same for any number of
-#' observations.
+#' observations. A model whose only random-effect term is `(1 | id)` with a
+#' relationship matrix and one observation per level is fitted by the spectral
+#' method instead (see [lmm_devfun_spectral()]), with the same criterion.
 #'
 #' @param formula a two-sided formula with fixed effects and random-effect terms
 #'   `(lhs | group)`; `(lhs || group)` for uncorrelated effects, `a/b` for nesting,
@@ -40,7 +42,8 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
   fc$REML <- NULL
   fc$control <- NULL
   frame <- eval(fc, parent.frame())
-  devfun <- lmm_devfun(frame, REML = REML, threads = control$threads)
+  devfun <- if (spectral_applies(frame)) lmm_devfun_spectral(frame, REML = REML) else
+    lmm_devfun(frame, REML = REML, threads = control$threads)
   opt <- lmm_optimize(devfun, control)
   lmm_object(devfun, opt, mc)
 }

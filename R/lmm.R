@@ -21,8 +21,9 @@ lmm_object <- function(devfun, opt, call = NULL) {
   frame <- env$frame
   REML <- env$REML
   theta <- opt$par
-  sol <- .model_solution(env$ptr, theta, REML)
   n <- length(frame$y)
+  sol <- if (is.null(env$spectral)) .model_solution(env$ptr, theta, REML) else
+    spectral_solution(env$spectral, theta, REML, n)
   p <- ncol(frame$X)
   rt <- frame$reterms
   sigma <- sqrt(sol$pwrss / (n - if (REML) p else 0))
@@ -47,6 +48,7 @@ lmm_object <- function(devfun, opt, call = NULL) {
   )
   fit$model_env$ptr <- env$ptr
   fit$model_env$frame <- frame
+  fit$spectral <- env$spectral
   class(fit) <- "lmm"
   eta <- linear_predictor(fit, fit$X, fit$offset, lapply(rt$terms, function(t) t$factor),
                           lapply(rt$terms, function(t) t$X), b)
@@ -58,17 +60,14 @@ lmm_object <- function(devfun, opt, call = NULL) {
 # The C++ model behind a fit, rebuilt if the object was saved and reloaded.
 model_ptr <- function(fit) {
   ptr <- fit$model_env$ptr
-  if (is.null(ptr) || identical(methods::new("externalptr"), ptr) || ptr_is_null(ptr)) {
+  if (is.null(ptr) || ptr_is_null(ptr)) {
     ptr <- new_model_ptr(fit$model_env$frame)
     fit$model_env$ptr <- ptr
   }
   ptr
 }
 
-ptr_is_null <- function(ptr) {
-  out <- tryCatch({ .model_block_kinds(ptr); FALSE }, error = function(e) TRUE)
-  out
-}
+ptr_is_null <- function(ptr) tryCatch({ .model_block_kinds(ptr); FALSE }, error = function(e) TRUE)
 
 # X beta + offset + sum_k rowSums(Z_k-columns * b_k[level, ]); NA levels add 0.
 linear_predictor <- function(fit, X, offset, factors, term_X, b) {

@@ -36,6 +36,13 @@ ranef.lmm <- function(object, condVar = FALSE, ...) {
 
 # Conditional covariance arrays (p x p x levels) of b for each term, sigma^2 included.
 term_condvar <- function(object) {
+  if (!is.null(object$spectral)) {
+    # Var(b | y) / sigma^2 = U diag(lambda d / (1 + lambda d)) U'; its diagonal.
+    s <- object$spectral
+    lam <- object$theta[[1]]^2
+    v <- drop((s$U^2) %*% (lam * s$d / (1 + lam * s$d)))
+    return(list(array(object$sigma^2 * v, c(1, 1, length(v)))))
+  }
   blocks <- .model_condvar(model_ptr(object), object$theta)
   Map(function(t, blk) {
     p <- length(t$cnms)
