@@ -1,0 +1,3 @@
+library(testthat)
+library(lemma)
+test_check("lemma")
