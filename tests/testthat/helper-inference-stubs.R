@@ -18,3 +18,6 @@ if (!.has_method("vcov"))
     V
   }
 if (!.has_method("fixef")) fixef.lmm <- function(object, ...) object$beta
+
+## The lead's .onLoad calls register_inference_methods(); make sure it ran.
+lemma:::register_inference_methods()
