@@ -112,13 +112,36 @@ MatrixXd dQ_dtheta(const BlockedModel& m, const MatrixXd& U) {
 VectorXd dlogdetM_dtheta(const BlockedModel& m) {
   const int T = m.nterms();
   VectorXd grad = VectorXd::Zero(m.ntheta());
+  // One term without a relationship matrix: M is block diagonal by level, so
+  // (A Lambda M^{-1})_ll = A_ll lambda (L_l L_l')^{-1}, level by level.
+  if (T == 1 && m.A(0, 0).kind != BlockKind::Dense && m.L(0, 0).kind != BlockKind::Dense) {
+    const int p = m.term(0).p(), nlev = m.term(0).nlev;
+    const MatrixXd& lam = m.lambda(0);
+    const Block& A = m.A(0, 0);
+    const Block& L = m.L(0, 0);
+    for (int l = 0; l < nlev; ++l) {
+      MatrixXd Al(p, p), Ll(p, p);
+      if (A.kind == BlockKind::Diagonal) Al(0, 0) = A.diag[l]; else Al = A.level(l);
+      if (L.kind == BlockKind::Diagonal) Ll(0, 0) = L.diag[l];
+      else Ll = L.level(l).triangularView<Eigen::Lower>();
+      // R = A_l lambda M_l^{-1} = ((M_l^{-1}) lambda' A_l)'  with M_l = Ll Ll'
+      MatrixXd rhs = lam.transpose() * Al;
+      Ll.triangularView<Eigen::Lower>().solveInPlace(rhs);
+      Ll.transpose().triangularView<Eigen::Upper>().solveInPlace(rhs);
+      int k = 0;
+      for (int c = 0; c < p; ++c)
+        for (int r = c; r < p; ++r) grad[k++] += 2.0 * rhs(c, r);
+    }
+    return grad;
+  }
   long qtot = 0;
   for (int i = 0; i < T; ++i) qtot += m.block_size(i);
   int k0 = 0;
   for (int t = 0; t < T; ++t) {
     const TermData& tm = m.term(t);
     const int p = tm.p(), nlev = tm.nlev;
-    const int chunk = static_cast<int>(std::max(1L, std::min<long>(nlev, 4000000L / (qtot * p))));
+    // chunks small enough for the dense work arrays to stay in cache
+    const int chunk = static_cast<int>(std::max(1L, std::min<long>(nlev, 262144L / (qtot * p))));
     for (int lev0 = 0; lev0 < nlev; lev0 += chunk) {
       const int nl = std::min(chunk, nlev - lev0);
       const int mc = nl * p;
