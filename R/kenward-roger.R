@@ -6,25 +6,22 @@
 # Z'Sigma^{-1}Z = (A_ZZ - A_ZZ Lambda M^{-1} Lambda' A_ZZ) / sigma^2, and likewise
 # for the Sigma^{-2} and Sigma^{-3} products), never n x n.
 
-# The sparse q x q matrices E_r (one per covariance parameter of the terms).
 #' @importFrom Matrix sparseMatrix
 NULL
 
-kr_E_matrices <- function(fit, offsets) {
-  q <- offsets[length(offsets)]
+# Each covariance parameter r of a term acts on Z's columns through
+# E_r = I (x) F_r (F_r = E_ii, or E_ij + E_ji); E_r x just copies rows, so it is
+# kept as a pair of row indices: (E_r x)[dst] = x[src], other rows 0.
+kr_E_maps <- function(fit, offsets) {
   out <- list()
   for (t in seq_along(fit$reterms$terms)) {
     tm <- fit$reterms$terms[[t]]
     p <- length(tm$cnms)
-    nlev <- tm$nlev
-    base <- offsets[t] + (seq_len(nlev) - 1L) * p
+    base <- offsets[t] + (seq_len(tm$nlev) - 1L) * p
     for (j in seq_len(p)) for (i in j:p) {
-      if (i == j) {
-        out[[length(out) + 1L]] <- Matrix::sparseMatrix(base + i, base + i, x = 1, dims = c(q, q))
-      } else {
-        out[[length(out) + 1L]] <- Matrix::sparseMatrix(c(base + i, base + j), c(base + j, base + i),
-                                                        x = 1, dims = c(q, q))
-      }
+      ri <- base + i
+      rj <- base + j
+      out[[length(out) + 1L]] <- if (i == j) list(dst = ri, src = ri) else list(dst = c(ri, rj), src = c(rj, ri))
     }
   }
   out
@@ -34,7 +31,8 @@ kr_E_matrices <- function(fit, offsets) {
 #'
 #' Phi (the unadjusted covariance of beta-hat), the adjusted covariance Phi_A, the
 #' matrices P_r and the asymptotic covariance W of the variance components, as
-#' pbkrtest's vcovAdj. Cached in the fit.
+#' pbkrtest's vcovAdj. Cached in the fit. One-term models without a relationship
+#' matrix stay sparse (block diagonal); otherwise the q x q work is dense BLAS.
 #' @param fit an `lmm` REML fit.
 #' @return list(Phi, PhiA, P, W).
 #' @keywords internal
@@ -49,45 +47,55 @@ kenward_roger_parts <- function(fit) {
   p <- ncol(fit$X)
   s2 <- fit$sigma^2
   q <- nrow(sp$AZZ)
-  AZZ <- methods::as(sp$AZZ, "generalMatrix")
-  Lt <- Matrix::tril(sp$L)
-  Lt <- methods::as(Lt, "triangularMatrix")
-  Lam <- sp$Lambda
   AZX <- sp$AZXy[, seq_len(p), drop = FALSE]
   Pm <- tcrossprod(sp$RX)                      # X'V^{-1}X
-  Linv <- Matrix::solve(Lt)                    # L^{-1}
-  B <- Linv %*% Matrix::crossprod(Lam, AZZ)    # L^{-1} Lambda' A_ZZ
-  BX <- as.matrix(Linv %*% Matrix::crossprod(Lam, AZX))
+  sparse <- length(fit$reterms$terms) == 1L && Matrix::nnzero(sp$L) < 0.05 * q^2
+  if (sparse) {
+    AZZ <- methods::as(sp$AZZ, "generalMatrix")
+    Lt <- methods::as(Matrix::tril(sp$L), "triangularMatrix")
+    Linv <- Matrix::solve(Lt)                  # L^{-1}
+    LamA <- Matrix::crossprod(sp$Lambda, AZZ)
+  } else {
+    AZZ <- as.matrix(sp$AZZ)
+    Ld <- as.matrix(sp$L)
+    Ld[upper.tri(Ld)] <- 0
+    Linv <- forwardsolve(Ld, diag(q))
+    LamA <- as.matrix(Matrix::crossprod(sp$Lambda, AZZ))
+  }
+  B <- Linv %*% LamA                           # L^{-1} Lambda' A_ZZ
+  BX <- as.matrix(Linv %*% (as.matrix(Matrix::crossprod(sp$Lambda, AZX))))
   C2 <- Matrix::crossprod(Linv, B)             # M^{-1} Lambda' A_ZZ
   C2X <- as.matrix(Matrix::crossprod(Linv, BX))
   S <- AZZ - Matrix::crossprod(B)              # Z'V^{-1}Z
   U <- AZX - as.matrix(Matrix::crossprod(B, BX))   # Z'V^{-1}X
-  S2 <- S - Matrix::crossprod(C2)              # Z'V^{-2}Z
   ZV2X <- U - as.matrix(Matrix::crossprod(C2, C2X))
   XV2X <- Pm - crossprod(C2X)
   XV3X <- XV2X - crossprod(as.matrix(Linv %*% C2X))
-  Minv <- Matrix::crossprod(Linv)
-  trV2 <- n - q + sum(Minv^2)
-  E <- kr_E_matrices(fit, sp$offsets)
+  trV2 <- n - q + sum(Matrix::crossprod(Linv)^2)   # tr(V^{-2}) = n - q + ||M^{-1}||_F^2
+  E <- kr_E_maps(fit, sp$offsets)
   m <- length(E) + 1L
   Phi <- s2 * chol2inv(t(sp$RX))
-  # P_r, Q_rs, trace terms (Sigma = sigma^2 V)
-  EU <- lapply(E, function(e) as.matrix(e %*% U))
-  SEU <- lapply(EU, function(x) as.matrix(S %*% x))
-  ES <- lapply(E, function(e) e %*% S)
+  # Sigma = sigma^2 V: P_r, Q_rs and the traces in the 1/sigma^2 powers they carry
+  Us <- lapply(E, function(e) U[e$src, , drop = FALSE])   # rows dst of E_r U
   PP <- vector("list", m)
-  for (r in seq_along(E)) PP[[r]] <- -crossprod(U, EU[[r]]) / s2^2
+  for (r in seq_along(E)) PP[[r]] <- -crossprod(U[E[[r]]$dst, , drop = FALSE], Us[[r]]) / s2^2
   PP[[m]] <- -XV2X / s2^2
   Q <- function(r, s) {
-    if (r < m && s < m) return(crossprod(EU[[r]], SEU[[s]]) / s2^3)
-    if (r < m && s == m) return(crossprod(EU[[r]], ZV2X) / s2^3)
-    if (r == m && s < m) return(crossprod(ZV2X, EU[[s]]) / s2^3)
+    if (r < m && s < m)
+      return(crossprod(Us[[r]], as.matrix(S[E[[r]]$dst, E[[s]]$dst, drop = FALSE] %*% Us[[s]])) / s2^3)
+    if (r < m && s == m) return(crossprod(Us[[r]], ZV2X[E[[r]]$dst, , drop = FALSE]) / s2^3)
+    if (r == m && s < m) return(crossprod(ZV2X[E[[s]]$dst, , drop = FALSE], Us[[s]]) / s2^3)
     XV3X / s2^3
   }
+  trES2 <- function(e)   # tr(E_r Z'V^{-2}Z) = tr(E_r (S - C2'C2))
+    sum(S[cbind(e$dst, e$src)]) - sum(C2[, e$dst, drop = FALSE] * C2[, e$src, drop = FALSE])
   Kt <- function(r, s) {
-    if (r < m && s < m) return(sum(ES[[r]] * Matrix::t(ES[[s]])) / s2^2)
-    if (r < m) return(sum(E[[r]] * S2) / s2^2)
-    if (s < m) return(sum(E[[s]] * S2) / s2^2)
+    if (r < m && s < m) {
+      er <- E[[r]]; es <- E[[s]]
+      return(sum(as.matrix(S[er$src, es$dst, drop = FALSE]) * t(as.matrix(S[es$src, er$dst, drop = FALSE]))) / s2^2)
+    }
+    if (r < m) return(trES2(E[[r]]) / s2^2)
+    if (s < m) return(trES2(E[[s]]) / s2^2)
     trV2 / s2^2
   }
   QQ <- list()
