@@ -140,6 +140,37 @@ VectorXd dlogdetM_dtheta(const BlockedModel& m) {
   for (int t = 0; t < T; ++t) {
     const TermData& tm = m.term(t);
     const int p = tm.p(), nlev = tm.nlev;
+    const MatrixXd& lam = m.lambda(t);
+    if (lam.diagonal().cwiseAbs().minCoeff() >= 1e-4) {
+      // lambda_t invertible: with G_i = Lambda^{-1} dLambda_i = I (x) lambda^{-1} E_rc,
+      // d log|M| / dtheta_i = 2 [tr(G_i) - tr(M^{-1} G_i)]
+      //                    = 2 [nlev (lambda^{-1})_cr - (Vsum lambda^{-1})_cr],
+      // Vsum = sum over levels of the diagonal blocks of M^{-1}: forward solves only.
+      long rows_below = 0;
+      for (int i = t; i < T; ++i) rows_below += m.block_size(i);
+      const int chunk = static_cast<int>(std::max(1L, std::min<long>(nlev, 262144L / (rows_below * p))));
+      MatrixXd Vsum = MatrixXd::Zero(p, p);
+      for (int lev0 = 0; lev0 < nlev; lev0 += chunk) {
+        const int nl = std::min(chunk, nlev - lev0);
+        const int mc = nl * p;
+        std::vector<MatrixXd> Y(T);
+        for (int i = t; i < T; ++i) {
+          Y[i] = MatrixXd::Zero(m.block_size(i), mc);
+          if (i == t) Y[i].middleRows(lev0 * p, mc).setIdentity();
+          for (int k = t; k < i; ++k) mult_sub(m.L(i, k), Y[k], Y[i], false);
+          solve_lower(m.L(i, i), Y[i], false);
+          for (int l = 0; l < nl; ++l) Vsum.noalias() += Y[i].middleCols(l * p, p).transpose() * Y[i].middleCols(l * p, p);
+        }
+        Rcpp::checkUserInterrupt();
+      }
+      const MatrixXd li = lam.triangularView<Eigen::Lower>().solve(MatrixXd::Identity(p, p));
+      const MatrixXd VL = Vsum * li;
+      int k = k0;
+      for (int c = 0; c < p; ++c)
+        for (int r = c; r < p; ++r) grad[k++] = 2.0 * (nlev * li(c, r) - VL(c, r));
+      k0 += p * (p + 1) / 2;
+      continue;
+    }
     // chunks small enough for the dense work arrays to stay in cache
     const int chunk = static_cast<int>(std::max(1L, std::min<long>(nlev, 262144L / (qtot * p))));
     for (int lev0 = 0; lev0 < nlev; lev0 += chunk) {
