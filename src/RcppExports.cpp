@@ -11,6 +11,43 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// model_theta_derivs
+Rcpp::List model_theta_derivs(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool logdet);
+RcppExport SEXP _lemma_model_theta_derivs(SEXP ptrSEXP, SEXP thetaSEXP, SEXP logdetSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type theta(thetaSEXP);
+    Rcpp::traits::input_parameter< bool >::type logdet(logdetSEXP);
+    rcpp_result_gen = Rcpp::wrap(model_theta_derivs(ptr, theta, logdet));
+    return rcpp_result_gen;
+END_RCPP
+}
+// model_sparse_parts
+Rcpp::List model_sparse_parts(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta);
+RcppExport SEXP _lemma_model_sparse_parts(SEXP ptrSEXP, SEXP thetaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type theta(thetaSEXP);
+    rcpp_result_gen = Rcpp::wrap(model_sparse_parts(ptr, theta));
+    return rcpp_result_gen;
+END_RCPP
+}
+// model_dev_parts
+Rcpp::NumericVector model_dev_parts(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta);
+RcppExport SEXP _lemma_model_dev_parts(SEXP ptrSEXP, SEXP thetaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type theta(thetaSEXP);
+    rcpp_result_gen = Rcpp::wrap(model_dev_parts(ptr, theta));
+    return rcpp_result_gen;
+END_RCPP
+}
 // model_new
 SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y, int threads);
 RcppExport SEXP _lemma_model_new(SEXP termsSEXP, SEXP XSEXP, SEXP ySEXP, SEXP threadsSEXP) {
@@ -101,6 +138,9 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_lemma_model_theta_derivs", (DL_FUNC) &_lemma_model_theta_derivs, 3},
+    {"_lemma_model_sparse_parts", (DL_FUNC) &_lemma_model_sparse_parts, 2},
+    {"_lemma_model_dev_parts", (DL_FUNC) &_lemma_model_dev_parts, 2},
     {"_lemma_model_new", (DL_FUNC) &_lemma_model_new, 4},
     {"_lemma_model_objective", (DL_FUNC) &_lemma_model_objective, 3},
     {"_lemma_model_solution", (DL_FUNC) &_lemma_model_solution, 3},

@@ -58,6 +58,11 @@ class BlockedModel {
   std::vector<int> block_kinds() const;
   const Block& A(int i, int j) const { return A_[index(i, j)]; }
   const Block& L(int i, int j) const { return L_[index(i, j)]; }
+  // Read access for the derivative code (src/derivatives.cpp): a term's data, its
+  // current relative factor lambda_t and the row count of block row i.
+  const TermData& term(int t) const { return terms_[t]; }
+  const MatrixXd& lambda(int t) const { return lambda_[t]; }
+  int block_size(int i) const { return size(i); }
 
  private:
   int index(int i, int j) const { return i * (i + 1) / 2 + j; }

@@ -1,0 +1,316 @@
+// Exact derivatives for small-sample inference; see derivatives.h.
+#include "derivatives.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace lemma {
+
+void mult_add(const Block& B, const MatrixXd& x, MatrixXd& y, bool transpose) {
+  switch (B.kind) {
+    case BlockKind::Diagonal:
+      y.noalias() += B.diag.asDiagonal() * x;
+      return;
+    case BlockKind::BlockDiagonal: {
+      const int p = B.p;
+      for (int k = 0; k < B.nrow / p; ++k) {
+        if (transpose) y.middleRows(k * p, p).noalias() += B.level(k).transpose() * x.middleRows(k * p, p);
+        else y.middleRows(k * p, p).noalias() += B.level(k) * x.middleRows(k * p, p);
+      }
+      return;
+    }
+    case BlockKind::Sparse:
+      if (transpose) y.noalias() += B.sp.transpose() * x; else y.noalias() += B.sp * x;
+      return;
+    case BlockKind::Dense:
+      if (transpose) y.noalias() += B.dense.transpose() * x; else y.noalias() += B.dense * x;
+      return;
+  }
+}
+
+namespace {
+
+// rows of term t's block: x = (I_levels (x) lambda_t) x, or with lambda_t' when transpose.
+void lambda_mult(const BlockedModel& m, int t, MatrixXd& x, bool transpose) {
+  const MatrixXd& lam = m.lambda(t);
+  const int p = lam.rows();
+  const int nlev = m.term(t).nlev;
+  if (p == 1) {
+    x *= lam(0, 0);
+    return;
+  }
+  for (int k = 0; k < nlev; ++k) {
+    MatrixXd r = x.middleRows(k * p, p);
+    if (transpose) x.middleRows(k * p, p).noalias() = lam.transpose() * r;
+    else x.middleRows(k * p, p).noalias() = lam * r;
+  }
+}
+
+// (A_ZZ v) restricted to block row i: sum_j A(i, j) v_j with the stored lower blocks.
+void azz_row_mult(const BlockedModel& m, int i, const std::vector<MatrixXd>& v, MatrixXd& out) {
+  const int T = m.nterms();
+  for (int j = 0; j < T; ++j) {
+    if (j <= i) mult_add(m.A(i, j), v[j], out, false);
+    else mult_add(m.A(j, i), v[j], out, true);
+  }
+}
+
+}  // namespace
+
+MatrixXd vinv_xy(const BlockedModel& m) {
+  const int T = m.nterms();
+  const int p1 = m.nfixed() + 1;
+  std::vector<MatrixXd> x(T);
+  // L_XZ' = L_Z^{-1} Lambda' A_Z,Xy; backward solve gives M^{-1} Lambda' A_Z,Xy.
+  for (int j = T - 1; j >= 0; --j) {
+    MatrixXd rhs = m.L(T, j).dense.transpose();
+    for (int i = j + 1; i < T; ++i) mult_sub(m.L(i, j), x[i], rhs, true);
+    solve_lower(m.L(j, j), rhs, true);
+    x[j] = rhs;
+  }
+  for (int j = 0; j < T; ++j) lambda_mult(m, j, x[j], false);
+  int q = 0;
+  for (int j = 0; j < T; ++j) q += m.block_size(j);
+  MatrixXd U(q, p1);
+  int off = 0;
+  for (int i = 0; i < T; ++i) {
+    MatrixXd ui = m.A(T, i).dense.transpose();
+    MatrixXd av = MatrixXd::Zero(m.block_size(i), p1);
+    azz_row_mult(m, i, x, av);
+    U.middleRows(off, m.block_size(i)) = ui - av;
+    off += m.block_size(i);
+  }
+  return U;
+}
+
+MatrixXd dQ_dtheta(const BlockedModel& m, const MatrixXd& U) {
+  const int T = m.nterms();
+  const int p1 = static_cast<int>(U.cols());
+  MatrixXd out(p1, p1 * m.ntheta());
+  int off = 0, k = 0;
+  for (int t = 0; t < T; ++t) {
+    const int p = m.term(t).p(), nlev = m.term(t).nlev, q = m.block_size(t);
+    MatrixXd Ut = U.middleRows(off, q);
+    MatrixXd Gt = Ut;
+    lambda_mult(m, t, Gt, true);  // per level lambda' U_l
+    typedef Eigen::Map<const MatrixXd, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic> > RowsMap;
+    for (int c = 0; c < p; ++c) {
+      for (int r = c; r < p; ++r) {
+        // rows r (resp. c) of every level: nlev x p1 strided views
+        RowsMap Ur(Ut.data() + r, nlev, p1, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(q, p));
+        RowsMap Gc(Gt.data() + c, nlev, p1, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(q, p));
+        MatrixXd K = Ur.transpose() * Gc;
+        out.middleCols(k * p1, p1) = -(K + K.transpose());
+        ++k;
+      }
+    }
+    off += q;
+  }
+  return out;
+}
+
+VectorXd dlogdetM_dtheta(const BlockedModel& m) {
+  const int T = m.nterms();
+  VectorXd grad = VectorXd::Zero(m.ntheta());
+  // One term without a relationship matrix: M is block diagonal by level, so
+  // (A Lambda M^{-1})_ll = A_ll lambda (L_l L_l')^{-1}, level by level.
+  if (T == 1 && m.A(0, 0).kind != BlockKind::Dense && m.L(0, 0).kind != BlockKind::Dense) {
+    const int p = m.term(0).p(), nlev = m.term(0).nlev;
+    const MatrixXd& lam = m.lambda(0);
+    const Block& A = m.A(0, 0);
+    const Block& L = m.L(0, 0);
+    for (int l = 0; l < nlev; ++l) {
+      MatrixXd Al(p, p), Ll(p, p);
+      if (A.kind == BlockKind::Diagonal) Al(0, 0) = A.diag[l]; else Al = A.level(l);
+      if (L.kind == BlockKind::Diagonal) Ll(0, 0) = L.diag[l];
+      else Ll = L.level(l).triangularView<Eigen::Lower>();
+      // R = A_l lambda M_l^{-1} = ((M_l^{-1}) lambda' A_l)'  with M_l = Ll Ll'
+      MatrixXd rhs = lam.transpose() * Al;
+      Ll.triangularView<Eigen::Lower>().solveInPlace(rhs);
+      Ll.transpose().triangularView<Eigen::Upper>().solveInPlace(rhs);
+      int k = 0;
+      for (int c = 0; c < p; ++c)
+        for (int r = c; r < p; ++r) grad[k++] += 2.0 * rhs(c, r);
+    }
+    return grad;
+  }
+  long qtot = 0;
+  for (int i = 0; i < T; ++i) qtot += m.block_size(i);
+  int k0 = 0;
+  for (int t = 0; t < T; ++t) {
+    const TermData& tm = m.term(t);
+    const int p = tm.p(), nlev = tm.nlev;
+    const MatrixXd& lam = m.lambda(t);
+    if (lam.diagonal().cwiseAbs().minCoeff() >= 1e-4) {
+      // lambda_t invertible: with G_i = Lambda^{-1} dLambda_i = I (x) lambda^{-1} E_rc,
+      // d log|M| / dtheta_i = 2 [tr(G_i) - tr(M^{-1} G_i)]
+      //                    = 2 [nlev (lambda^{-1})_cr - (Vsum lambda^{-1})_cr],
+      // Vsum = sum over levels of the diagonal blocks of M^{-1}: forward solves only.
+      long rows_below = 0;
+      for (int i = t; i < T; ++i) rows_below += m.block_size(i);
+      const int chunk = static_cast<int>(std::max(1L, std::min<long>(nlev, 262144L / (rows_below * p))));
+      MatrixXd Vsum = MatrixXd::Zero(p, p);
+      for (int lev0 = 0; lev0 < nlev; lev0 += chunk) {
+        const int nl = std::min(chunk, nlev - lev0);
+        const int mc = nl * p;
+        std::vector<MatrixXd> Y(T);
+        for (int i = t; i < T; ++i) {
+          Y[i] = MatrixXd::Zero(m.block_size(i), mc);
+          if (i == t) Y[i].middleRows(lev0 * p, mc).setIdentity();
+          for (int k = t; k < i; ++k) mult_sub(m.L(i, k), Y[k], Y[i], false);
+          solve_lower(m.L(i, i), Y[i], false);
+          for (int l = 0; l < nl; ++l) Vsum.noalias() += Y[i].middleCols(l * p, p).transpose() * Y[i].middleCols(l * p, p);
+        }
+        Rcpp::checkUserInterrupt();
+      }
+      const MatrixXd li = lam.triangularView<Eigen::Lower>().solve(MatrixXd::Identity(p, p));
+      const MatrixXd VL = Vsum * li;
+      int k = k0;
+      for (int c = 0; c < p; ++c)
+        for (int r = c; r < p; ++r) grad[k++] = 2.0 * (nlev * li(c, r) - VL(c, r));
+      k0 += p * (p + 1) / 2;
+      continue;
+    }
+    // chunks small enough for the dense work arrays to stay in cache
+    const int chunk = static_cast<int>(std::max(1L, std::min<long>(nlev, 262144L / (qtot * p))));
+    for (int lev0 = 0; lev0 < nlev; lev0 += chunk) {
+      const int nl = std::min(chunk, nlev - lev0);
+      const int mc = nl * p;
+      std::vector<MatrixXd> Y(T);
+      // forward: L Y = E (E: identity columns of this chunk of term t)
+      for (int i = 0; i < T; ++i) {
+        Y[i] = MatrixXd::Zero(m.block_size(i), mc);
+        if (i < t) continue;
+        if (i == t) Y[i].middleRows(lev0 * p, mc).setIdentity();
+        for (int k = t; k < i; ++k) mult_sub(m.L(i, k), Y[k], Y[i], false);
+        solve_lower(m.L(i, i), Y[i], false);
+      }
+      // backward: L' X = Y, so X = M^{-1} E
+      for (int i = T - 1; i >= 0; --i) {
+        for (int k = i + 1; k < T; ++k) mult_sub(m.L(k, i), Y[k], Y[i], true);
+        solve_lower(m.L(i, i), Y[i], true);
+      }
+      for (int i = 0; i < T; ++i) lambda_mult(m, i, Y[i], false);
+      MatrixXd R = MatrixXd::Zero(m.block_size(t), mc);
+      azz_row_mult(m, t, Y, R);  // rows of term t of A_ZZ Lambda M^{-1} E
+      for (int l = 0; l < nl; ++l) {
+        const int row = (lev0 + l) * p, col = l * p;
+        int k = k0;
+        for (int c = 0; c < p; ++c)
+          for (int r = c; r < p; ++r) grad[k++] += 2.0 * R(row + r, col + c);
+      }
+      Rcpp::checkUserInterrupt();
+    }
+    k0 += p * (p + 1) / 2;
+  }
+  return grad;
+}
+
+}  // namespace lemma
+
+namespace {
+
+lemma::BlockedModel* deriv_model_of(SEXP ptr) {
+  Rcpp::XPtr<lemma::BlockedModel> xp(ptr);
+  if (xp.get() == nullptr) Rcpp::stop("the model's C++ state is gone; refit or use lemma's methods");
+  return xp.get();
+}
+
+// Sparse copy of a block (all stored entries; the lower triangle only for factored
+// diagonal blocks when lower = true).
+void block_triplets(const lemma::Block& b, int r0, int c0, bool lower,
+                    std::vector<Eigen::Triplet<double> >& trip) {
+  using lemma::BlockKind;
+  switch (b.kind) {
+    case BlockKind::Diagonal:
+      for (int i = 0; i < b.nrow; ++i) trip.emplace_back(r0 + i, c0 + i, b.diag[i]);
+      return;
+    case BlockKind::BlockDiagonal:
+      for (int k = 0; k < b.nrow / b.p; ++k)
+        for (int j = 0; j < b.p; ++j)
+          for (int i = lower ? j : 0; i < b.p; ++i)
+            trip.emplace_back(r0 + k * b.p + i, c0 + k * b.p + j, b.bd(i, k * b.p + j));
+      return;
+    case BlockKind::Sparse:
+      for (int j = 0; j < b.sp.outerSize(); ++j)
+        for (lemma::SpMat::InnerIterator it(b.sp, j); it; ++it) trip.emplace_back(r0 + it.row(), c0 + j, it.value());
+      return;
+    case BlockKind::Dense:
+      for (int j = 0; j < b.ncol; ++j)
+        for (int i = lower ? j : 0; i < b.nrow; ++i)
+          if (b.dense(i, j) != 0) trip.emplace_back(r0 + i, c0 + j, b.dense(i, j));
+      return;
+  }
+}
+
+}  // namespace
+
+// Derivative pieces at theta: U = Z'V^{-1}[X y], dQ (p+1 x (p+1) ntheta), the
+// gradient of log|M| and the current factor's summaries.
+// [[Rcpp::export(.model_theta_derivs)]]
+Rcpp::List model_theta_derivs(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool logdet) {
+  lemma::BlockedModel* m = deriv_model_of(ptr);
+  m->update(theta);
+  Eigen::MatrixXd U = lemma::vinv_xy(*m);
+  Eigen::MatrixXd dQ = lemma::dQ_dtheta(*m, U);
+  Rcpp::List out = Rcpp::List::create(
+      Rcpp::Named("U") = U, Rcpp::Named("dQ") = dQ, Rcpp::Named("ldL2") = m->ldL2(),
+      Rcpp::Named("ldRX2") = m->ldRX2(), Rcpp::Named("pwrss") = m->pwrss(),
+      Rcpp::Named("beta") = m->beta(), Rcpp::Named("RX") = m->rx());
+  if (logdet) out["dldL2"] = lemma::dlogdetM_dtheta(*m);
+  return out;
+}
+
+// The random-effects parts of A and L, and Lambda, as sparse matrices (q x q; Z in
+// the transformed coordinates where a relationship factor is absorbed), with A_Z,Xy
+// dense: the pieces the Kenward-Roger computations work with.
+// [[Rcpp::export(.model_sparse_parts)]]
+Rcpp::List model_sparse_parts(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta) {
+  lemma::BlockedModel* m = deriv_model_of(ptr);
+  m->update(theta);
+  const int T = m->nterms();
+  std::vector<int> off(T + 1, 0);
+  for (int i = 0; i < T; ++i) off[i + 1] = off[i] + m->block_size(i);
+  const int q = off[T];
+  std::vector<Eigen::Triplet<double> > ta, tl, tlam;
+  for (int j = 0; j < T; ++j)
+    for (int i = j; i < T; ++i) {
+      block_triplets(m->A(i, j), off[i], off[j], false, ta);
+      if (i != j) {
+        // mirror to the upper triangle
+        std::vector<Eigen::Triplet<double> > tmp;
+        block_triplets(m->A(i, j), off[i], off[j], false, tmp);
+        for (const auto& e : tmp) ta.emplace_back(e.col(), e.row(), e.value());
+      }
+      block_triplets(m->L(i, j), off[i], off[j], i == j, tl);
+    }
+  for (int t = 0; t < T; ++t) {
+    const Eigen::MatrixXd& lam = m->lambda(t);
+    const int p = lam.rows();
+    for (int k = 0; k < m->term(t).nlev; ++k)
+      for (int c = 0; c < p; ++c)
+        for (int r = c; r < p; ++r)
+          if (lam(r, c) != 0) tlam.emplace_back(off[t] + k * p + r, off[t] + k * p + c, lam(r, c));
+  }
+  lemma::SpMat A(q, q), L(q, q), Lam(q, q);
+  A.setFromTriplets(ta.begin(), ta.end());
+  L.setFromTriplets(tl.begin(), tl.end());
+  Lam.setFromTriplets(tlam.begin(), tlam.end());
+  Eigen::MatrixXd AZXy(q, m->nfixed() + 1);
+  for (int i = 0; i < T; ++i) AZXy.middleRows(off[i], m->block_size(i)) = m->A(T, i).dense.transpose();
+  Eigen::MatrixXd AXy = m->A(T, T).dense;
+  Rcpp::IntegerVector offs(off.begin(), off.end());
+  return Rcpp::List::create(Rcpp::Named("AZZ") = Rcpp::wrap(A), Rcpp::Named("L") = Rcpp::wrap(L),
+                            Rcpp::Named("Lambda") = Rcpp::wrap(Lam), Rcpp::Named("AZXy") = AZXy,
+                            Rcpp::Named("AXy") = AXy, Rcpp::Named("offsets") = offs,
+                            Rcpp::Named("RX") = m->rx(), Rcpp::Named("pwrss") = m->pwrss());
+}
+
+// log|M|^2, pwrss and log|R_X|^2 at theta (for non-profiled deviances in R).
+// [[Rcpp::export(.model_dev_parts)]]
+Rcpp::NumericVector model_dev_parts(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta) {
+  lemma::BlockedModel* m = deriv_model_of(ptr);
+  m->update(theta);
+  return Rcpp::NumericVector::create(Rcpp::Named("ldL2") = m->ldL2(), Rcpp::Named("pwrss") = m->pwrss(),
+                                     Rcpp::Named("ldRX2") = m->ldRX2());
+}
