@@ -162,7 +162,9 @@ scan_null_data <- function(null_fit) {
     if (length(miss_ids))
       stop("levels of '", terms, "' missing from the relationship matrix: ",
            paste(utils::head(miss_ids, 3), collapse = ", "), call. = FALSE)
-    return(list(y = as.numeric(null_fit$y), X = as.matrix(null_fit$X),
+    X <- as.matrix(null_fit$X)
+    storage.mode(X) <- "double"
+    return(list(y = as.numeric(null_fit$y), X = X,
                 K = K[ids, ids, drop = FALSE], ids = ids, eigen = NULL))
   }
   if (inherits(null_fit, "lemma_spectral")) {

@@ -1,338 +1,347 @@
 // Spectral likelihood for y = X b + g + e, g ~ N(0, sg2 K), e ~ N(0, se2 I),
 // after rotation by the eigenvectors of K (eigenvalues d): the covariance is
-// se2 * diag(1 + lambda d) with lambda = sg2 / se2, so each evaluation of the
-// profiled (RE)ML log-likelihood and its first two derivatives in lambda costs
-// O(n k^2) for k = ncol(X) + 1 (+1 for a SNP). The search for lambda follows
-// GEMMA: [lmin, lmax] split into log-spaced regions, the derivative's sign
-// checked at the region ends, roots polished, and the best of the roots and
-// the two ends kept.
+// se2 * diag(1 + lambda d) with lambda = sg2 / se2, so the profiled (RE)ML
+// log-likelihood and its first two derivatives in lambda depend on the data
+// only through the weighted cross-products A' diag(h^r) A, r = 1, 2, 3,
+// h = 1 / (1 + lambda d), A = [X y]: O(n k^2) per evaluation.
+//
+// The search for lambda follows GEMMA: [lmin, lmax] split into log-spaced
+// regions, the derivative's sign checked at the region ends, a root polished
+// in every region where the derivative goes from + to -, and the best of these
+// roots and the two ends kept. Roots are found by Newton steps in log(lambda)
+// safeguarded by bisection, to a relative precision of about 1e-12 (GEMMA stops
+// its Newton iterations at a relative step of 1e-5 and reports the previous
+// iterate, so its lambda can differ from the exact optimum by ~1e-5 relative).
+//
+// In a scan, the evaluations at the grid points (and at the null model's
+// lambda) are shared by all SNPs of a chunk and done as matrix products.
 // [[Rcpp::depends(RcppEigen)]]
 #include "genetics.h"
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 
 namespace lemma {
 
 namespace {
+
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kLog2Pi = std::log(2.0 * M_PI);
-}  // namespace
+const int kMaxK = 40;  // covariates + SNP + response
 
-// Columns of A (rotated): the first p are the fixed effects that may be used
-// (covariates, then optionally the SNP), the last one is y. The pairwise
-// products of the columns are kept in Pm (n x k(k+1)/2) so that every
-// weighted cross-product A' diag(h^r) A is one small matrix product.
-class SpectralLik {
+typedef Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor,
+                      kMaxK, kMaxK>
+    SMat;
+typedef Eigen::Matrix<double, Eigen::Dynamic, 1, Eigen::ColMajor, kMaxK, 1>
+    SVec;
+
+struct Scalars {
+  double s_h, s_h2, s_dh, s_dh2, logdet;  // sums of h, h^2, dh, (dh)^2, log(1+ld)
+};
+
+struct LikValue {
+  double f, d1, d2;
+  bool ok;
+};
+
+// weights and scalar sums at lambda
+void weights(const Eigen::VectorXd& d, double lam, int powers, bool need_log,
+             Eigen::MatrixXd& H, Scalars& s) {
+  const int n = d.size();
+  s.s_h = s.s_h2 = s.s_dh = s.s_dh2 = 0.0;
+  s.logdet = 0.0;
+  double prod = 1.0;
+  for (int i = 0; i < n; ++i) {
+    double t = 1.0 + lam * d[i];
+    double h = 1.0 / t;
+    H(i, 0) = h;
+    if (powers > 1) H(i, 1) = h * h;
+    if (powers > 2) H(i, 2) = h * h * h;
+    s.s_h += h;
+    s.s_h2 += h * h;
+    double dh = d[i] * h;
+    s.s_dh += dh;
+    s.s_dh2 += dh * dh;
+    if (need_log) {
+      prod *= t;
+      if ((i & 15) == 15) {
+        s.logdet += std::log(prod);
+        prod = 1.0;
+      }
+    }
+  }
+  if (need_log) s.logdet += std::log(prod);
+}
+
+// Profiled log-likelihood (GEMMA's conventions: the REML version includes
+// + 0.5 log|X'X|) and derivatives in lambda, from the weighted Gram matrices
+// G1, G2, G3 of the columns [X (first nx) ..., y (column yc)].
+LikValue lik_from(const SMat& G1, const SMat& G2, const SMat& G3,
+                  const Scalars& sc, double lam, int n, int nx, int yc,
+                  double logdet0, bool reml, bool need_f, bool need_d1,
+                  bool need_d2) {
+  LikValue v = {kNaN, kNaN, kNaN, false};
+  double Pyy, PPyy = 0.0, PPPyy = 0.0, trP = sc.s_h, trPP = sc.s_h2,
+              logdetX = 0.0;
+  const bool deriv = need_d1 || need_d2;
+  if (nx > 0) {
+    Eigen::LLT<SMat> llt(G1.topLeftCorner(nx, nx));
+    if (llt.info() != Eigen::Success) return v;
+    SVec gy = G1.col(yc).head(nx);
+    SVec b = llt.solve(gy);
+    Pyy = G1(yc, yc) - gy.dot(b);
+    if (need_f && reml)
+      for (int j = 0; j < nx; ++j) logdetX += 2.0 * std::log(llt.matrixL()(j, j));
+    if (deriv) {
+      SMat G2x = G2.topLeftCorner(nx, nx);
+      SVec g2y = G2.col(yc).head(nx);
+      SVec G2b = G2x * b;
+      PPyy = G2(yc, yc) - 2.0 * b.dot(g2y) + b.dot(G2b);
+      SMat CG2;
+      if (reml) {
+        CG2 = llt.solve(G2x);
+        trP = sc.s_h - CG2.trace();
+      }
+      if (need_d2) {
+        SVec s = g2y - G2b;
+        SVec g3y = G3.col(yc).head(nx);
+        SMat G3x = G3.topLeftCorner(nx, nx);
+        PPPyy = G3(yc, yc) - 2.0 * b.dot(g3y) + b.dot(G3x * b) -
+                s.dot(llt.solve(s));
+        if (reml) {
+          SMat CG3 = llt.solve(G3x);
+          trPP = sc.s_h2 - 2.0 * CG3.trace() + (CG2 * CG2).trace();
+        }
+      }
+    }
+  } else {
+    Pyy = G1(yc, yc);
+    if (deriv) PPyy = G2(yc, yc);
+    if (need_d2) PPPyy = G3(yc, yc);
+  }
+  const double nn = static_cast<double>(n);
+  const double df = reml ? nn - nx : nn;
+  if (need_f) {
+    if (reml) {
+      double P = Pyy < 1e-8 ? 1e-8 : Pyy;
+      v.f = 0.5 * df * (std::log(df) - kLog2Pi - 1.0) - 0.5 * sc.logdet -
+            0.5 * (logdetX - logdet0) - 0.5 * df * std::log(P);
+    } else {
+      v.f = 0.5 * nn * (std::log(nn) - kLog2Pi - 1.0) - 0.5 * sc.logdet -
+            0.5 * nn * std::log(Pyy);
+    }
+  }
+  if (deriv) {
+    double yPKPy = (Pyy - PPyy) / lam;
+    double tr1 = reml ? (df - trP) / lam : sc.s_dh;
+    v.d1 = -0.5 * tr1 + 0.5 * df * yPKPy / Pyy;
+    if (need_d2) {
+      double yPKPKPy = (Pyy + PPPyy - 2.0 * PPyy) / (lam * lam);
+      double tr2 = reml ? (df + trPP - 2.0 * trP) / (lam * lam) : sc.s_dh2;
+      v.d2 = 0.5 * tr2 -
+             0.5 * df * (2.0 * yPKPKPy * Pyy - yPKPy * yPKPy) / (Pyy * Pyy);
+    }
+  }
+  v.ok = Pyy > 0 && (!need_f || std::isfinite(v.f)) &&
+         (!need_d1 || std::isfinite(v.d1)) && (!need_d2 || std::isfinite(v.d2));
+  return v;
+}
+
+// Weighted sums of all column pairs of A, kept as product columns in Pm.
+class PairSums {
  public:
-  SpectralLik(const Eigen::VectorXd& d, int k) : d_(d), n_(d.size()), k_(k) {
-    npair_ = k * (k + 1) / 2;
+  PairSums(const Eigen::VectorXd& d, int k) : d_(d), k_(k) {
+    if (k > kMaxK)
+      throw std::runtime_error("too many covariates for the spectral scan (at most 37)");
     idx_.resize(k * k);
     int c = 0;
     for (int a = 0; a < k; ++a)
       for (int b = a; b < k; ++b) {
-        idx_[a * k + b] = c;
-        idx_[b * k + a] = c;
-        ++c;
+        idx_[a * k + b] = idx_[b * k + a] = c++;
       }
-    Pm_.resize(n_, npair_);
-    Hm_.resize(n_, 3);
-    G1_.resize(k, k);
-    G2_.resize(k, k);
-    G3_.resize(k, k);
-    G0_.resize(k, k);
+    Pm_.resize(d.size(), c);
+    H_.resize(d.size(), 3);
   }
   int pair(int a, int b) const { return idx_[a * k_ + b]; }
-  // set product columns involving column a (a <= k-1) given all columns
-  void set_products_for(const Eigen::MatrixXd& A, int a) {
+  int npair() const { return Pm_.cols(); }
+  void set_column(const Eigen::MatrixXd& A, int a) {
     for (int b = 0; b < k_; ++b)
       Pm_.col(pair(a, b)) = A.col(a).cwiseProduct(A.col(b));
   }
-  void set_all_products(const Eigen::MatrixXd& A) {
+  void set_all(const Eigen::MatrixXd& A) {
+    for (int a = 0; a < k_; ++a) set_column(A, a);
+  }
+  // Gram matrices at lambda (powers 1..3) and the scalar sums
+  void at(double lam, int powers, bool need_log, SMat& G1, SMat& G2, SMat& G3,
+          Scalars& sc) {
+    weights(d_, lam, powers, need_log, H_, sc);
+    Q_.noalias() = Pm_.transpose() * H_.leftCols(powers);
+    fill(G1, 0);
+    if (powers > 1) fill(G2, 1);
+    if (powers > 2) fill(G3, 2);
+  }
+  // unweighted Gram matrix
+  void unweighted(SMat& G0) {
+    Eigen::VectorXd s = Pm_.colwise().sum().transpose();
+    G0.resize(k_, k_);
     for (int a = 0; a < k_; ++a)
-      for (int b = a; b < k_; ++b)
-        Pm_.col(pair(a, b)) = A.col(a).cwiseProduct(A.col(b));
-  }
-  // unweighted cross-products (for log|X'X| in the REML likelihood)
-  void compute_unweighted() {
-    Eigen::VectorXd s = Pm_.colwise().sum();
-    fill(G0_, s.data(), 1);
-  }
-
-  struct Value {
-    double f, d1, d2;
-    bool ok;
-  };
-
-  // Profiled log-likelihood (reml or ml) of the model with X = first nx
-  // columns at lambda; derivatives if need_deriv. GEMMA's conventions: the
-  // REML version includes + 0.5 log|X'X|.
-  Value eval(double lam, int nx, bool reml, bool need_f, bool need_deriv) {
-    Value v = {kNaN, kNaN, kNaN, false};
-    double sum_logh = 0.0, s_h = 0.0, s_h2 = 0.0, s_dh = 0.0, s_dh2 = 0.0;
-    for (int i = 0; i < n_; ++i) {
-      double t = 1.0 + lam * d_[i];
-      double h = 1.0 / t;
-      Hm_(i, 0) = h;
-      Hm_(i, 1) = h * h;
-      Hm_(i, 2) = h * h * h;
-      sum_logh += std::log(std::fabs(t));
-      s_h += h;
-      s_h2 += h * h;
-      double dh = d_[i] * h;
-      s_dh += dh;
-      s_dh2 += dh * dh;
-    }
-    Q_.noalias() = Pm_.transpose() * Hm_;
-    fill(G1_, Q_.col(0).data(), 1);
-    fill(G2_, Q_.col(1).data(), 1);
-    fill(G3_, Q_.col(2).data(), 1);
-    const int y = k_ - 1;
-    double Pyy, PPyy = 0, PPPyy = 0, trP = 0, trPP = 0, logdetX = 0;
-    if (nx > 0) {
-      Eigen::LLT<Eigen::MatrixXd> llt(G1_.topLeftCorner(nx, nx));
-      if (llt.info() != Eigen::Success) return v;
-      Eigen::VectorXd gy = G1_.col(y).head(nx);
-      Eigen::VectorXd b = llt.solve(gy);
-      Pyy = G1_(y, y) - gy.dot(b);
-      for (int j = 0; j < nx; ++j) logdetX += 2.0 * std::log(llt.matrixL()(j, j));
-      if (need_deriv) {
-        Eigen::MatrixXd G2x = G2_.topLeftCorner(nx, nx);
-        Eigen::VectorXd g2y = G2_.block(0, y, nx, 1);
-        Eigen::VectorXd g3y = G3_.block(0, y, nx, 1);
-        PPyy = G2_(y, y) - 2.0 * b.dot(g2y) + b.dot(G2x * b);
-        Eigen::VectorXd s = g2y - G2x * b;
-        PPPyy = G3_(y, y) - 2.0 * b.dot(g3y) +
-                b.dot(G3_.topLeftCorner(nx, nx) * b) - s.dot(llt.solve(s));
-        if (reml) {
-          Eigen::MatrixXd CG2 = llt.solve(G2x);
-          Eigen::MatrixXd CG3 = llt.solve(G3_.topLeftCorner(nx, nx));
-          trP = s_h - CG2.trace();
-          trPP = s_h2 - 2.0 * CG3.trace() + (CG2 * CG2).trace();
-        }
-      }
-    } else {
-      Pyy = G1_(y, y);
-      PPyy = G2_(y, y);
-      PPPyy = G3_(y, y);
-      trP = s_h;
-      trPP = s_h2;
-    }
-    const double n = static_cast<double>(n_);
-    const double df = reml ? n - nx : n;
-    if (need_f) {
-      double P = Pyy;
-      if (reml) {
-        if (P < 1e-8) P = 1e-8;
-        double logdet0 = 0.0;
-        if (nx > 0) {
-          Eigen::LLT<Eigen::MatrixXd> l0(G0_.topLeftCorner(nx, nx));
-          if (l0.info() != Eigen::Success) return v;
-          for (int j = 0; j < nx; ++j) logdet0 += 2.0 * std::log(l0.matrixL()(j, j));
-        }
-        v.f = 0.5 * df * (std::log(df) - kLog2Pi - 1.0) - 0.5 * sum_logh -
-              0.5 * (logdetX - logdet0) - 0.5 * df * std::log(P);
-      } else {
-        v.f = 0.5 * n * (std::log(n) - kLog2Pi - 1.0) - 0.5 * sum_logh -
-              0.5 * n * std::log(P);
-      }
-    }
-    if (need_deriv) {
-      double yPKPy = (Pyy - PPyy) / lam;
-      double yPKPKPy = (Pyy + PPPyy - 2.0 * PPyy) / (lam * lam);
-      double tr1, tr2;
-      if (reml) {
-        tr1 = (df - trP) / lam;
-        tr2 = (df + trPP - 2.0 * trP) / (lam * lam);
-      } else {
-        tr1 = s_dh;
-        tr2 = s_dh2;
-      }
-      v.d1 = -0.5 * tr1 + 0.5 * df * yPKPy / Pyy;
-      v.d2 = 0.5 * tr2 -
-             0.5 * df * (2.0 * yPKPKPy * Pyy - yPKPy * yPKPy) / (Pyy * Pyy);
-    }
-    v.ok = (!need_f || std::isfinite(v.f)) &&
-           (!need_deriv || (std::isfinite(v.d1) && std::isfinite(v.d2)));
-    return v;
-  }
-
-  // Weighted (h = 1 / (1 + lambda d)) quantities for a SNP column xs, given
-  // covariates = first c columns: x'Px, x'Py, y'Py with P projecting out
-  // the covariates.
-  bool projected(double lam, int c, int xs, double& Pxx, double& Pxy,
-                 double& Pyy) {
-    for (int i = 0; i < n_; ++i) Hm_(i, 0) = 1.0 / (1.0 + lam * d_[i]);
-    Eigen::VectorXd q = Pm_.transpose() * Hm_.col(0);
-    fill(G1_, q.data(), 1);
-    const int y = k_ - 1;
-    Pxx = G1_(xs, xs);
-    Pxy = G1_(xs, y);
-    Pyy = G1_(y, y);
-    if (c > 0) {
-      Eigen::LLT<Eigen::MatrixXd> llt(G1_.topLeftCorner(c, c));
-      if (llt.info() != Eigen::Success) return false;
-      Eigen::VectorXd gx = G1_.block(0, xs, c, 1), gy = G1_.block(0, y, c, 1);
-      Eigen::VectorXd bx = llt.solve(gx), by = llt.solve(gy);
-      Pxx -= gx.dot(bx);
-      Pxy -= gx.dot(by);
-      Pyy -= gy.dot(by);
-    }
-    return std::isfinite(Pxx) && std::isfinite(Pxy) && std::isfinite(Pyy);
-  }
-
-  // GLS fit at lambda for X = first nx columns: beta, (X'H^-1X)^-1, y'Py
-  bool gls(double lam, int nx, Eigen::VectorXd& beta, Eigen::MatrixXd& C,
-           double& Pyy) {
-    for (int i = 0; i < n_; ++i) Hm_(i, 0) = 1.0 / (1.0 + lam * d_[i]);
-    Eigen::VectorXd q = Pm_.transpose() * Hm_.col(0);
-    fill(G1_, q.data(), 1);
-    const int y = k_ - 1;
-    Eigen::LLT<Eigen::MatrixXd> llt(G1_.topLeftCorner(nx, nx));
-    if (llt.info() != Eigen::Success) return false;
-    beta = llt.solve(G1_.block(0, y, nx, 1));
-    C = llt.solve(Eigen::MatrixXd::Identity(nx, nx));
-    Pyy = G1_(y, y) - G1_.col(y).head(nx).dot(beta);
-    return true;
-  }
-
-  // Maximize the (RE)ML over lambda in [lmin, lmax] as GEMMA does. Returns
-  // false if the search met non-finite values.
-  bool maximize(int nx, bool reml, double lmin, double lmax, int nregion,
-                double& lam_best, double& f_best) {
-    const double step = std::log(lmax / lmin) / nregion;
-    std::vector<double> grid(nregion + 1), dg(nregion + 1);
-    for (int i = 0; i <= nregion; ++i) {
-      grid[i] = lmin * std::exp(step * i);
-      if (i == nregion) grid[i] = lmax;
-      Value v = eval(grid[i], nx, reml, false, true);
-      if (!v.ok) return false;
-      dg[i] = v.d1;
-    }
-    Value vl = eval(lmin, nx, reml, true, false);
-    Value vh = eval(lmax, nx, reml, true, false);
-    if (!vl.ok || !vh.ok) return false;
-    bool have = false;
-    double lb = kNaN, fb = -std::numeric_limits<double>::infinity();
-    for (int i = 0; i < nregion; ++i) {
-      // a maximum lies where the derivative goes from >= 0 to <= 0
-      if (!(dg[i] >= 0.0 && dg[i + 1] <= 0.0)) continue;
-      double root;
-      if (!find_root(grid[i], grid[i + 1], dg[i], dg[i + 1], nx, reml, root))
-        return false;
-      Value v = eval(root, nx, reml, true, false);
-      if (!v.ok) return false;
-      if (!have || v.f > fb) {
-        lb = root;
-        fb = v.f;
-        have = true;
-      }
-    }
-    if (!have) {
-      if (vl.f >= vh.f) {
-        lam_best = lmin;
-        f_best = vl.f;
-      } else {
-        lam_best = lmax;
-        f_best = vh.f;
-      }
-      return true;
-    }
-    if (vl.f > fb) {
-      lb = lmin;
-      fb = vl.f;
-    }
-    if (vh.f > fb) {
-      lb = lmax;
-      fb = vh.f;
-    }
-    lam_best = lb;
-    f_best = fb;
-    return true;
+      for (int b = a; b < k_; ++b) G0(a, b) = G0(b, a) = s[pair(a, b)];
   }
 
  private:
-  // Root of the derivative in [lo, hi] (d1(lo) >= 0 >= d1(hi)): Newton steps
-  // in log(lambda), safeguarded by bisection.
-  bool find_root(double lo, double hi, double dlo, double dhi, int nx,
-                 bool reml, double& root) {
-    if (dlo == 0.0) { root = lo; return true; }
-    if (dhi == 0.0) { root = hi; return true; }
-    double a = std::log(lo), b = std::log(hi);
-    double t = 0.5 * (a + b);
-    for (int it = 0; it < 200; ++it) {
-      double lam = std::exp(t);
-      Value v = eval(lam, nx, reml, false, true);
-      if (!v.ok) return false;
-      if (v.d1 == 0.0) { root = lam; return true; }
-      if (v.d1 > 0.0) a = t; else b = t;
-      // derivative in u = log(lambda): g(u) = lam * d1; g' = lam*d1 + lam^2*d2
-      double g = lam * v.d1, gp = lam * v.d1 + lam * lam * v.d2;
-      double tn = (gp != 0.0 && std::isfinite(gp)) ? t - g / gp : kNaN;
-      if (!(tn > a && tn < b)) tn = 0.5 * (a + b);
-      double dt = std::fabs(tn - t);
-      t = tn;
-      if (dt < 1e-12 || (b - a) < 1e-12) break;
-    }
-    root = std::exp(t);
-    return std::isfinite(root);
-  }
-
-  void fill(Eigen::MatrixXd& G, const double* q, int) {
+  void fill(SMat& G, int col) {
+    G.resize(k_, k_);
     for (int a = 0; a < k_; ++a)
-      for (int b = a; b < k_; ++b) {
-        double v = q[pair(a, b)];
-        G(a, b) = v;
-        G(b, a) = v;
-      }
+      for (int b = a; b < k_; ++b) G(a, b) = G(b, a) = Q_(pair(a, b), col);
   }
-
-  Eigen::VectorXd d_;
-  int n_, k_, npair_;
+  const Eigen::VectorXd& d_;
+  int k_;
   std::vector<int> idx_;
-  Eigen::MatrixXd Pm_, Hm_, Q_, G0_, G1_, G2_, G3_;
+  Eigen::MatrixXd Pm_, H_, Q_;
 };
 
+double logdet_spd(const SMat& G, int nx) {
+  if (nx == 0) return 0.0;
+  Eigen::LLT<SMat> l(G.topLeftCorner(nx, nx));
+  if (l.info() != Eigen::Success) return kNaN;
+  double s = 0.0;
+  for (int j = 0; j < nx; ++j) s += 2.0 * std::log(l.matrixL()(j, j));
+  return s;
+}
+
+// Evaluate (f, d1, d2) at an arbitrary lambda
+typedef std::function<LikValue(double, bool, bool)> EvalFun;  // lam, need_f, need_d2
+
+// Root of d1 in [lo, hi] (d1(lo) >= 0 >= d1(hi)), Newton in t = log(lambda)
+// safeguarded by bisection, started at `start` if it lies inside.
+bool find_root(const EvalFun& fun, double lo, double hi, double dlo,
+               double dhi, double start, double& root) {
+  if (dlo == 0.0) { root = lo; return true; }
+  if (dhi == 0.0) { root = hi; return true; }
+  double a = std::log(lo), b = std::log(hi);
+  double t;
+  if (start > lo && start < hi) {
+    t = std::log(start);
+  } else {  // secant on g = lambda * d1 in t
+    double ga = lo * dlo, gb = hi * dhi;
+    t = a - ga * (b - a) / (gb - ga);
+    if (!(t > a && t < b)) t = 0.5 * (a + b);
+  }
+  for (int it = 0; it < 200; ++it) {
+    double lam = std::exp(t);
+    LikValue v = fun(lam, false, true);
+    if (!v.ok) return false;
+    if (v.d1 == 0.0) break;
+    if (v.d1 > 0.0) a = t; else b = t;
+    double g = lam * v.d1, gp = lam * v.d1 + lam * lam * v.d2;
+    double tn = t - g / gp;
+    bool newton = std::isfinite(tn) && tn > a && tn < b;
+    if (!newton) tn = 0.5 * (a + b);
+    double step = std::fabs(tn - t);
+    t = tn;
+    if ((newton && step < 1e-7) || (b - a) < 1e-13) break;
+  }
+  root = std::exp(t);
+  return std::isfinite(root);
+}
+
+// GEMMA's search given the derivative at the grid points and f at the ends.
+bool maximize(const EvalFun& fun, const std::vector<double>& grid,
+              const std::vector<double>& dg, double f_lo, double f_hi,
+              double start, double& lam_best, double& f_best) {
+  const int nr = grid.size() - 1;
+  bool have = false;
+  double lb = kNaN, fb = -std::numeric_limits<double>::infinity();
+  for (int i = 0; i < nr; ++i) {
+    if (!(dg[i] >= 0.0 && dg[i + 1] <= 0.0)) continue;
+    double root;
+    if (!find_root(fun, grid[i], grid[i + 1], dg[i], dg[i + 1], start, root))
+      return false;
+    LikValue v = fun(root, true, false);
+    if (!v.ok) return false;
+    if (!have || v.f > fb) {
+      lb = root;
+      fb = v.f;
+      have = true;
+    }
+  }
+  if (!have) {
+    if (f_lo >= f_hi) { lam_best = grid[0]; f_best = f_lo; }
+    else { lam_best = grid[nr]; f_best = f_hi; }
+    return std::isfinite(f_best);
+  }
+  if (f_lo > fb) { lb = grid[0]; fb = f_lo; }
+  if (f_hi > fb) { lb = grid[nr]; fb = f_hi; }
+  lam_best = lb;
+  f_best = fb;
+  return std::isfinite(fb);
+}
+
+std::vector<double> make_grid(double lmin, double lmax, int nregion) {
+  std::vector<double> g(nregion + 1);
+  const double step = std::log(lmax / lmin) / nregion;
+  for (int i = 0; i <= nregion; ++i) g[i] = lmin * std::exp(step * i);
+  g[nregion] = lmax;
+  return g;
+}
+
+}  // namespace
 }  // namespace lemma
 
 using namespace lemma;
 
 // Null model fit by the spectral method. UtX: rotated X (n x p), Uty: rotated
 // y, d: eigenvalues. Returns lambda, GEMMA's log-likelihood at lambda, beta,
-// its covariance scale matrix (X'H^-1X)^-1 and y'Py.
+// (X'H^-1X)^-1, y'Py and log|X'X|.
 // [[Rcpp::export(.spectral_null)]]
-Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d,
+Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
                              Eigen::Map<Eigen::MatrixXd> UtX,
                              Eigen::Map<Eigen::VectorXd> Uty, bool reml,
                              double lmin, double lmax, int nregion) {
-  const int n = d.size(), p = UtX.cols();
+  const int n = d_.size(), p = UtX.cols();
   if (UtX.rows() != n || Uty.size() != n)
     throw std::runtime_error("dimensions of the rotated data do not match");
+  Eigen::VectorXd d = d_;
   Eigen::MatrixXd A(n, p + 1);
   A.leftCols(p) = UtX;
   A.col(p) = Uty;
-  SpectralLik lik(d, p + 1);
-  lik.set_all_products(A);
-  lik.compute_unweighted();
+  PairSums ps(d, p + 1);
+  ps.set_all(A);
+  SMat G0, G1, G2, G3;
+  ps.unweighted(G0);
+  const double logdet0 = logdet_spd(G0, p);
+  if (!std::isfinite(logdet0)) throw std::runtime_error("X'X is singular");
+  EvalFun fun = [&](double lam, bool need_f, bool need_d2) {
+    Scalars sc;
+    ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+    return lik_from(G1, G2, G3, sc, lam, n, p, p, logdet0, reml, need_f, true,
+                    need_d2);
+  };
+  std::vector<double> grid = make_grid(lmin, lmax, nregion), dg(grid.size());
+  for (size_t i = 0; i < grid.size(); ++i) {
+    LikValue v = fun(grid[i], false, false);
+    if (!v.ok) throw std::runtime_error("non-finite likelihood derivative in the lambda search");
+    dg[i] = v.d1;
+  }
+  LikValue vl = fun(lmin, true, false), vh = fun(lmax, true, false);
   double lam, f;
-  if (!lik.maximize(p, reml, lmin, lmax, nregion, lam, f))
-    throw std::runtime_error(
-        "the search for the variance ratio met non-finite values");
-  Eigen::VectorXd beta;
-  Eigen::MatrixXd C;
-  double Pyy;
-  if (!lik.gls(lam, p, beta, C, Pyy))
+  if (!maximize(fun, grid, dg, vl.f, vh.f, kNaN, lam, f))
+    throw std::runtime_error("the search for the variance ratio met non-finite values");
+  Scalars sc;
+  ps.at(lam, 1, false, G1, G2, G3, sc);
+  Eigen::LLT<SMat> llt(G1.topLeftCorner(p, p));
+  if (llt.info() != Eigen::Success)
     throw std::runtime_error("X'H^-1X is not positive definite");
-  // log|X'X| so that R can convert to lme4's REML convention
-  Eigen::MatrixXd XtX = UtX.transpose() * UtX;
-  Eigen::LLT<Eigen::MatrixXd> l0(XtX);
-  double logdetXtX = 0.0;
-  for (int j = 0; j < p; ++j) logdetXtX += 2.0 * std::log(l0.matrixL()(j, j));
+  SVec beta = llt.solve(G1.col(p).head(p));
+  Eigen::MatrixXd C = llt.solve(SMat::Identity(p, p));
+  double Pyy = G1(p, p) - G1.col(p).head(p).dot(beta);
+  Eigen::VectorXd b = beta;
   return Rcpp::List::create(
       Rcpp::Named("lambda") = lam, Rcpp::Named("logl") = f,
-      Rcpp::Named("beta") = Rcpp::wrap(beta), Rcpp::Named("C") = Rcpp::wrap(C),
-      Rcpp::Named("Pyy") = Pyy, Rcpp::Named("logdetXtX") = logdetXtX);
+      Rcpp::Named("beta") = Rcpp::wrap(b), Rcpp::Named("C") = Rcpp::wrap(C),
+      Rcpp::Named("Pyy") = Pyy, Rcpp::Named("logdetXtX") = logdet0);
 }
 
 // One chunk of the scan. G: dosages (n x B, NA missing) of the analysed
@@ -342,10 +351,10 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d,
 //  0 status (0 tested, 1 missingness, 2 maf, 3 fewer than two genotype
 //    classes, 4 r2 with covariates, 5 numerical failure)
 //  1 n_miss, 2 af, 3 beta, 4 se, 5 logl_H1 (ML), 6 l_remle, 7 l_mle,
-//  8 F wald, 9 F score, 10 logl_H1 REML
+//  8 F wald, 9 F score, 10 logl_H1 (REML, GEMMA's convention)
 // [[Rcpp::export(.scan_chunk)]]
 Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
-                                   Eigen::Map<Eigen::VectorXd> d,
+                                   Eigen::Map<Eigen::VectorXd> d_,
                                    Eigen::Map<Eigen::MatrixXd> W,
                                    Eigen::Map<Eigen::MatrixXd> UtW,
                                    Eigen::Map<Eigen::VectorXd> Uty,
@@ -354,26 +363,24 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
                                    double lam_null_ml, double lam_null_reml,
                                    double maf, double miss, double r2,
                                    double lmin, double lmax, int nregion) {
-  const int n = d.size(), c = UtW.cols(), B = G.ncol();
+  const int n = d_.size(), c = UtW.cols(), B = G.ncol();
   if (G.nrow() != n || U.rows() != n || W.rows() != n)
     throw std::runtime_error("genotype rows do not match the individuals");
+  Eigen::VectorXd d = d_;
   const int NC = 11;
   Rcpp::NumericMatrix out(B, NC);
   std::fill(out.begin(), out.end(), NA_REAL);
 
-  // GEMMA's r2 filter uses (W'W)^-1
+  // ---- filters (GEMMA's defaults) and mean imputation ----
   Eigen::MatrixXd WtW = W.transpose() * W;
   Eigen::LDLT<Eigen::MatrixXd> wtw(WtW);
-
-  // filter and impute
   Eigen::MatrixXd X(n, B);
   std::vector<int> keep;
   keep.reserve(B);
   std::vector<double> x(n);
   for (int j = 0; j < B; ++j) {
     const double* col = &G(0, j);
-    for (int i = 0; i < n; ++i)
-      x[i] = ISNAN(col[i]) ? kNaN : col[i];
+    for (int i = 0; i < n; ++i) x[i] = ISNAN(col[i]) ? kNaN : col[i];
     SnpStats s = snp_stats(x.data(), n);
     out(j, 1) = s.n_miss;
     out(j, 2) = std::isnan(s.af) ? NA_REAL : s.af;
@@ -395,42 +402,154 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
   }
   const int nk = keep.size();
   if (nk == 0) return out;
-  // rotate all kept SNPs at once
-  Eigen::MatrixXd UtG = U.transpose() * X.leftCols(nk);
+  Rcpp::checkUserInterrupt();
 
-  // A = [UtW, Utx, Uty]
-  const int k = c + 2, xs = c, y = c + 1;
+  // ---- rotation of all kept SNPs: one matrix product ----
+  Eigen::MatrixXd UtG = U.transpose() * X.leftCols(nk);
+  X.resize(0, 0);
+
+  // ---- shared evaluations: grid, null lambdas, unweighted ----
+  const int k = c + 2, xs = c, yc = c + 1;
   Eigen::MatrixXd A(n, k);
   A.leftCols(c) = UtW;
-  A.col(y) = Uty;
+  A.col(yc) = Uty;
   A.col(xs).setZero();
-  SpectralLik lik(d, k);
-  lik.set_all_products(A);
+  std::vector<double> grid = make_grid(lmin, lmax, nregion);
+  const int ng = grid.size();
+  std::vector<double> lams(grid);
+  lams.push_back(lam_null_ml);    // index ng
+  lams.push_back(lam_null_reml);  // index ng + 1
+  const int nl = lams.size();
+  // Hb columns: ones, then h_l, h_l^2 for each lambda
+  Eigen::MatrixXd Hb(n, 1 + 2 * nl);
+  Hb.col(0).setOnes();
+  std::vector<Scalars> scal(nl);
+  {
+    Eigen::MatrixXd Ht(n, 2);
+    for (int l = 0; l < nl; ++l) {
+      weights(d, lams[l], 2, true, Ht, scal[l]);
+      Hb.col(1 + 2 * l) = Ht.col(0);
+      Hb.col(2 + 2 * l) = Ht.col(1);
+    }
+  }
+  PairSums ps(d, k);
+  ps.set_all(A);
+  // sums of the pairs not involving the SNP, at every shared lambda
+  Eigen::MatrixXd Pshared(n, 0);
+  std::vector<std::pair<int, int> > shared_pairs;
+  for (int a = 0; a < k; ++a)
+    for (int b = a; b < k; ++b)
+      if (a != xs && b != xs) shared_pairs.push_back(std::make_pair(a, b));
+  Pshared.resize(n, shared_pairs.size());
+  for (size_t q = 0; q < shared_pairs.size(); ++q)
+    Pshared.col(q) = A.col(shared_pairs[q].first).cwiseProduct(A.col(shared_pairs[q].second));
+  Eigen::MatrixXd Sshared = Pshared.transpose() * Hb;  // npair_sh x (1 + 2 nl)
+  Pshared.resize(0, 0);
+  // sums of the pairs involving the SNP, for all SNPs at once
+  std::vector<Eigen::MatrixXd> Ssnp(k);  // each nk x (1 + 2 nl)
+  {
+    Eigen::MatrixXd tmp(n, nk);
+    for (int a = 0; a < k; ++a) {
+      if (a == xs) tmp = UtG.cwiseProduct(UtG);
+      else tmp = UtG.array().colwise() * A.col(a).array();
+      Ssnp[a].noalias() = tmp.transpose() * Hb;
+    }
+  }
+  auto assemble = [&](int kk, int col, SMat& Gm) {
+    Gm.resize(k, k);
+    for (size_t q = 0; q < shared_pairs.size(); ++q) {
+      int a = shared_pairs[q].first, b = shared_pairs[q].second;
+      Gm(a, b) = Gm(b, a) = Sshared(q, col);
+    }
+    for (int a = 0; a < k; ++a) Gm(xs, a) = Gm(a, xs) = Ssnp[a](kk, col);
+  };
+
+  // covariates-projected quantities from G1 (covariates = first c columns)
+  auto projected = [&](const SMat& G1, double& Pxx, double& Pxy, double& Pyy) {
+    Pxx = G1(xs, xs);
+    Pxy = G1(xs, yc);
+    Pyy = G1(yc, yc);
+    if (c > 0) {
+      Eigen::LLT<SMat> llt(G1.topLeftCorner(c, c));
+      if (llt.info() != Eigen::Success) return false;
+      SVec gx = G1.col(xs).head(c), gy = G1.col(yc).head(c);
+      SVec bx = llt.solve(gx), by = llt.solve(gy);
+      Pxx -= gx.dot(bx);
+      Pxy -= gx.dot(by);
+      Pyy -= gy.dot(by);
+    }
+    return std::isfinite(Pxx) && std::isfinite(Pxy) && std::isfinite(Pyy) &&
+           Pxx > 0 && Pyy > 0;
+  };
+
   const double dfw = static_cast<double>(n - c - 1);
+  SMat G0, G1, G2, G3;
+  std::vector<double> dml(ng), dre(ng);
   for (int kk = 0; kk < nk; ++kk) {
     if (kk % 64 == 0) Rcpp::checkUserInterrupt();
     const int j = keep[kk];
-    A.col(xs) = UtG.col(kk);
-    lik.set_products_for(A, xs);
-    lik.compute_unweighted();
-    bool ok = true;
-    double Pxx, Pxy, Pyy;
-    double beta = kNaN, se = kNaN;
-    if (do_score) {
-      ok = ok && lik.projected(lam_null_ml, c, xs, Pxx, Pxy, Pyy);
-      if (ok) {
-        out(j, 9) = n * Pxy * Pxy / (Pyy * Pxx);
-        double Px_yy = Pyy - Pxy * Pxy / Pxx;
-        beta = Pxy / Pxx;
-        se = std::sqrt(Px_yy / (dfw * Pxx));
+    assemble(kk, 0, G0);
+    const double logdet0 = logdet_spd(G0, c + 1);
+    bool ok = std::isfinite(logdet0);
+    double beta = kNaN, se = kNaN, Pxx, Pxy, Pyy;
+    bool need_full = exact && (do_wald || do_lrt);
+    if (need_full) {
+      A.col(xs) = UtG.col(kk);
+      ps.set_column(A, xs);
+    }
+    EvalFun fun_ml = [&](double lam, bool need_f, bool need_d2) {
+      Scalars sc;
+      ps.at(lam, need_f && !need_d2 ? 2 : 3, need_f, G1, G2, G3, sc);
+      return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, false, need_f,
+                      true, need_d2);
+    };
+    EvalFun fun_re = [&](double lam, bool need_f, bool need_d2) {
+      Scalars sc;
+      ps.at(lam, need_f && !need_d2 ? 2 : 3, need_f, G1, G2, G3, sc);
+      return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, true, need_f,
+                      true, need_d2);
+    };
+    double f_lo_ml = kNaN, f_hi_ml = kNaN, f_lo_re = kNaN, f_hi_re = kNaN;
+    if (ok && need_full) {
+      for (int l = 0; l < ng && ok; ++l) {
+        assemble(kk, 1 + 2 * l, G1);
+        assemble(kk, 2 + 2 * l, G2);
+        bool ends = (l == 0 || l == ng - 1);
+        if (do_lrt) {
+          LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
+                                logdet0, false, ends, true, false);
+          ok = ok && v.ok;
+          dml[l] = v.d1;
+          if (l == 0) f_lo_ml = v.f;
+          if (l == ng - 1) f_hi_ml = v.f;
+        }
+        if (do_wald) {
+          LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
+                                logdet0, true, ends, true, false);
+          ok = ok && v.ok;
+          dre[l] = v.d1;
+          if (l == 0) f_lo_re = v.f;
+          if (l == ng - 1) f_hi_re = v.f;
+        }
       }
     }
-    if (do_lrt && ok) {
+    if (ok && do_score) {
+      assemble(kk, 1 + 2 * ng, G1);
+      ok = projected(G1, Pxx, Pxy, Pyy);
+      if (ok) {
+        out(j, 9) = n * Pxy * Pxy / (Pyy * Pxx);
+        beta = Pxy / Pxx;
+        se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
+      }
+    }
+    if (ok && do_lrt) {
       double lam = lam_null_ml, f;
       if (exact) {
-        ok = lik.maximize(c + 1, false, lmin, lmax, nregion, lam, f);
+        ok = maximize(fun_ml, grid, dml, f_lo_ml, f_hi_ml, lam_null_ml, lam, f);
       } else {
-        SpectralLik::Value v = lik.eval(lam, c + 1, false, true, false);
+        assemble(kk, 1 + 2 * ng, G1);
+        LikValue v = lik_from(G1, G2, G3, scal[ng], lam, n, c + 1, yc, logdet0,
+                              false, true, false, false);
         ok = v.ok;
         f = v.f;
       }
@@ -438,19 +557,29 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
         out(j, 7) = lam;
         out(j, 5) = f;
         if (!do_wald && !do_score) {
-          ok = lik.projected(lam, c, xs, Pxx, Pxy, Pyy);
+          Scalars sc;
+          if (exact) ps.at(lam, 1, false, G1, G2, G3, sc);
+          else assemble(kk, 1 + 2 * ng, G1);
+          ok = projected(G1, Pxx, Pxy, Pyy);
           if (ok) {
-            double Px_yy = Pyy - Pxy * Pxy / Pxx;
             beta = Pxy / Pxx;
-            se = std::sqrt(Px_yy / (dfw * Pxx));
+            se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
           }
         }
       }
     }
-    if (do_wald && ok) {
+    if (ok && do_wald) {
       double lam = lam_null_reml, f = kNaN;
-      if (exact) ok = lik.maximize(c + 1, true, lmin, lmax, nregion, lam, f);
-      if (ok) ok = lik.projected(lam, c, xs, Pxx, Pxy, Pyy);
+      if (exact) {
+        ok = maximize(fun_re, grid, dre, f_lo_re, f_hi_re, lam_null_reml, lam, f);
+        if (ok) {
+          Scalars sc;
+          ps.at(lam, 1, false, G1, G2, G3, sc);
+        }
+      } else {
+        assemble(kk, 3 + 2 * ng, G1);
+      }
+      if (ok) ok = projected(G1, Pxx, Pxy, Pyy);
       if (ok) {
         double Px_yy = Pyy - Pxy * Pxy / Pxx;
         double tau = dfw / Px_yy;
