@@ -37,13 +37,13 @@ grm <- function(genotypes, method = c("centered", "standardized"),
   chunk_size <- as.integer(chunk_size)
   if (is.matrix(g)) {
     if (!is.null(snps)) g <- g[, snps, drop = FALSE]
-    res <- .grm_matrix(g, std, maf, miss, chunk_size)
+    res <- .grm_matrix(g, std, maf, miss, chunk_size, use_blas())
     ids <- rownames(g)
     snp_names <- colnames(g)
   } else {
     si <- plink_index(snps, g$bim$snp, g$m, "SNP")
     res <- .grm_bed(g$bed, g$n, g$m, si, seq_len(g$n), std, maf, miss,
-                    chunk_size)
+                    chunk_size, use_blas())
     ids <- g$fam$iid
     snp_names <- g$bim$snp[si]
   }
@@ -58,4 +58,16 @@ grm <- function(genotypes, method = c("centered", "standardized"),
   attr(K, "n_snps") <- n_used
   attr(K, "method") <- method
   K
+}
+
+# Use the BLAS R is linked to for the large matrix products (GRM, rotation of
+# the genotypes) when it is an optimized one; Eigen's own products otherwise
+# (they beat the reference BLAS). options(lemma.use_blas = TRUE/FALSE) forces
+# the choice.
+use_blas <- function() {
+  opt <- getOption("lemma.use_blas")
+  if (!is.null(opt)) return(isTRUE(opt))
+  blas <- tryCatch(extSoftVersion()[["BLAS"]], error = function(e) "")
+  isTRUE(grepl("openblas|mkl|blis|atlas|accelerate|veclib", blas,
+               ignore.case = TRUE))
 }

@@ -156,24 +156,11 @@ geno_block <- function(g, snps, inds) {
 #' @keywords internal
 #' @noRd
 write_plink <- function(prefix, G, bim, fam) {
-  n <- nrow(G)
-  stopifnot(ncol(G) == nrow(bim), n == nrow(fam))
-  nb <- (n + 3L) %/% 4L
-  # PLINK 2-bit codes: 0 = two copies of allele 1, 1 = missing, 2 = het,
-  # 3 = zero copies of allele 1; first individual in the lowest bits.
-  code <- matrix(3L, n, ncol(G))
-  code[which(G == 2)] <- 0L
-  code[which(G == 1)] <- 2L
-  code[is.na(G)] <- 1L
-  pad <- nb * 4L - n
-  if (pad > 0L) code <- rbind(code, matrix(0L, pad, ncol(G)))
-  idx <- seq(1L, nb * 4L, by = 4L)
-  bytes <- code[idx, , drop = FALSE] + 4L * code[idx + 1L, , drop = FALSE] +
-    16L * code[idx + 2L, , drop = FALSE] + 64L * code[idx + 3L, , drop = FALSE]
+  stopifnot(ncol(G) == nrow(bim), nrow(G) == nrow(fam))
   con <- file(paste0(prefix, ".bed"), "wb")
   on.exit(close(con))
   writeBin(as.raw(c(0x6c, 0x1b, 0x01)), con)
-  writeBin(as.raw(as.vector(bytes)), con)
+  writeBin(plink_encode(G), con)
   utils::write.table(bim[, c("chr", "snp", "cm", "pos", "allele1", "allele0")],
                      paste0(prefix, ".bim"), quote = FALSE, sep = "\t",
                      row.names = FALSE, col.names = FALSE)
@@ -183,6 +170,24 @@ write_plink <- function(prefix, G, bim, fam) {
   utils::write.table(fam_out, paste0(prefix, ".fam"), quote = FALSE, sep = " ",
                      row.names = FALSE, col.names = FALSE)
   invisible(prefix)
+}
+
+# SNP-major .bed bytes (without the magic bytes) of a dosage matrix.
+# PLINK 2-bit codes: 0 = two copies of allele 1, 1 = missing, 2 = het,
+# 3 = zero copies of allele 1; first individual in the lowest bits.
+plink_encode <- function(G) {
+  n <- nrow(G)
+  nb <- (n + 3L) %/% 4L
+  code <- matrix(3L, n, ncol(G))
+  code[which(G == 2)] <- 0L
+  code[which(G == 1)] <- 2L
+  code[is.na(G)] <- 1L
+  pad <- nb * 4L - n
+  if (pad > 0L) code <- rbind(code, matrix(0L, pad, ncol(G)))
+  idx <- seq(1L, nb * 4L, by = 4L)
+  bytes <- code[idx, , drop = FALSE] + 4L * code[idx + 1L, , drop = FALSE] +
+    16L * code[idx + 2L, , drop = FALSE] + 64L * code[idx + 3L, , drop = FALSE]
+  as.raw(as.vector(bytes))
 }
 
 #' Simulate genotypes with families and two subpopulations (internal)

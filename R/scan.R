@@ -111,7 +111,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
               do_wald = do_wald, do_lrt = do_lrt, do_score = do_score,
               exact = method == "exact", lam_ml = null_ml$lambda,
               lam_reml = null_reml$lambda, maf = maf, miss = miss, r2 = r2,
-              lmin = lr[1], lmax = lr[2], nregion = nr)
+              lmin = lr[1], lmax = lr[2], nregion = nr, use_blas = use_blas())
   if (is.matrix(g)) {
     # ship each task only its own columns
     blocks <- lapply(chunks, function(s) g[ind, s, drop = FALSE])
@@ -137,9 +137,18 @@ scan_task_plink <- function(s, ctx, src) {
 scan_task_matrix <- function(G, ctx) scan_run_chunk(G, ctx)
 
 scan_run_chunk <- function(G, ctx) {
+  # one BLAS thread per chunk, wherever it runs: the chunks are the unit of
+  # parallelism (a multithreaded BLAS in parallel workers only oversubscribes
+  # the cores), and OpenBLAS's results depend on its number of threads, so
+  # this also keeps the results identical across future plans
+  if (isTRUE(ctx$use_blas)) {
+    old <- .blas_threads(1L)
+    if (old > 1L) on.exit(.blas_threads(old))
+  }
   .scan_chunk(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, G, ctx$do_wald,
               ctx$do_lrt, ctx$do_score, ctx$exact, ctx$lam_ml, ctx$lam_reml,
-              ctx$maf, ctx$miss, ctx$r2, ctx$lmin, ctx$lmax, ctx$nregion)
+              ctx$maf, ctx$miss, ctx$r2, ctx$lmin, ctx$lmax, ctx$nregion,
+              ctx$use_blas)
 }
 
 # y, X, K, ids (and possibly a decomposition) from the accepted null models

@@ -7,7 +7,7 @@
 # A few SNPs are made to fail GEMMA's default filters (monomorphic, MAF < 0.01,
 # missingness > 5%).
 # Run from the package root:  Rscript data-raw/make-plink-example.R
-source("R/plink.R")  
+source("R/plink.R")  # write_plink(), simulate_structured_genotypes()
 set.seed(20261125)
 sim <- simulate_structured_genotypes(n_fam = 80, fam_size = 5, m = 2000)
 G <- sim$G; n <- nrow(G); m <- ncol(G)

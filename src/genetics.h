@@ -3,7 +3,14 @@
 #ifndef LEMMA_GENETICS_H
 #define LEMMA_GENETICS_H
 
+#ifndef USE_FC_LEN_T
+#define USE_FC_LEN_T
+#endif
 #include <RcppEigen.h>
+#include <R_ext/BLAS.h>
+#ifndef FCONE
+#define FCONE
+#endif
 #include <fstream>
 #include <string>
 #include <vector>
@@ -42,6 +49,12 @@ struct SnpStats {
 };
 
 SnpStats snp_stats(const double* x, int n);
+
+// C = A' B (A: n x p, B: n x q), by Eigen or, if use_blas, by the BLAS R
+// is linked to (faster when that is an optimized BLAS such as OpenBLAS).
+void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
+                    const Eigen::Ref<const Eigen::MatrixXd>& B,
+                    Eigen::MatrixXd& C, bool use_blas);
 
 }  // namespace lemma
 

@@ -95,6 +95,22 @@ SnpStats snp_stats(const double* x, int n) {
   return s;
 }
 
+void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
+                    const Eigen::Ref<const Eigen::MatrixXd>& B,
+                    Eigen::MatrixXd& C, bool use_blas) {
+  const int n = A.rows(), p = A.cols(), q = B.cols();
+  C.resize(p, q);
+  if (p == 0 || q == 0) return;
+  if (!use_blas || n == 0) {
+    C.noalias() = A.transpose() * B;
+    return;
+  }
+  const double one = 1.0, zero = 0.0;
+  int lda = A.outerStride(), ldb = B.outerStride(), ldc = p;
+  F77_CALL(dgemm)("T", "N", &p, &q, &n, &one, A.data(), &lda, B.data(), &ldb,
+                  &zero, C.data(), &ldc FCONE FCONE);
+}
+
 }  // namespace lemma
 
 using namespace lemma;
@@ -170,9 +186,10 @@ namespace {
 // vector, as GEMMA's -gk 1 / -gk 2.
 class GrmAccumulator {
  public:
-  GrmAccumulator(int n, bool standardize, double maf, double miss, int block)
+  GrmAccumulator(int n, bool standardize, double maf, double miss, int block,
+                 bool use_blas)
       : n_(n), standardize_(standardize), maf_(maf), miss_(miss),
-        block_(block), filled_(0), used_(0) {
+        block_(block), filled_(0), used_(0), use_blas_(use_blas) {
     K_ = Eigen::MatrixXd::Zero(n, n);
     Z_.resize(n, block);
   }
@@ -200,7 +217,14 @@ class GrmAccumulator {
   }
   void flush() {
     if (filled_ == 0) return;
-    K_.selfadjointView<Eigen::Lower>().rankUpdate(Z_.leftCols(filled_));
+    if (use_blas_) {
+      const double one = 1.0;
+      int n = n_, k = filled_;
+      F77_CALL(dsyrk)("L", "N", &n, &k, &one, Z_.data(), &n, &one, K_.data(), &n
+                      FCONE FCONE);
+    } else {
+      K_.selfadjointView<Eigen::Lower>().rankUpdate(Z_.leftCols(filled_));
+    }
     filled_ = 0;
   }
   Eigen::MatrixXd finish() {
@@ -216,6 +240,7 @@ class GrmAccumulator {
   bool standardize_;
   double maf_, miss_;
   int block_, filled_, used_;
+  bool use_blas_;
   Eigen::MatrixXd K_, Z_;
 };
 
@@ -224,12 +249,13 @@ class GrmAccumulator {
 // [[Rcpp::export(.grm_bed)]]
 Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total,
                        Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx,
-                       bool standardize, double maf, double miss, int block) {
+                       bool standardize, double maf, double miss, int block,
+                       bool use_blas) {
   std::vector<int> snps = to_zero_based(snp_idx, m_total, "SNP");
   std::vector<int> inds = to_zero_based(ind_idx, n_total, "individual");
   BedReader reader(path, n_total, m_total);
   const int n = static_cast<int>(inds.size());
-  GrmAccumulator acc(n, standardize, maf, miss, block);
+  GrmAccumulator acc(n, standardize, maf, miss, block, use_blas);
   std::vector<double> x(n);
   Rcpp::LogicalVector used(snps.size());
   for (size_t j = 0; j < snps.size(); ++j) {
@@ -244,9 +270,9 @@ Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total,
 
 // [[Rcpp::export(.grm_matrix)]]
 Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
-                          double miss, int block) {
+                          double miss, int block, bool use_blas) {
   const int n = G.nrow(), m = G.ncol();
-  GrmAccumulator acc(n, standardize, maf, miss, block);
+  GrmAccumulator acc(n, standardize, maf, miss, block, use_blas);
   std::vector<double> x(n);
   Rcpp::LogicalVector used(m);
   for (int j = 0; j < m; ++j) {
@@ -259,4 +285,28 @@ Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
   Eigen::MatrixXd K = acc.finish();
   return Rcpp::List::create(Rcpp::Named("K") = Rcpp::wrap(K),
                             Rcpp::Named("used") = used);
+}
+
+#ifndef _WIN32
+#include <dlfcn.h>
+#endif
+
+// Sets the number of OpenBLAS threads (if R's BLAS is OpenBLAS) and returns
+// the previous number, or -1 if that BLAS does not offer the control. Used to
+// keep scan workers, which already run in parallel, single-threaded.
+// [[Rcpp::export(.blas_threads)]]
+int blas_threads_cpp(int n) {
+#ifndef _WIN32
+  typedef void (*set_fun)(int);
+  typedef int (*get_fun)(void);
+  void* s = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+  void* g = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+  if (s == NULL || g == NULL) return -1;
+  int old = reinterpret_cast<get_fun>(g)();
+  if (n > 0) reinterpret_cast<set_fun>(s)(n);
+  return old;
+#else
+  (void)n;
+  return -1;
+#endif
 }

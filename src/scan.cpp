@@ -177,7 +177,9 @@ class PairSums {
   void at(double lam, int powers, bool need_log, SMat& G1, SMat& G2, SMat& G3,
           Scalars& sc) {
     weights(d_, lam, powers, need_log, H_, sc);
-    Q_.noalias() = Pm_.transpose() * H_.leftCols(powers);
+    // matrix-vector products: no packing of Pm for these thin products
+    Q_.resize(Pm_.cols(), 3);
+    for (int r = 0; r < powers; ++r) Q_.col(r).noalias() = Pm_.transpose() * H_.col(r);
     fill(G1, 0);
     if (powers > 1) fill(G2, 1);
     if (powers > 2) fill(G3, 2);
@@ -215,55 +217,60 @@ double logdet_spd(const SMat& G, int nx) {
 typedef std::function<LikValue(double, bool, bool)> EvalFun;  // lam, need_f, need_d2
 
 // Root of d1 in [lo, hi] (d1(lo) >= 0 >= d1(hi)), Newton in t = log(lambda)
-// safeguarded by bisection, started at `start` if it lies inside.
+// safeguarded by bisection, started at `start` if it lies inside. Every
+// evaluation also gives f, so the root's f comes without another evaluation:
+// the iteration stops at the first iterate whose Newton step is below 1e-7
+// (the iterate's relative error in lambda is about that step).
 bool find_root(const EvalFun& fun, double lo, double hi, double dlo,
-               double dhi, double start, double& root) {
-  if (dlo == 0.0) { root = lo; return true; }
-  if (dhi == 0.0) { root = hi; return true; }
+               double dhi, double start, double& root, double& froot,
+               const LikValue* at_start = NULL) {
   double a = std::log(lo), b = std::log(hi);
   double t;
-  if (start > lo && start < hi) {
-    t = std::log(start);
-  } else {  // secant on g = lambda * d1 in t
+  if (dlo == 0.0) t = a;
+  else if (dhi == 0.0) t = b;
+  else if (start > lo && start < hi) t = std::log(start);
+  else {  // secant on g = lambda * d1 in t
     double ga = lo * dlo, gb = hi * dhi;
     t = a - ga * (b - a) / (gb - ga);
     if (!(t > a && t < b)) t = 0.5 * (a + b);
   }
+  const bool use_pre = at_start != NULL && start > lo && start < hi;
   for (int it = 0; it < 200; ++it) {
-    double lam = std::exp(t);
-    LikValue v = fun(lam, false, true);
+    double lam = (it == 0 && use_pre) ? start : std::exp(t);
+    LikValue v = (it == 0 && use_pre) ? *at_start : fun(lam, true, true);
     if (!v.ok) return false;
-    if (v.d1 == 0.0) break;
+    root = lam;
+    froot = v.f;
+    if (v.d1 == 0.0 || dlo == 0.0 || dhi == 0.0) return true;
     if (v.d1 > 0.0) a = t; else b = t;
     double g = lam * v.d1, gp = lam * v.d1 + lam * lam * v.d2;
     double tn = t - g / gp;
     bool newton = std::isfinite(tn) && tn > a && tn < b;
+    if (newton && std::fabs(tn - t) < 1e-7) return true;
     if (!newton) tn = 0.5 * (a + b);
-    double step = std::fabs(tn - t);
+    if ((b - a) < 1e-13) return true;
     t = tn;
-    if ((newton && step < 1e-7) || (b - a) < 1e-13) break;
   }
-  root = std::exp(t);
   return std::isfinite(root);
 }
 
 // GEMMA's search given the derivative at the grid points and f at the ends.
 bool maximize(const EvalFun& fun, const std::vector<double>& grid,
               const std::vector<double>& dg, double f_lo, double f_hi,
-              double start, double& lam_best, double& f_best) {
+              double start, double& lam_best, double& f_best,
+              const LikValue* at_start = NULL) {
   const int nr = grid.size() - 1;
   bool have = false;
   double lb = kNaN, fb = -std::numeric_limits<double>::infinity();
   for (int i = 0; i < nr; ++i) {
     if (!(dg[i] >= 0.0 && dg[i + 1] <= 0.0)) continue;
-    double root;
-    if (!find_root(fun, grid[i], grid[i + 1], dg[i], dg[i + 1], start, root))
+    double root, froot;
+    if (!find_root(fun, grid[i], grid[i + 1], dg[i], dg[i + 1], start, root,
+                   froot, at_start))
       return false;
-    LikValue v = fun(root, true, false);
-    if (!v.ok) return false;
-    if (!have || v.f > fb) {
+    if (!have || froot > fb) {
       lb = root;
-      fb = v.f;
+      fb = froot;
       have = true;
     }
   }
@@ -362,7 +369,8 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
                                    bool do_lrt, bool do_score, bool exact,
                                    double lam_null_ml, double lam_null_reml,
                                    double maf, double miss, double r2,
-                                   double lmin, double lmax, int nregion) {
+                                   double lmin, double lmax, int nregion,
+                                   bool use_blas) {
   const int n = d_.size(), c = UtW.cols(), B = G.ncol();
   if (G.nrow() != n || U.rows() != n || W.rows() != n)
     throw std::runtime_error("genotype rows do not match the individuals");
@@ -405,7 +413,8 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
   Rcpp::checkUserInterrupt();
 
   // ---- rotation of all kept SNPs: one matrix product ----
-  Eigen::MatrixXd UtG = U.transpose() * X.leftCols(nk);
+  Eigen::MatrixXd UtG;
+  crossprod_into(U, X.leftCols(nk), UtG, use_blas);
   X.resize(0, 0);
 
   // ---- shared evaluations: grid, null lambdas, unweighted ----
@@ -421,15 +430,18 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
   lams.push_back(lam_null_reml);  // index ng + 1
   const int nl = lams.size();
   // Hb columns: ones, then h_l, h_l^2 for each lambda
-  Eigen::MatrixXd Hb(n, 1 + 2 * nl);
+  // plus h^3 at the two null lambdas (columns 1 + 2 nl, 2 + 2 nl), so that
+  // the first Newton step of each search, from the null lambda, is free
+  Eigen::MatrixXd Hb(n, 3 + 2 * nl);
   Hb.col(0).setOnes();
   std::vector<Scalars> scal(nl);
   {
-    Eigen::MatrixXd Ht(n, 2);
+    Eigen::MatrixXd Ht(n, 3);
     for (int l = 0; l < nl; ++l) {
-      weights(d, lams[l], 2, true, Ht, scal[l]);
+      weights(d, lams[l], 3, true, Ht, scal[l]);
       Hb.col(1 + 2 * l) = Ht.col(0);
       Hb.col(2 + 2 * l) = Ht.col(1);
+      if (l >= ng) Hb.col(1 + 2 * nl + (l - ng)) = Ht.col(2);
     }
   }
   PairSums ps(d, k);
@@ -443,7 +455,8 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
   Pshared.resize(n, shared_pairs.size());
   for (size_t q = 0; q < shared_pairs.size(); ++q)
     Pshared.col(q) = A.col(shared_pairs[q].first).cwiseProduct(A.col(shared_pairs[q].second));
-  Eigen::MatrixXd Sshared = Pshared.transpose() * Hb;  // npair_sh x (1 + 2 nl)
+  Eigen::MatrixXd Sshared;  // npair_sh x (1 + 2 nl)
+  crossprod_into(Pshared, Hb, Sshared, use_blas);
   Pshared.resize(0, 0);
   // sums of the pairs involving the SNP, for all SNPs at once
   std::vector<Eigen::MatrixXd> Ssnp(k);  // each nk x (1 + 2 nl)
@@ -452,7 +465,7 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
     for (int a = 0; a < k; ++a) {
       if (a == xs) tmp = UtG.cwiseProduct(UtG);
       else tmp = UtG.array().colwise() * A.col(a).array();
-      Ssnp[a].noalias() = tmp.transpose() * Hb;
+      crossprod_into(tmp, Hb, Ssnp[a], use_blas);
     }
   }
   auto assemble = [&](int kk, int col, SMat& Gm) {
@@ -497,15 +510,18 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
       A.col(xs) = UtG.col(kk);
       ps.set_column(A, xs);
     }
+    double lam_at = kNaN;  // lambda at which G1 was last computed by ps.at
     EvalFun fun_ml = [&](double lam, bool need_f, bool need_d2) {
       Scalars sc;
-      ps.at(lam, need_f && !need_d2 ? 2 : 3, need_f, G1, G2, G3, sc);
+      ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+      lam_at = lam;
       return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, false, need_f,
                       true, need_d2);
     };
     EvalFun fun_re = [&](double lam, bool need_f, bool need_d2) {
       Scalars sc;
-      ps.at(lam, need_f && !need_d2 ? 2 : 3, need_f, G1, G2, G3, sc);
+      ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+      lam_at = lam;
       return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, true, need_f,
                       true, need_d2);
     };
@@ -542,37 +558,18 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
         se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
       }
     }
-    if (ok && do_lrt) {
-      double lam = lam_null_ml, f;
-      if (exact) {
-        ok = maximize(fun_ml, grid, dml, f_lo_ml, f_hi_ml, lam_null_ml, lam, f);
-      } else {
-        assemble(kk, 1 + 2 * ng, G1);
-        LikValue v = lik_from(G1, G2, G3, scal[ng], lam, n, c + 1, yc, logdet0,
-                              false, true, false, false);
-        ok = v.ok;
-        f = v.f;
-      }
-      if (ok) {
-        out(j, 7) = lam;
-        out(j, 5) = f;
-        if (!do_wald && !do_score) {
-          Scalars sc;
-          if (exact) ps.at(lam, 1, false, G1, G2, G3, sc);
-          else assemble(kk, 1 + 2 * ng, G1);
-          ok = projected(G1, Pxx, Pxy, Pyy);
-          if (ok) {
-            beta = Pxy / Pxx;
-            se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
-          }
-        }
-      }
-    }
     if (ok && do_wald) {
       double lam = lam_null_reml, f = kNaN;
       if (exact) {
-        ok = maximize(fun_re, grid, dre, f_lo_re, f_hi_re, lam_null_reml, lam, f);
-        if (ok) {
+        assemble(kk, 1 + 2 * (ng + 1), G1);
+        assemble(kk, 2 + 2 * (ng + 1), G2);
+        assemble(kk, 2 + 2 * nl, G3);
+        lam_at = kNaN;
+        LikValue v0 = lik_from(G1, G2, G3, scal[ng + 1], lam_null_reml, n, c + 1,
+                               yc, logdet0, true, true, true, true);
+        ok = v0.ok && maximize(fun_re, grid, dre, f_lo_re, f_hi_re,
+                               lam_null_reml, lam, f, &v0);
+        if (ok && lam != lam_at) {
           Scalars sc;
           ps.at(lam, 1, false, G1, G2, G3, sc);
         }
@@ -588,6 +585,39 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
         out(j, 6) = lam;
         out(j, 8) = (Pyy - Px_yy) * tau;
         out(j, 10) = f;
+      }
+    }
+    if (ok && do_lrt) {
+      double lam = lam_null_ml, f;
+      if (exact) {
+        assemble(kk, 1 + 2 * ng, G1);
+        assemble(kk, 2 + 2 * ng, G2);
+        assemble(kk, 1 + 2 * nl, G3);
+        lam_at = kNaN;
+        LikValue v0 = lik_from(G1, G2, G3, scal[ng], lam_null_ml, n, c + 1, yc,
+                               logdet0, false, true, true, true);
+        ok = v0.ok && maximize(fun_ml, grid, dml, f_lo_ml, f_hi_ml, lam_null_ml,
+                               lam, f, &v0);
+      } else {
+        assemble(kk, 1 + 2 * ng, G1);
+        LikValue v = lik_from(G1, G2, G3, scal[ng], lam, n, c + 1, yc, logdet0,
+                              false, true, false, false);
+        ok = v.ok;
+        f = v.f;
+      }
+      if (ok) {
+        out(j, 7) = lam;
+        out(j, 5) = f;
+        if (!do_wald && !do_score) {
+          Scalars sc;
+          if (exact) { if (lam != lam_at) ps.at(lam, 1, false, G1, G2, G3, sc); }
+          else assemble(kk, 1 + 2 * ng, G1);
+          ok = projected(G1, Pxx, Pxy, Pyy);
+          if (ok) {
+            beta = Pxy / Pxx;
+            se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
+          }
+        }
       }
     }
     if (!ok || !std::isfinite(beta) || !std::isfinite(se)) {
