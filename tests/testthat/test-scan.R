@@ -228,3 +228,33 @@ test_that("inflation_factor and plots", {
   expect_identical(plot(res, type = "qq", test = "wald"), res)
   expect_error(plot(res, test = "lrt"), "no p-value column")
 })
+
+test_that("where lemma and GEMMA differ, lemma's lambda is the better optimum", {
+  g <- read_plink(example_bed())
+  Kg <- read_gemma_matrix(gzfile(test_path("ref", "gemma", "example_gk1.cXX.txt.gz")))
+  res <- scan_example(Kg, test = "wald")
+  ref <- read_assoc(test_path("ref", "gemma", "example_lmm4.assoc.txt"))
+  ok <- !is.na(g$fam$pheno)
+  y <- g$fam$pheno[ok]
+  K <- Kg[ok, ok]
+  rm <- rowMeans(K)
+  Kc <- K - outer(rm, rm, "+") + mean(K)     # GEMMA double-centres K
+  e <- eigen(Kc, symmetric = TRUE)
+  reml <- function(lam, Z) {                  # dense-free but independent: REML
+    h <- 1 / (1 + lam * pmax(e$values, 0))    # in the eigenbasis, plain R
+    Zs <- crossprod(e$vectors, Z); ys <- drop(crossprod(e$vectors, y))
+    A <- crossprod(Zs, h * Zs); b <- solve(A, crossprod(Zs, h * ys))
+    r <- ys - Zs %*% b
+    df <- length(y) - ncol(Z)
+    -0.5 * (sum(log(1 + lam * pmax(e$values, 0))) +
+              as.numeric(determinant(A)$modulus) + df * log(sum(h * r^2)))
+  }
+  worst <- order(-abs(res$l_remle - ref$l_remle) / ref$l_remle)[1:3]
+  for (j in worst) {
+    x <- as.matrix(g, snps = ref$rs[j])[ok, 1]
+    x[is.na(x)] <- mean(x, na.rm = TRUE)
+    Z <- cbind(example_cov()[ok, ], x)
+    d1 <- function(lam, h = 1e-4) (reml(lam * exp(h), Z) - reml(lam * exp(-h), Z)) / (2 * h)
+    expect_lt(abs(d1(res$l_remle[j])), abs(d1(ref$l_remle[j])) / 10)
+  }
+})
