@@ -49,7 +49,8 @@ plot.lemma_scan <- function(x, type = c("manhattan", "qq"), test = NULL,
   span <- tapply(pos, ci, max, na.rm = TRUE)
   offset <- c(0, cumsum(as.numeric(span)))[seq_along(span)]
   gpos <- pos + offset[ci]
-  graphics::plot(gpos[ok], -log10(p[ok]), pch = 20, cex = 0.6,
+  ymax <- max(c(-log10(p[ok]), if (!is.null(threshold)) -log10(threshold)), 1)
+  graphics::plot(gpos[ok], -log10(p[ok]), pch = 20, cex = 0.6, ylim = c(0, ymax),
                  col = col[(ci[ok] - 1L) %% 2L + 1L], xaxt = "n",
                  xlab = "Chromosome", ylab = expression(-log[10](p)),
                  main = sprintf("Manhattan plot (%s)", lab), ...)

@@ -259,10 +259,25 @@ print.lemma_scan <- function(x, n = 6L, ...) {
   cat("lemma scan:", nrow(x), "SNPs,", attr(x, "n"), "individuals,",
       attr(x, "n_cvt"), "covariates; test =", attr(x, "test"), ", method =",
       attr(x, "method"), "\n")
-  cat("null lambda (REML) =", format(attr(x, "lambda_null_reml"), digits = 6),
-      "; lambda_GC =", format(inflation_factor(scan_pvalues(x)), digits = 4), "\n")
+  has_p <- any(c("p_wald", "p_lrt", "p_score") %in% names(x))
+  cat("null lambda (REML) =", format(attr(x, "lambda_null_reml"), digits = 6))
+  if (has_p && nrow(x) > 0)
+    cat("; lambda_GC =", format(inflation_factor(scan_pvalues(x)), digits = 4))
+  cat("\n")
   print(utils::head(as.data.frame(x), n), ...)
   invisible(x)
+}
+
+scan_attrs <- c("lambda_null_reml", "lambda_null_ml", "logl_H0", "n", "n_cvt",
+                "test", "method")
+
+#' @export
+`[.lemma_scan` <- function(x, ...) {
+  out <- NextMethod()
+  if (!is.data.frame(out)) return(out)
+  for (a in scan_attrs) attr(out, a) <- attr(x, a)
+  if (!inherits(out, "lemma_scan")) class(out) <- c("lemma_scan", class(out))
+  out
 }
 
 #' @export
