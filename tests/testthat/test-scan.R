@@ -113,7 +113,8 @@ test_that("matrix genotypes, imputation, missing phenotypes and id matching", {
   K <- suppressMessages(grm(g))
   X <- example_cov()
   null <- list(y = g$fam$pheno, X = X, K = K, ids = g$fam$iid)
-  expect_message(r1 <- lmm_scan(null, g, snps = 1:120), "8 individual\\(s\\) with missing")
+  suppressMessages(expect_message(r1 <- lmm_scan(null, g, snps = 1:120),
+                                  "8 individual\\(s\\) with missing"))
   G <- as.matrix(g, snps = 1:120)
   r2 <- suppressMessages(lmm_scan(null, G))
   cols <- c("n_miss", "af", "beta", "se", "l_remle", "p_wald")
@@ -167,6 +168,14 @@ test_that("filtered SNPs are reported, never NaN", {
                  "3 SNP\\(s\\) not tested.*1 missingness.*1 fewer than two genotype classes.*1 r2")
   expect_equal(nrow(res), 47L)
   expect_false(anyNA(res[c("beta", "se", "p_wald", "p_lrt", "p_score")]))
+  # without the r2 filter, the collinear SNP cannot be fitted: it is kept with
+  # NA statistics and a warning that names it, never a silent NaN row
+  expect_warning(res2 <- suppressMessages(lmm_scan(null, G, test = "all", r2 = 2)),
+                 "1 SNP\\(s\\) where the variance-ratio search failed.*rs1")
+  expect_equal(nrow(res2), 48L)
+  expect_true(all(is.na(res2[res2$snp == "rs1", c("beta", "se", "p_wald", "p_lrt", "p_score")])))
+  expect_false(any(is.nan(as.matrix(res2[c("beta", "se", "p_wald", "p_lrt", "p_score")]))))
+  expect_false(anyNA(res2[res2$snp != "rs1", c("beta", "se", "p_wald", "p_lrt", "p_score")]))
 })
 
 test_that("results do not depend on the future plan", {
