@@ -158,6 +158,10 @@ scan_null_data <- function(null_fit) {
     if (length(terms) != 1L)
       stop("lmm_scan() needs a null model with exactly one relationship-matrix ",
            "term; this one has ", length(terms), call. = FALSE)
+    if (length(null_fit$flist) != 1L)
+      stop("lmm_scan() needs a null model whose only random-effect term is the ",
+           "relationship-matrix term; this one has ", length(null_fit$flist),
+           " grouping factors", call. = FALSE)
     f <- null_fit$flist[[terms]]
     if (is.null(f))
       stop("grouping factor '", terms, "' of the relationship matrix not found ",

@@ -130,8 +130,9 @@ test_that("matrix genotypes, imputation, missing phenotypes and id matching", {
   r4 <- suppressMessages(lmm_scan(null_ok, Gi))
   expect_equal(r4$p_wald, r1$p_wald, tolerance = 1e-10)
   expect_identical(r4$n_miss, rep(0L, nrow(r4)))
-  expect_error(lmm_scan(list(y = g$fam$pheno, X = X, K = K, ids = paste0("x", 1:400)), g),
-               "not in the genotypes")
+  expect_error(suppressMessages(
+    lmm_scan(list(y = g$fam$pheno, X = X, K = K, ids = paste0("x", 1:400)), g)),
+    "not in the genotypes")
 })
 
 test_that("an lmm-like null fit is accepted", {
@@ -147,6 +148,8 @@ test_that("an lmm-like null fit is accepted", {
   expect_equal(r1$p_wald, r2$p_wald, tolerance = 1e-12)
   fit2 <- fit; fit2$relmat <- list(id = K, other = K)
   expect_error(lmm_scan(fit2, g), "exactly one relationship-matrix term")
+  fit3 <- fit; fit3$flist$batch <- factor(rep(1:2, length.out = sum(ok)))
+  expect_error(lmm_scan(fit3, g), "only random-effect term")
   # a spectral null fit (with its decomposition) works too
   sf <- lemma:::spectral_fit(g$fam$pheno[ok], example_cov()[ok, ], K[ok, ok],
                              center = TRUE)
