@@ -458,15 +458,23 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
   Eigen::MatrixXd Sshared;  // npair_sh x (1 + 2 nl)
   crossprod_into(Pshared, Hb, Sshared, use_blas);
   Pshared.resize(0, 0);
-  // sums of the pairs involving the SNP, for all SNPs at once
-  std::vector<Eigen::MatrixXd> Ssnp(k);  // each nk x (1 + 2 nl)
+  // sums of the pairs involving the SNP, for all SNPs at once:
+  // (UtG .* a)' Hb = UtG' (a .* Hb) for the covariates and y (one product),
+  // and (UtG .* UtG)' Hb for the SNP with itself
+  const int nc = Hb.cols();
+  std::vector<int> slot(k, -1);
+  Eigen::MatrixXd Sxa, Sxx;
   {
-    Eigen::MatrixXd tmp(n, nk);
+    Eigen::MatrixXd HbA(n, (k - 1) * nc);
+    int q = 0;
     for (int a = 0; a < k; ++a) {
-      if (a == xs) tmp = UtG.cwiseProduct(UtG);
-      else tmp = UtG.array().colwise() * A.col(a).array();
-      crossprod_into(tmp, Hb, Ssnp[a], use_blas);
+      if (a == xs) continue;
+      HbA.middleCols(q * nc, nc) = Hb.array().colwise() * A.col(a).array();
+      slot[a] = q++;
     }
+    crossprod_into(UtG, HbA, Sxa, use_blas);
+    Eigen::MatrixXd sq = UtG.cwiseProduct(UtG);
+    crossprod_into(sq, Hb, Sxx, use_blas);
   }
   auto assemble = [&](int kk, int col, SMat& Gm) {
     Gm.resize(k, k);
@@ -474,7 +482,10 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
       int a = shared_pairs[q].first, b = shared_pairs[q].second;
       Gm(a, b) = Gm(b, a) = Sshared(q, col);
     }
-    for (int a = 0; a < k; ++a) Gm(xs, a) = Gm(a, xs) = Ssnp[a](kk, col);
+    for (int a = 0; a < k; ++a) {
+      double v = (a == xs) ? Sxx(kk, col) : Sxa(kk, slot[a] * nc + col);
+      Gm(xs, a) = Gm(a, xs) = v;
+    }
   };
 
   // covariates-projected quantities from G1 (covariates = first c columns)
