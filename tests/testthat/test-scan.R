@@ -270,3 +270,17 @@ test_that("where lemma and GEMMA differ, lemma's lambda is the better optimum", 
     expect_lt(abs(d1(res$l_remle[j])), abs(d1(ref$l_remle[j])) / 10)
   }
 })
+
+test_that("Eigen and BLAS products give the same scan and GRM", {
+  g <- read_plink(example_bed())
+  old <- options(lemma.use_blas = FALSE)
+  on.exit(options(old))
+  K_e <- suppressMessages(grm(g))
+  r_e <- scan_example(K_e, test = "all", snps = 1:300)
+  options(lemma.use_blas = TRUE)
+  K_b <- suppressMessages(grm(g))
+  r_b <- scan_example(K_b, test = "all", snps = 1:300)
+  expect_equal(K_e, K_b, tolerance = 1e-12)
+  for (v in c("beta", "se", "l_remle", "l_mle", "p_wald", "p_lrt", "p_score"))
+    expect_equal(r_e[[v]], r_b[[v]], tolerance = 1e-9)
+})
