@@ -41,3 +41,35 @@
     .Call(`_lemma_kernel_test`, op, blocks, args)
 }
 
+.bed_check <- function(path, n_total, m_total) {
+    .Call(`_lemma_bed_check_cpp`, path, n_total, m_total)
+}
+
+.bed_read <- function(path, n_total, m_total, snp_idx, ind_idx) {
+    .Call(`_lemma_bed_read_cpp`, path, n_total, m_total, snp_idx, ind_idx)
+}
+
+.bed_stats <- function(path, n_total, m_total, snp_idx, ind_idx) {
+    .Call(`_lemma_bed_stats_cpp`, path, n_total, m_total, snp_idx, ind_idx)
+}
+
+.grm_bed <- function(path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas) {
+    .Call(`_lemma_grm_bed_cpp`, path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas)
+}
+
+.grm_matrix <- function(G, standardize, maf, miss, block, use_blas) {
+    .Call(`_lemma_grm_matrix_cpp`, G, standardize, maf, miss, block, use_blas)
+}
+
+.blas_threads <- function(n) {
+    .Call(`_lemma_blas_threads_cpp`, n)
+}
+
+.spectral_null <- function(d_, UtX, Uty, reml, lmin, lmax, nregion) {
+    .Call(`_lemma_spectral_null_cpp`, d_, UtX, Uty, reml, lmin, lmax, nregion)
+}
+
+.scan_chunk <- function(U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas) {
+    .Call(`_lemma_scan_chunk_cpp`, U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas)
+}
+

@@ -136,6 +136,142 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// bed_check_cpp
+bool bed_check_cpp(std::string path, int n_total, int m_total);
+RcppExport SEXP _lemma_bed_check_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    Rcpp::traits::input_parameter< int >::type n_total(n_totalSEXP);
+    Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
+    rcpp_result_gen = Rcpp::wrap(bed_check_cpp(path, n_total, m_total));
+    return rcpp_result_gen;
+END_RCPP
+}
+// bed_read_cpp
+Rcpp::NumericMatrix bed_read_cpp(std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx);
+RcppExport SEXP _lemma_bed_read_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    Rcpp::traits::input_parameter< int >::type n_total(n_totalSEXP);
+    Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type snp_idx(snp_idxSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type ind_idx(ind_idxSEXP);
+    rcpp_result_gen = Rcpp::wrap(bed_read_cpp(path, n_total, m_total, snp_idx, ind_idx));
+    return rcpp_result_gen;
+END_RCPP
+}
+// bed_stats_cpp
+Rcpp::DataFrame bed_stats_cpp(std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx);
+RcppExport SEXP _lemma_bed_stats_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    Rcpp::traits::input_parameter< int >::type n_total(n_totalSEXP);
+    Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type snp_idx(snp_idxSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type ind_idx(ind_idxSEXP);
+    rcpp_result_gen = Rcpp::wrap(bed_stats_cpp(path, n_total, m_total, snp_idx, ind_idx));
+    return rcpp_result_gen;
+END_RCPP
+}
+// grm_bed_cpp
+Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx, bool standardize, double maf, double miss, int block, bool use_blas);
+RcppExport SEXP _lemma_grm_bed_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP, SEXP standardizeSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP blockSEXP, SEXP use_blasSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    Rcpp::traits::input_parameter< int >::type n_total(n_totalSEXP);
+    Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type snp_idx(snp_idxSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type ind_idx(ind_idxSEXP);
+    Rcpp::traits::input_parameter< bool >::type standardize(standardizeSEXP);
+    Rcpp::traits::input_parameter< double >::type maf(mafSEXP);
+    Rcpp::traits::input_parameter< double >::type miss(missSEXP);
+    Rcpp::traits::input_parameter< int >::type block(blockSEXP);
+    Rcpp::traits::input_parameter< bool >::type use_blas(use_blasSEXP);
+    rcpp_result_gen = Rcpp::wrap(grm_bed_cpp(path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas));
+    return rcpp_result_gen;
+END_RCPP
+}
+// grm_matrix_cpp
+Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf, double miss, int block, bool use_blas);
+RcppExport SEXP _lemma_grm_matrix_cpp(SEXP GSEXP, SEXP standardizeSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP blockSEXP, SEXP use_blasSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type G(GSEXP);
+    Rcpp::traits::input_parameter< bool >::type standardize(standardizeSEXP);
+    Rcpp::traits::input_parameter< double >::type maf(mafSEXP);
+    Rcpp::traits::input_parameter< double >::type miss(missSEXP);
+    Rcpp::traits::input_parameter< int >::type block(blockSEXP);
+    Rcpp::traits::input_parameter< bool >::type use_blas(use_blasSEXP);
+    rcpp_result_gen = Rcpp::wrap(grm_matrix_cpp(G, standardize, maf, miss, block, use_blas));
+    return rcpp_result_gen;
+END_RCPP
+}
+// blas_threads_cpp
+int blas_threads_cpp(int n);
+RcppExport SEXP _lemma_blas_threads_cpp(SEXP nSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    rcpp_result_gen = Rcpp::wrap(blas_threads_cpp(n));
+    return rcpp_result_gen;
+END_RCPP
+}
+// spectral_null_cpp
+Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> UtX, Eigen::Map<Eigen::VectorXd> Uty, bool reml, double lmin, double lmax, int nregion);
+RcppExport SEXP _lemma_spectral_null_cpp(SEXP d_SEXP, SEXP UtXSEXP, SEXP UtySEXP, SEXP remlSEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type d_(d_SEXP);
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type UtX(UtXSEXP);
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type Uty(UtySEXP);
+    Rcpp::traits::input_parameter< bool >::type reml(remlSEXP);
+    Rcpp::traits::input_parameter< double >::type lmin(lminSEXP);
+    Rcpp::traits::input_parameter< double >::type lmax(lmaxSEXP);
+    Rcpp::traits::input_parameter< int >::type nregion(nregionSEXP);
+    rcpp_result_gen = Rcpp::wrap(spectral_null_cpp(d_, UtX, Uty, reml, lmin, lmax, nregion));
+    return rcpp_result_gen;
+END_RCPP
+}
+// scan_chunk_cpp
+Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> W, Eigen::Map<Eigen::MatrixXd> UtW, Eigen::Map<Eigen::VectorXd> Uty, Rcpp::NumericMatrix G, bool do_wald, bool do_lrt, bool do_score, bool exact, double lam_null_ml, double lam_null_reml, double maf, double miss, double r2, double lmin, double lmax, int nregion, bool use_blas);
+RcppExport SEXP _lemma_scan_chunk_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP GSEXP, SEXP do_waldSEXP, SEXP do_lrtSEXP, SEXP do_scoreSEXP, SEXP exactSEXP, SEXP lam_null_mlSEXP, SEXP lam_null_remlSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP r2SEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP use_blasSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type U(USEXP);
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type d_(d_SEXP);
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type W(WSEXP);
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type UtW(UtWSEXP);
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type Uty(UtySEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type G(GSEXP);
+    Rcpp::traits::input_parameter< bool >::type do_wald(do_waldSEXP);
+    Rcpp::traits::input_parameter< bool >::type do_lrt(do_lrtSEXP);
+    Rcpp::traits::input_parameter< bool >::type do_score(do_scoreSEXP);
+    Rcpp::traits::input_parameter< bool >::type exact(exactSEXP);
+    Rcpp::traits::input_parameter< double >::type lam_null_ml(lam_null_mlSEXP);
+    Rcpp::traits::input_parameter< double >::type lam_null_reml(lam_null_remlSEXP);
+    Rcpp::traits::input_parameter< double >::type maf(mafSEXP);
+    Rcpp::traits::input_parameter< double >::type miss(missSEXP);
+    Rcpp::traits::input_parameter< double >::type r2(r2SEXP);
+    Rcpp::traits::input_parameter< double >::type lmin(lminSEXP);
+    Rcpp::traits::input_parameter< double >::type lmax(lmaxSEXP);
+    Rcpp::traits::input_parameter< int >::type nregion(nregionSEXP);
+    Rcpp::traits::input_parameter< bool >::type use_blas(use_blasSEXP);
+    rcpp_result_gen = Rcpp::wrap(scan_chunk_cpp(U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_theta_derivs", (DL_FUNC) &_lemma_model_theta_derivs, 3},
@@ -148,6 +284,14 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_dense_factor", (DL_FUNC) &_lemma_model_dense_factor, 2},
     {"_lemma_model_block_kinds", (DL_FUNC) &_lemma_model_block_kinds, 1},
     {"_lemma_kernel_test", (DL_FUNC) &_lemma_kernel_test, 3},
+    {"_lemma_bed_check_cpp", (DL_FUNC) &_lemma_bed_check_cpp, 3},
+    {"_lemma_bed_read_cpp", (DL_FUNC) &_lemma_bed_read_cpp, 5},
+    {"_lemma_bed_stats_cpp", (DL_FUNC) &_lemma_bed_stats_cpp, 5},
+    {"_lemma_grm_bed_cpp", (DL_FUNC) &_lemma_grm_bed_cpp, 10},
+    {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 6},
+    {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
+    {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 7},
+    {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 19},
     {NULL, NULL, 0}
 };
 

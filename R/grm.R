@@ -1,0 +1,73 @@
+#' Genomic relationship matrix
+#'
+#' Computes GEMMA's relatedness matrices from genotypes, blockwise (only
+#' `chunk_size` SNPs are held in memory at a time):
+#' * `"centered"` (GEMMA `-gk 1`): \eqn{K = W W' / m}, where column j of W is
+#'   the allele-1 dosage of SNP j with missing values replaced by the SNP mean,
+#'   minus that mean;
+#' * `"standardized"` (GEMMA `-gk 2`): each column is further divided by its
+#'   standard deviation (population variance, missing values counted at the
+#'   mean).
+#'
+#' SNPs are filtered as GEMMA does by default, computed over the individuals
+#' used: missingness above `miss` (5%), allele-1 frequency below `maf` or
+#' above `1 - maf` (1%), or fewer than two genotype classes observed. The
+#' number of SNPs used is stored in the attribute `"n_snps"` and the dropped
+#' SNPs are reported in a message.
+#'
+#' @param genotypes a PLINK fileset from [read_plink()] or a numeric
+#'   individuals x SNPs matrix of allele-1 dosages (`NA` for missing).
+#' @param method `"centered"` or `"standardized"`.
+#' @param maf,miss SNP filters (see Details).
+#' @param snps optional subset of SNPs (indices or names).
+#' @param chunk_size number of SNPs per block of the rank-k update.
+#' @return A symmetric n x n matrix with dimnames the individual ids (IID),
+#'   attributes `"n_snps"` (SNPs used) and `"method"`.
+#' @examples
+#' g <- read_plink(system.file("extdata", "example.bed", package = "lemma"))
+#' K <- grm(g)
+#' dim(K)
+#' K[1:5, 1:5]
+#' @export
+grm <- function(genotypes, method = c("centered", "standardized"),
+                maf = 0.01, miss = 0.05, snps = NULL, chunk_size = 512L) {
+  method <- match.arg(method)
+  g <- geno_source(genotypes)
+  std <- method == "standardized"
+  chunk_size <- as.integer(chunk_size)
+  if (is.matrix(g)) {
+    if (!is.null(snps)) g <- g[, snps, drop = FALSE]
+    res <- .grm_matrix(g, std, maf, miss, chunk_size, use_blas())
+    ids <- rownames(g)
+    snp_names <- colnames(g)
+  } else {
+    si <- plink_index(snps, g$bim$snp, g$m, "SNP")
+    res <- .grm_bed(g$bed, g$n, g$m, si, seq_len(g$n), std, maf, miss,
+                    chunk_size, use_blas())
+    ids <- g$fam$iid
+    snp_names <- g$bim$snp[si]
+  }
+  K <- res$K
+  n_used <- sum(res$used)
+  if (n_used == 0L) stop("no SNP passed the filters", call. = FALSE)
+  if (n_used < length(res$used))
+    message("grm(): ", length(res$used) - n_used, " of ", length(res$used),
+            " SNPs dropped by the filters (maf < ", maf, ", missingness > ",
+            miss, ", or monomorphic)")
+  if (!is.null(ids)) dimnames(K) <- list(ids, ids)
+  attr(K, "n_snps") <- n_used
+  attr(K, "method") <- method
+  K
+}
+
+# Use the BLAS R is linked to for the large matrix products (GRM, rotation of
+# the genotypes) when it is an optimized one; Eigen's own products otherwise
+# (they beat the reference BLAS). options(lemma.use_blas = TRUE/FALSE) forces
+# the choice.
+use_blas <- function() {
+  opt <- getOption("lemma.use_blas")
+  if (!is.null(opt)) return(isTRUE(opt))
+  blas <- tryCatch(extSoftVersion()[["BLAS"]], error = function(e) "")
+  isTRUE(grepl("openblas|mkl|blis|atlas|accelerate|veclib", blas,
+               ignore.case = TRUE))
+}

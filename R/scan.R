@@ -1,0 +1,317 @@
+#' Genome-wide association scan with a linear mixed model
+#'
+#' Tests each SNP in `genotypes` for association with the response of a null
+#' model with one relationship-matrix term, as GEMMA's `-lmm`: the
+#' relationship matrix K of the analysed individuals is double-centred and
+#' eigendecomposed once (\eqn{K = U D U'}), the phenotype, covariates and
+#' genotypes are rotated by U' (genotypes in blocks of `chunk_size` SNPs, one
+#' matrix product per block), and each SNP's variance ratio
+#' \eqn{\lambda = \sigma_g^2/\sigma_e^2} is re-estimated with O(n) work per
+#' likelihood evaluation.
+#'
+#' * `test = "wald"` (GEMMA `-lmm 1`): REML \eqn{\lambda} per SNP; beta, se
+#'   and p from F(1, n - c - 1).
+#' * `test = "lrt"` (`-lmm 2`): ML \eqn{\lambda} per SNP; p from
+#'   \eqn{\chi^2_1} on \eqn{2(\ell_1 - \ell_0)}.
+#' * `test = "score"` (`-lmm 3`): the null model's ML \eqn{\lambda}; p from
+#'   F(1, n - c - 1).
+#' * `test = "all"` (`-lmm 4`): all three; `beta` and `se` are the Wald ones.
+#'
+#' `method = "fixed"` keeps the null model's \eqn{\lambda} for every SNP
+#' (EMMAX / P3D): REML \eqn{\lambda} for the Wald test, ML for the LRT.
+#'
+#' Missing genotypes are replaced by the SNP's mean over the analysed
+#' individuals. SNPs are dropped as by GEMMA's default filters (missingness
+#' above `miss`, allele-1 frequency below `maf` or above `1 - maf`, fewer than
+#' two genotype classes, \eqn{r^2} with the covariates above `r2`), and a
+#' message says how many. A SNP whose \eqn{\lambda} search meets non-finite
+#' values is kept with `NA` statistics and a warning naming it; no row is
+#' silently `NaN`.
+#'
+#' Chunks of SNPs are independent tasks run by [future.apply::future_lapply()],
+#' so [future::plan()] decides where they run (sequentially, on local cores or
+#' on a cluster); the results do not depend on the plan.
+#'
+#' @param null_fit the null model: an `lmm()` fit with exactly one
+#'   relationship-matrix term (`relmat = list(id = K)`) and one observation per
+#'   level, or a fit from `spectral_fit()`. Internally (and for testing) also a
+#'   plain list with `y`, `X` (model matrix with intercept), `K` and `ids`
+#'   (individual ids, by default `rownames(K)`); individuals with missing `y`
+#'   are dropped with a message.
+#' @param genotypes a PLINK fileset from [read_plink()] (individuals matched
+#'   by IID) or a numeric individuals x SNPs matrix of allele-1 dosages (rows
+#'   matched by rownames, or in the order of the null model when it has none).
+#' @param test `"wald"`, `"lrt"`, `"score"` or `"all"`.
+#' @param method `"exact"` (per-SNP \eqn{\lambda}) or `"fixed"`.
+#' @param chunk_size SNPs per task.
+#' @param maf,miss,r2 SNP filters (GEMMA's defaults).
+#' @param snps optional subset of SNPs (indices or names).
+#' @param lambda_range,n_region search interval for \eqn{\lambda} and its
+#'   number of log-spaced regions (GEMMA's defaults).
+#' @return A data frame of class `"lemma_scan"` with one row per tested SNP:
+#'   snp, chr, pos, allele1, allele0, n_miss, af (allele-1 frequency), beta,
+#'   se, and as the tests require logl_H1 (ML log-likelihood of the model with
+#'   the SNP), l_remle, l_mle, p_wald, p_lrt, p_score. Attributes hold the null
+#'   model's `lambda_null_reml`, `lambda_null_ml`, `logl_H0`, the number of
+#'   individuals `n` and covariates `n_cvt`.
+#' @seealso [plot.lemma_scan()], [inflation_factor()], [grm()], [read_plink()]
+#' @examples
+#' g <- read_plink(system.file("extdata", "example.bed", package = "lemma"))
+#' K <- grm(g)
+#' null <- list(y = g$fam$pheno, X = cbind(1, sex = g$fam$sex), K = K)
+#' res <- lmm_scan(null, g, test = "wald", snps = 1:200)
+#' head(res)
+#' @export
+lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"),
+                     method = c("exact", "fixed"), chunk_size = 1000L,
+                     maf = 0.01, miss = 0.05, r2 = 0.9999, snps = NULL,
+                     lambda_range = c(1e-5, 1e5), n_region = 10L) {
+  test <- match.arg(test)
+  method <- match.arg(method)
+  g <- geno_source(genotypes)
+  nd <- scan_null_data(null_fit)
+  y <- nd$y; X <- nd$X; ids <- nd$ids
+  n <- length(y)
+  # individuals of the genotype source, in the order of the null model
+  gid <- geno_ids(g)
+  if (!is.null(ids) && !is.null(gid)) {
+    ind <- match(ids, gid)
+    if (anyNA(ind))
+      stop(sum(is.na(ind)), " individual(s) of the null model are not in the ",
+           "genotypes, e.g. ", paste(utils::head(ids[is.na(ind)], 3), collapse = ", "),
+           call. = FALSE)
+  } else {
+    if (geno_n(g) != n)
+      stop("the genotypes have ", geno_n(g), " individuals and no ids; the null ",
+           "model has ", n, call. = FALSE)
+    ind <- seq_len(n)
+  }
+  # one eigendecomposition per call (or the one of a spectral null fit)
+  eig <- nd$eigen
+  if (is.null(eig) || !isTRUE(eig$center)) eig <- spectral_decomp(nd$K, center = TRUE)
+  U <- eig$vectors
+  d <- eig$values
+  UtW <- crossprod(U, X)
+  Uty <- drop(crossprod(U, y))
+  lr <- as.numeric(lambda_range)
+  nr <- as.integer(n_region)
+  null_ml <- .spectral_null(d, UtW, Uty, FALSE, lr[1], lr[2], nr)
+  null_reml <- .spectral_null(d, UtW, Uty, TRUE, lr[1], lr[2], nr)
+  do_wald <- test %in% c("wald", "all")
+  do_lrt <- test %in% c("lrt", "all")
+  do_score <- test %in% c("score", "all")
+
+  info <- geno_snp_info(g)
+  si <- if (is.matrix(g)) plink_index(snps, colnames(g) %||% info$snp, geno_m(g), "SNP")
+        else plink_index(snps, info$snp, geno_m(g), "SNP")
+  chunk_size <- max(1L, as.integer(chunk_size))
+  chunks <- split(si, ceiling(seq_along(si) / chunk_size))
+  names(chunks) <- NULL
+  ctx <- list(U = U, d = d, W = X, UtW = UtW, Uty = Uty, ind = ind,
+              do_wald = do_wald, do_lrt = do_lrt, do_score = do_score,
+              exact = method == "exact", lam_ml = null_ml$lambda,
+              lam_reml = null_reml$lambda, maf = maf, miss = miss, r2 = r2,
+              lmin = lr[1], lmax = lr[2], nregion = nr, use_blas = use_blas())
+  if (is.matrix(g)) {
+    # ship each task only its own columns
+    blocks <- lapply(chunks, function(s) g[ind, s, drop = FALSE])
+    ctx$ind <- NULL
+    out <- future.apply::future_lapply(blocks, scan_task_matrix, ctx = ctx,
+                                       future.seed = NULL)
+  } else {
+    out <- future.apply::future_lapply(chunks, scan_task_plink, ctx = ctx,
+                                       src = g, future.seed = NULL)
+  }
+  res <- do.call(rbind, out)
+  scan_assemble(res, info[si, , drop = FALSE], ctx, null_ml, n, ncol(X), test,
+                method, null_reml)
+}
+
+`%||%` <- function(a, b) if (is.null(a)) b else a
+
+scan_task_plink <- function(s, ctx, src) {
+  G <- .bed_read(src$bed, src$n, src$m, as.integer(s), as.integer(ctx$ind))
+  scan_run_chunk(G, ctx)
+}
+
+scan_task_matrix <- function(G, ctx) scan_run_chunk(G, ctx)
+
+scan_run_chunk <- function(G, ctx) {
+  # one BLAS thread per chunk, wherever it runs: the chunks are the unit of
+  # parallelism (a multithreaded BLAS in parallel workers only oversubscribes
+  # the cores), and OpenBLAS's results depend on its number of threads, so
+  # this also keeps the results identical across future plans
+  if (isTRUE(ctx$use_blas)) {
+    old <- .blas_threads(1L)
+    if (old > 1L) on.exit(.blas_threads(old))
+  }
+  .scan_chunk(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, G, ctx$do_wald,
+              ctx$do_lrt, ctx$do_score, ctx$exact, ctx$lam_ml, ctx$lam_reml,
+              ctx$maf, ctx$miss, ctx$r2, ctx$lmin, ctx$lmax, ctx$nregion,
+              ctx$use_blas)
+}
+
+# y, X, K, ids (and possibly a decomposition) from the accepted null models
+scan_null_data <- function(null_fit) {
+  if (inherits(null_fit, "lmm")) {
+    terms <- names(null_fit$relmat)
+    if (length(terms) != 1L)
+      stop("lmm_scan() needs a null model with exactly one relationship-matrix ",
+           "term; this one has ", length(terms), call. = FALSE)
+    if (length(null_fit$flist) != 1L)
+      stop("lmm_scan() needs a null model whose only random-effect term is the ",
+           "relationship-matrix term; this one has ", length(null_fit$flist),
+           " grouping factors", call. = FALSE)
+    f <- null_fit$flist[[terms]]
+    if (is.null(f))
+      stop("grouping factor '", terms, "' of the relationship matrix not found ",
+           "in the fit", call. = FALSE)
+    ids <- as.character(f)
+    if (anyDuplicated(ids))
+      stop("lmm_scan() needs one observation per level of '", terms, "'",
+           call. = FALSE)
+    K <- as.matrix(null_fit$relmat[[terms]])
+    miss_ids <- setdiff(ids, rownames(K))
+    if (length(miss_ids))
+      stop("levels of '", terms, "' missing from the relationship matrix: ",
+           paste(utils::head(miss_ids, 3), collapse = ", "), call. = FALSE)
+    X <- as.matrix(null_fit$X)
+    storage.mode(X) <- "double"
+    return(list(y = as.numeric(null_fit$y), X = X,
+                K = K[ids, ids, drop = FALSE], ids = ids, eigen = NULL))
+  }
+  if (inherits(null_fit, "lemma_spectral")) {
+    return(list(y = null_fit$y, X = null_fit$X, K = NULL, ids = null_fit$ids,
+                eigen = if (isTRUE(null_fit$eigen$center)) null_fit$eigen else
+                  stop("the spectral fit was made with center = FALSE; refit ",
+                       "with center = TRUE or pass list(y, X, K)", call. = FALSE)))
+  }
+  if (is.list(null_fit) && all(c("y", "X", "K") %in% names(null_fit))) {
+    y <- as.numeric(null_fit$y)
+    X <- as.matrix(null_fit$X)
+    storage.mode(X) <- "double"
+    K <- as.matrix(null_fit$K)
+    ids <- null_fit$ids %||% rownames(K)
+    n <- length(y)
+    if (nrow(X) != n || nrow(K) != n || ncol(K) != n)
+      stop("y, X and K must have matching dimensions", call. = FALSE)
+    if (!is.null(ids) && length(ids) != n)
+      stop("'ids' must have length(y) elements", call. = FALSE)
+    drop <- is.na(y) | rowSums(is.na(X)) > 0
+    if (any(drop)) {
+      message("lmm_scan(): ", sum(drop), " individual(s) with missing phenotype ",
+              "or covariates dropped")
+      y <- y[!drop]
+      X <- X[!drop, , drop = FALSE]
+      K <- K[!drop, !drop, drop = FALSE]
+      if (!is.null(ids)) ids <- ids[!drop]
+    }
+    if (qr(X)$rank < ncol(X)) stop("X is rank deficient", call. = FALSE)
+    return(list(y = y, X = X, K = K, ids = ids, eigen = NULL))
+  }
+  stop("'null_fit' must be an lmm() fit with one relationship matrix, a ",
+       "spectral_fit() result, or a list with y, X, K", call. = FALSE)
+}
+
+scan_assemble <- function(res, info, ctx, null_ml, n, n_cvt, test, method,
+                          null_reml) {
+  status <- res[, 1]
+  df <- n - n_cvt - 1
+  reasons <- c("missingness > miss", "allele frequency < maf or > 1 - maf",
+               "fewer than two genotype classes", "r2 with covariates > r2")
+  dropped <- status %in% 1:4
+  if (any(dropped)) {
+    tab <- table(factor(status[dropped], levels = 1:4, labels = reasons))
+    tab <- tab[tab > 0]
+    message("lmm_scan(): ", sum(dropped), " SNP(s) not tested: ",
+            paste(sprintf("%d %s", tab, names(tab)), collapse = "; "))
+  }
+  failed <- status == 5
+  if (any(failed))
+    warning(sum(failed), " SNP(s) where the variance-ratio search failed have ",
+            "NA statistics: ", paste(utils::head(info$snp[failed], 10), collapse = ", "),
+            call. = FALSE)
+  keep <- !dropped
+  r <- res[keep, , drop = FALSE]
+  out <- data.frame(snp = info$snp[keep], chr = info$chr[keep],
+                    pos = info$pos[keep], allele1 = info$allele1[keep],
+                    allele0 = info$allele0[keep], n_miss = as.integer(r[, 2]),
+                    af = r[, 3], beta = r[, 4], se = r[, 5],
+                    stringsAsFactors = FALSE)
+  if (ctx$do_lrt) out$logl_H1 <- r[, 6]
+  if (ctx$do_wald) out$l_remle <- r[, 7]
+  if (ctx$do_lrt) out$l_mle <- r[, 8]
+  if (ctx$do_wald) out$p_wald <- stats::pf(r[, 9], 1, df, lower.tail = FALSE)
+  if (ctx$do_lrt)
+    out$p_lrt <- stats::pchisq(pmax(2 * (r[, 6] - null_ml$logl), 0), 1,
+                               lower.tail = FALSE)
+  if (ctx$do_score) out$p_score <- stats::pf(r[, 10], 1, df, lower.tail = FALSE)
+  rownames(out) <- NULL
+  attr(out, "lambda_null_reml") <- null_reml$lambda
+  attr(out, "lambda_null_ml") <- null_ml$lambda
+  attr(out, "logl_H0") <- null_ml$logl
+  attr(out, "n") <- n
+  attr(out, "n_cvt") <- n_cvt
+  attr(out, "test") <- test
+  attr(out, "method") <- method
+  class(out) <- c("lemma_scan", "data.frame")
+  out
+}
+
+#' @export
+print.lemma_scan <- function(x, n = 6L, ...) {
+  cat("lemma scan:", nrow(x), "SNPs,", attr(x, "n"), "individuals,",
+      attr(x, "n_cvt"), "covariates; test =", attr(x, "test"), ", method =",
+      attr(x, "method"), "\n")
+  has_p <- any(c("p_wald", "p_lrt", "p_score") %in% names(x))
+  cat("null lambda (REML) =", format(attr(x, "lambda_null_reml"), digits = 6))
+  if (has_p && nrow(x) > 0)
+    cat("; lambda_GC =", format(inflation_factor(scan_pvalues(x)), digits = 4))
+  cat("\n")
+  print(utils::head(as.data.frame(x), n), ...)
+  invisible(x)
+}
+
+scan_attrs <- c("lambda_null_reml", "lambda_null_ml", "logl_H0", "n", "n_cvt",
+                "test", "method")
+
+#' @export
+`[.lemma_scan` <- function(x, ...) {
+  out <- NextMethod()
+  if (!is.data.frame(out)) return(out)
+  for (a in scan_attrs) attr(out, a) <- attr(x, a)
+  if (!inherits(out, "lemma_scan")) class(out) <- c("lemma_scan", class(out))
+  out
+}
+
+#' @export
+as.data.frame.lemma_scan <- function(x, ...) {
+  class(x) <- "data.frame"
+  x
+}
+
+#' Genomic inflation factor
+#'
+#' \eqn{\lambda_{GC}}: the median of the 1-df chi-square statistics that
+#' correspond to the p-values, divided by the median of the chi-square(1)
+#' distribution (0.4549).
+#'
+#' @param p numeric vector of p-values (`NA` removed).
+#' @return A number; near 1 when the test statistics are well calibrated.
+#' @examples
+#' inflation_factor(runif(1e4))
+#' inflation_factor(pchisq(1.5 * rchisq(1e4, 1), 1, lower.tail = FALSE))
+#' @export
+inflation_factor <- function(p) {
+  p <- p[!is.na(p)]
+  if (!length(p)) return(NA_real_)
+  if (any(p < 0 | p > 1)) stop("p-values must lie in [0, 1]", call. = FALSE)
+  stats::median(stats::qchisq(p, 1, lower.tail = FALSE)) / stats::qchisq(0.5, 1)
+}
+
+scan_pvalues <- function(x, which = NULL) {
+  cols <- intersect(c("p_wald", "p_lrt", "p_score"), names(x))
+  if (!is.null(which)) cols <- intersect(paste0("p_", which), cols)
+  if (!length(cols)) stop("no p-value column in the scan", call. = FALSE)
+  x[[cols[1]]]
+}

@@ -1,0 +1,312 @@
+// PLINK .bed reader and relatedness (GRM) computation.
+// [[Rcpp::depends(RcppEigen)]]
+#include "genetics.h"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+namespace lemma {
+
+namespace {
+// Dosage of allele 1 for each 2-bit PLINK code (0 = hom allele 1, 1 = missing,
+// 2 = het, 3 = hom allele 2).
+const double kCode2Dose[4] = {2.0, std::numeric_limits<double>::quiet_NaN(),
+                              1.0, 0.0};
+
+std::string size_message(const std::string& path, long long got,
+                         long long want, int n, int m) {
+  std::ostringstream s;
+  s << "PLINK file '" << path << "' has " << got << " bytes; expected " << want
+    << " = 3 + " << m << " SNPs (.bim) x " << (n + 3) / 4 << " bytes for " << n
+    << " individuals (.fam). The .bed does not match the .bim/.fam.";
+  return s.str();
+}
+}  // namespace
+
+void check_bed(const std::string& path, int n_total, int m_total) {
+  std::ifstream in(path.c_str(), std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open PLINK file '" + path + "'");
+  unsigned char magic[3] = {0, 0, 0};
+  in.read(reinterpret_cast<char*>(magic), 3);
+  if (in.gcount() < 3 || magic[0] != 0x6c || magic[1] != 0x1b)
+    throw std::runtime_error("'" + path +
+                             "' is not a PLINK .bed file (wrong magic bytes)");
+  if (magic[2] != 0x01)
+    throw std::runtime_error("'" + path +
+                             "' is an individual-major .bed file; only "
+                             "SNP-major files are supported (use plink --make-bed)");
+  in.seekg(0, std::ios::end);
+  long long got = static_cast<long long>(in.tellg());
+  long long want = 3LL + static_cast<long long>(m_total) * ((n_total + 3) / 4);
+  if (got != want)
+    throw std::runtime_error(size_message(path, got, want, n_total, m_total));
+}
+
+BedReader::BedReader(const std::string& path, int n_total, int m_total)
+    : path_(path), n_(n_total), m_(m_total) {
+  check_bed(path, n_total, m_total);
+  in_.open(path.c_str(), std::ios::binary);
+  if (!in_) throw std::runtime_error("cannot open PLINK file '" + path + "'");
+  bytes_per_snp_ = (n_total + 3) / 4;
+  buf_.resize(bytes_per_snp_);
+  dos_.resize(static_cast<size_t>(bytes_per_snp_) * 4);
+}
+
+void BedReader::read_snp(int j, const std::vector<int>& ind, double* out) {
+  if (j < 0 || j >= m_) throw std::runtime_error("SNP index out of range");
+  in_.seekg(3 + static_cast<long long>(j) * bytes_per_snp_);
+  in_.read(reinterpret_cast<char*>(buf_.data()), bytes_per_snp_);
+  if (in_.gcount() != bytes_per_snp_)
+    throw std::runtime_error("read error in PLINK file '" + path_ + "'");
+  double* d = dos_.data();
+  for (long b = 0; b < bytes_per_snp_; ++b) {
+    unsigned int byte = buf_[b];
+    d[4 * b] = kCode2Dose[byte & 3u];
+    d[4 * b + 1] = kCode2Dose[(byte >> 2) & 3u];
+    d[4 * b + 2] = kCode2Dose[(byte >> 4) & 3u];
+    d[4 * b + 3] = kCode2Dose[(byte >> 6) & 3u];
+  }
+  const size_t k = ind.size();
+  for (size_t i = 0; i < k; ++i) out[i] = d[ind[i]];
+}
+
+SnpStats snp_stats(const double* x, int n) {
+  SnpStats s;
+  s.n_miss = 0;
+  double sum = 0.0;
+  int cls[3] = {0, 0, 0};
+  for (int i = 0; i < n; ++i) {
+    double v = x[i];
+    if (std::isnan(v)) {
+      ++s.n_miss;
+      continue;
+    }
+    sum += v;
+    if (v <= 0.5) cls[0] = 1;
+    else if (v < 1.5) cls[1] = 1;
+    else cls[2] = 1;
+  }
+  int nobs = n - s.n_miss;
+  s.mean = nobs > 0 ? sum / nobs : std::numeric_limits<double>::quiet_NaN();
+  s.af = s.mean / 2.0;
+  s.n_class = cls[0] + cls[1] + cls[2];
+  return s;
+}
+
+void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
+                    const Eigen::Ref<const Eigen::MatrixXd>& B,
+                    Eigen::MatrixXd& C, bool use_blas) {
+  const int n = A.rows(), p = A.cols(), q = B.cols();
+  C.resize(p, q);
+  if (p == 0 || q == 0) return;
+  if (!use_blas || n == 0) {
+    C.noalias() = A.transpose() * B;
+    return;
+  }
+  const double one = 1.0, zero = 0.0;
+  int lda = A.outerStride(), ldb = B.outerStride(), ldc = p;
+  F77_CALL(dgemm)("T", "N", &p, &q, &n, &one, A.data(), &lda, B.data(), &ldb,
+                  &zero, C.data(), &ldc FCONE FCONE);
+}
+
+}  // namespace lemma
+
+using namespace lemma;
+
+static std::vector<int> to_zero_based(const Rcpp::IntegerVector& idx, int max,
+                                      const char* what) {
+  std::vector<int> out(idx.size());
+  for (R_xlen_t i = 0; i < idx.size(); ++i) {
+    int v = idx[i];
+    if (v == NA_INTEGER || v < 1 || v > max) {
+      std::ostringstream s;
+      s << what << " index " << v << " out of range 1.." << max;
+      throw std::runtime_error(s.str());
+    }
+    out[i] = v - 1;
+  }
+  return out;
+}
+
+// [[Rcpp::export(.bed_check)]]
+bool bed_check_cpp(std::string path, int n_total, int m_total) {
+  check_bed(path, n_total, m_total);
+  return true;
+}
+
+// Dosage matrix (individuals x SNPs) for the given 1-based SNP and individual
+// indices.
+// [[Rcpp::export(.bed_read)]]
+Rcpp::NumericMatrix bed_read_cpp(std::string path, int n_total, int m_total,
+                                 Rcpp::IntegerVector snp_idx,
+                                 Rcpp::IntegerVector ind_idx) {
+  std::vector<int> snps = to_zero_based(snp_idx, m_total, "SNP");
+  std::vector<int> inds = to_zero_based(ind_idx, n_total, "individual");
+  BedReader reader(path, n_total, m_total);
+  Rcpp::NumericMatrix out(inds.size(), snps.size());
+  for (size_t j = 0; j < snps.size(); ++j) {
+    if (j % 256 == 0) Rcpp::checkUserInterrupt();
+    reader.read_snp(snps[j], inds, &out(0, j));
+  }
+  for (R_xlen_t i = 0; i < out.size(); ++i)
+    if (std::isnan(out[i])) out[i] = NA_REAL;
+  return out;
+}
+
+// Per-SNP n_miss, allele-1 frequency and number of genotype classes.
+// [[Rcpp::export(.bed_stats)]]
+Rcpp::DataFrame bed_stats_cpp(std::string path, int n_total, int m_total,
+                              Rcpp::IntegerVector snp_idx,
+                              Rcpp::IntegerVector ind_idx) {
+  std::vector<int> snps = to_zero_based(snp_idx, m_total, "SNP");
+  std::vector<int> inds = to_zero_based(ind_idx, n_total, "individual");
+  BedReader reader(path, n_total, m_total);
+  std::vector<double> x(inds.size());
+  Rcpp::IntegerVector n_miss(snps.size()), n_class(snps.size());
+  Rcpp::NumericVector af(snps.size());
+  for (size_t j = 0; j < snps.size(); ++j) {
+    if (j % 1024 == 0) Rcpp::checkUserInterrupt();
+    reader.read_snp(snps[j], inds, x.data());
+    SnpStats s = snp_stats(x.data(), static_cast<int>(inds.size()));
+    n_miss[j] = s.n_miss;
+    af[j] = std::isnan(s.af) ? NA_REAL : s.af;
+    n_class[j] = s.n_class;
+  }
+  return Rcpp::DataFrame::create(Rcpp::Named("n_miss") = n_miss,
+                                 Rcpp::Named("af") = af,
+                                 Rcpp::Named("n_class") = n_class);
+}
+
+namespace {
+
+// Accumulates K = sum_j z_j z_j' in blocks of SNPs, where z_j is the
+// mean-imputed, centred (and for the standardized GRM, scaled) genotype
+// vector, as GEMMA's -gk 1 / -gk 2.
+class GrmAccumulator {
+ public:
+  GrmAccumulator(int n, bool standardize, double maf, double miss, int block,
+                 bool use_blas)
+      : n_(n), standardize_(standardize), maf_(maf), miss_(miss),
+        block_(block), filled_(0), used_(0), use_blas_(use_blas) {
+    K_ = Eigen::MatrixXd::Zero(n, n);
+    Z_.resize(n, block);
+  }
+  // returns true if the SNP passed the filters and was used
+  bool add(const double* x) {
+    SnpStats s = snp_stats(x, n_);
+    if (s.n_miss == n_) return false;
+    if (static_cast<double>(s.n_miss) / n_ > miss_) return false;
+    if (s.af < maf_ || s.af > 1.0 - maf_) return false;
+    if (s.n_class < 2) return false;
+    double mean = s.mean;
+    // population variance with missing values set to the mean
+    double ss = 0.0;
+    for (int i = 0; i < n_; ++i)
+      if (!std::isnan(x[i])) ss += (x[i] - mean) * (x[i] - mean);
+    double var = ss / n_;
+    double scale = (standardize_ && var > 0) ? 1.0 / std::sqrt(var) : 1.0;
+    double* z = Z_.col(filled_).data();
+    for (int i = 0; i < n_; ++i)
+      z[i] = std::isnan(x[i]) ? 0.0 : (x[i] - mean) * scale;
+    ++filled_;
+    ++used_;
+    if (filled_ == block_) flush();
+    return true;
+  }
+  void flush() {
+    if (filled_ == 0) return;
+    if (use_blas_) {
+      const double one = 1.0;
+      int n = n_, k = filled_;
+      F77_CALL(dsyrk)("L", "N", &n, &k, &one, Z_.data(), &n, &one, K_.data(), &n
+                      FCONE FCONE);
+    } else {
+      K_.selfadjointView<Eigen::Lower>().rankUpdate(Z_.leftCols(filled_));
+    }
+    filled_ = 0;
+  }
+  Eigen::MatrixXd finish() {
+    flush();
+    if (used_ > 0) K_ /= static_cast<double>(used_);
+    K_.triangularView<Eigen::StrictlyUpper>() = K_.transpose();
+    return K_;
+  }
+  int used() const { return used_; }
+
+ private:
+  int n_;
+  bool standardize_;
+  double maf_, miss_;
+  int block_, filled_, used_;
+  bool use_blas_;
+  Eigen::MatrixXd K_, Z_;
+};
+
+}  // namespace
+
+// [[Rcpp::export(.grm_bed)]]
+Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total,
+                       Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx,
+                       bool standardize, double maf, double miss, int block,
+                       bool use_blas) {
+  std::vector<int> snps = to_zero_based(snp_idx, m_total, "SNP");
+  std::vector<int> inds = to_zero_based(ind_idx, n_total, "individual");
+  BedReader reader(path, n_total, m_total);
+  const int n = static_cast<int>(inds.size());
+  GrmAccumulator acc(n, standardize, maf, miss, block, use_blas);
+  std::vector<double> x(n);
+  Rcpp::LogicalVector used(snps.size());
+  for (size_t j = 0; j < snps.size(); ++j) {
+    if (j % 256 == 0) Rcpp::checkUserInterrupt();
+    reader.read_snp(snps[j], inds, x.data());
+    used[j] = acc.add(x.data());
+  }
+  Eigen::MatrixXd K = acc.finish();
+  return Rcpp::List::create(Rcpp::Named("K") = Rcpp::wrap(K),
+                            Rcpp::Named("used") = used);
+}
+
+// [[Rcpp::export(.grm_matrix)]]
+Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
+                          double miss, int block, bool use_blas) {
+  const int n = G.nrow(), m = G.ncol();
+  GrmAccumulator acc(n, standardize, maf, miss, block, use_blas);
+  std::vector<double> x(n);
+  Rcpp::LogicalVector used(m);
+  for (int j = 0; j < m; ++j) {
+    if (j % 256 == 0) Rcpp::checkUserInterrupt();
+    const double* col = &G(0, j);
+    for (int i = 0; i < n; ++i)
+      x[i] = ISNAN(col[i]) ? std::numeric_limits<double>::quiet_NaN() : col[i];
+    used[j] = acc.add(x.data());
+  }
+  Eigen::MatrixXd K = acc.finish();
+  return Rcpp::List::create(Rcpp::Named("K") = Rcpp::wrap(K),
+                            Rcpp::Named("used") = used);
+}
+
+#ifndef _WIN32
+#include <dlfcn.h>
+#endif
+
+// Sets the number of OpenBLAS threads (if R's BLAS is OpenBLAS) and returns
+// the previous number, or -1 if that BLAS does not offer the control. Used to
+// keep scan workers, which already run in parallel, single-threaded.
+// [[Rcpp::export(.blas_threads)]]
+int blas_threads_cpp(int n) {
+#ifndef _WIN32
+  typedef void (*set_fun)(int);
+  typedef int (*get_fun)(void);
+  void* s = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+  void* g = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+  if (s == NULL || g == NULL) return -1;
+  int old = reinterpret_cast<get_fun>(g)();
+  if (n > 0) reinterpret_cast<set_fun>(s)(n);
+  return old;
+#else
+  (void)n;
+  return -1;
+#endif
+}

@@ -1,0 +1,643 @@
+// Spectral likelihood for y = X b + g + e, g ~ N(0, sg2 K), e ~ N(0, se2 I),
+// after rotation by the eigenvectors of K (eigenvalues d): the covariance is
+// se2 * diag(1 + lambda d) with lambda = sg2 / se2, so the profiled (RE)ML
+// log-likelihood and its first two derivatives in lambda depend on the data
+// only through the weighted cross-products A' diag(h^r) A, r = 1, 2, 3,
+// h = 1 / (1 + lambda d), A = [X y]: O(n k^2) per evaluation.
+//
+// The search for lambda follows GEMMA: [lmin, lmax] split into log-spaced
+// regions, the derivative's sign checked at the region ends, a root polished
+// in every region where the derivative goes from + to -, and the best of these
+// roots and the two ends kept. Roots are found by Newton steps in log(lambda)
+// safeguarded by bisection, to a relative precision of about 1e-12 (GEMMA stops
+// its Newton iterations at a relative step of 1e-5 and reports the previous
+// iterate, so its lambda can differ from the exact optimum by ~1e-5 relative).
+//
+// In a scan, the evaluations at the grid points (and at the null model's
+// lambda) are shared by all SNPs of a chunk and done as matrix products.
+// [[Rcpp::depends(RcppEigen)]]
+#include "genetics.h"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <stdexcept>
+
+namespace lemma {
+
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kLog2Pi = std::log(2.0 * M_PI);
+const int kMaxK = 40;  // covariates + SNP + response
+
+typedef Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor,
+                      kMaxK, kMaxK>
+    SMat;
+typedef Eigen::Matrix<double, Eigen::Dynamic, 1, Eigen::ColMajor, kMaxK, 1>
+    SVec;
+
+struct Scalars {
+  double s_h, s_h2, s_dh, s_dh2, logdet;  // sums of h, h^2, dh, (dh)^2, log(1+ld)
+};
+
+struct LikValue {
+  double f, d1, d2;
+  bool ok;
+};
+
+// weights and scalar sums at lambda
+void weights(const Eigen::VectorXd& d, double lam, int powers, bool need_log,
+             Eigen::MatrixXd& H, Scalars& s) {
+  const int n = d.size();
+  s.s_h = s.s_h2 = s.s_dh = s.s_dh2 = 0.0;
+  s.logdet = 0.0;
+  double prod = 1.0;
+  for (int i = 0; i < n; ++i) {
+    double t = 1.0 + lam * d[i];
+    double h = 1.0 / t;
+    H(i, 0) = h;
+    if (powers > 1) H(i, 1) = h * h;
+    if (powers > 2) H(i, 2) = h * h * h;
+    s.s_h += h;
+    s.s_h2 += h * h;
+    double dh = d[i] * h;
+    s.s_dh += dh;
+    s.s_dh2 += dh * dh;
+    if (need_log) {
+      prod *= t;
+      if ((i & 15) == 15) {
+        s.logdet += std::log(prod);
+        prod = 1.0;
+      }
+    }
+  }
+  if (need_log) s.logdet += std::log(prod);
+}
+
+// Profiled log-likelihood (GEMMA's conventions: the REML version includes
+// + 0.5 log|X'X|) and derivatives in lambda, from the weighted Gram matrices
+// G1, G2, G3 of the columns [X (first nx) ..., y (column yc)].
+LikValue lik_from(const SMat& G1, const SMat& G2, const SMat& G3,
+                  const Scalars& sc, double lam, int n, int nx, int yc,
+                  double logdet0, bool reml, bool need_f, bool need_d1,
+                  bool need_d2) {
+  LikValue v = {kNaN, kNaN, kNaN, false};
+  double Pyy, PPyy = 0.0, PPPyy = 0.0, trP = sc.s_h, trPP = sc.s_h2,
+              logdetX = 0.0;
+  const bool deriv = need_d1 || need_d2;
+  if (nx > 0) {
+    Eigen::LLT<SMat> llt(G1.topLeftCorner(nx, nx));
+    if (llt.info() != Eigen::Success) return v;
+    SVec gy = G1.col(yc).head(nx);
+    SVec b = llt.solve(gy);
+    Pyy = G1(yc, yc) - gy.dot(b);
+    if (need_f && reml)
+      for (int j = 0; j < nx; ++j) logdetX += 2.0 * std::log(llt.matrixL()(j, j));
+    if (deriv) {
+      SMat G2x = G2.topLeftCorner(nx, nx);
+      SVec g2y = G2.col(yc).head(nx);
+      SVec G2b = G2x * b;
+      PPyy = G2(yc, yc) - 2.0 * b.dot(g2y) + b.dot(G2b);
+      SMat CG2;
+      if (reml) {
+        CG2 = llt.solve(G2x);
+        trP = sc.s_h - CG2.trace();
+      }
+      if (need_d2) {
+        SVec s = g2y - G2b;
+        SVec g3y = G3.col(yc).head(nx);
+        SMat G3x = G3.topLeftCorner(nx, nx);
+        PPPyy = G3(yc, yc) - 2.0 * b.dot(g3y) + b.dot(G3x * b) -
+                s.dot(llt.solve(s));
+        if (reml) {
+          SMat CG3 = llt.solve(G3x);
+          trPP = sc.s_h2 - 2.0 * CG3.trace() + (CG2 * CG2).trace();
+        }
+      }
+    }
+  } else {
+    Pyy = G1(yc, yc);
+    if (deriv) PPyy = G2(yc, yc);
+    if (need_d2) PPPyy = G3(yc, yc);
+  }
+  const double nn = static_cast<double>(n);
+  const double df = reml ? nn - nx : nn;
+  if (need_f) {
+    if (reml) {
+      double P = Pyy < 1e-8 ? 1e-8 : Pyy;
+      v.f = 0.5 * df * (std::log(df) - kLog2Pi - 1.0) - 0.5 * sc.logdet -
+            0.5 * (logdetX - logdet0) - 0.5 * df * std::log(P);
+    } else {
+      v.f = 0.5 * nn * (std::log(nn) - kLog2Pi - 1.0) - 0.5 * sc.logdet -
+            0.5 * nn * std::log(Pyy);
+    }
+  }
+  if (deriv) {
+    double yPKPy = (Pyy - PPyy) / lam;
+    double tr1 = reml ? (df - trP) / lam : sc.s_dh;
+    v.d1 = -0.5 * tr1 + 0.5 * df * yPKPy / Pyy;
+    if (need_d2) {
+      double yPKPKPy = (Pyy + PPPyy - 2.0 * PPyy) / (lam * lam);
+      double tr2 = reml ? (df + trPP - 2.0 * trP) / (lam * lam) : sc.s_dh2;
+      v.d2 = 0.5 * tr2 -
+             0.5 * df * (2.0 * yPKPKPy * Pyy - yPKPy * yPKPy) / (Pyy * Pyy);
+    }
+  }
+  v.ok = Pyy > 0 && (!need_f || std::isfinite(v.f)) &&
+         (!need_d1 || std::isfinite(v.d1)) && (!need_d2 || std::isfinite(v.d2));
+  return v;
+}
+
+// Weighted sums of all column pairs of A, kept as product columns in Pm.
+class PairSums {
+ public:
+  PairSums(const Eigen::VectorXd& d, int k) : d_(d), k_(k) {
+    if (k > kMaxK)
+      throw std::runtime_error("too many covariates for the spectral scan (at most 37)");
+    idx_.resize(k * k);
+    int c = 0;
+    for (int a = 0; a < k; ++a)
+      for (int b = a; b < k; ++b) {
+        idx_[a * k + b] = idx_[b * k + a] = c++;
+      }
+    Pm_.resize(d.size(), c);
+    H_.resize(d.size(), 3);
+  }
+  int pair(int a, int b) const { return idx_[a * k_ + b]; }
+  int npair() const { return Pm_.cols(); }
+  void set_column(const Eigen::MatrixXd& A, int a) {
+    for (int b = 0; b < k_; ++b)
+      Pm_.col(pair(a, b)) = A.col(a).cwiseProduct(A.col(b));
+  }
+  void set_all(const Eigen::MatrixXd& A) {
+    for (int a = 0; a < k_; ++a) set_column(A, a);
+  }
+  // Gram matrices at lambda (powers 1..3) and the scalar sums
+  void at(double lam, int powers, bool need_log, SMat& G1, SMat& G2, SMat& G3,
+          Scalars& sc) {
+    weights(d_, lam, powers, need_log, H_, sc);
+    // matrix-vector products: no packing of Pm for these thin products
+    Q_.resize(Pm_.cols(), 3);
+    for (int r = 0; r < powers; ++r) Q_.col(r).noalias() = Pm_.transpose() * H_.col(r);
+    fill(G1, 0);
+    if (powers > 1) fill(G2, 1);
+    if (powers > 2) fill(G3, 2);
+  }
+  // unweighted Gram matrix
+  void unweighted(SMat& G0) {
+    Eigen::VectorXd s = Pm_.colwise().sum().transpose();
+    G0.resize(k_, k_);
+    for (int a = 0; a < k_; ++a)
+      for (int b = a; b < k_; ++b) G0(a, b) = G0(b, a) = s[pair(a, b)];
+  }
+
+ private:
+  void fill(SMat& G, int col) {
+    G.resize(k_, k_);
+    for (int a = 0; a < k_; ++a)
+      for (int b = a; b < k_; ++b) G(a, b) = G(b, a) = Q_(pair(a, b), col);
+  }
+  const Eigen::VectorXd& d_;
+  int k_;
+  std::vector<int> idx_;
+  Eigen::MatrixXd Pm_, H_, Q_;
+};
+
+double logdet_spd(const SMat& G, int nx) {
+  if (nx == 0) return 0.0;
+  Eigen::LLT<SMat> l(G.topLeftCorner(nx, nx));
+  if (l.info() != Eigen::Success) return kNaN;
+  double s = 0.0;
+  for (int j = 0; j < nx; ++j) s += 2.0 * std::log(l.matrixL()(j, j));
+  return s;
+}
+
+// Evaluate (f, d1, d2) at an arbitrary lambda
+typedef std::function<LikValue(double, bool, bool)> EvalFun;  // lam, need_f, need_d2
+
+// Root of d1 in [lo, hi] (d1(lo) >= 0 >= d1(hi)), Newton in t = log(lambda)
+// safeguarded by bisection, started at `start` if it lies inside. Every
+// evaluation also gives f, so the root's f comes without another evaluation:
+// the iteration stops at the first iterate whose Newton step is below 1e-7
+// (the iterate's relative error in lambda is about that step).
+bool find_root(const EvalFun& fun, double lo, double hi, double dlo,
+               double dhi, double start, double& root, double& froot,
+               const LikValue* at_start = NULL) {
+  double a = std::log(lo), b = std::log(hi);
+  double t;
+  if (dlo == 0.0) t = a;
+  else if (dhi == 0.0) t = b;
+  else if (start > lo && start < hi) t = std::log(start);
+  else {  // secant on g = lambda * d1 in t
+    double ga = lo * dlo, gb = hi * dhi;
+    t = a - ga * (b - a) / (gb - ga);
+    if (!(t > a && t < b)) t = 0.5 * (a + b);
+  }
+  const bool use_pre = at_start != NULL && start > lo && start < hi;
+  for (int it = 0; it < 200; ++it) {
+    double lam = (it == 0 && use_pre) ? start : std::exp(t);
+    LikValue v = (it == 0 && use_pre) ? *at_start : fun(lam, true, true);
+    if (!v.ok) return false;
+    root = lam;
+    froot = v.f;
+    if (v.d1 == 0.0 || dlo == 0.0 || dhi == 0.0) return true;
+    if (v.d1 > 0.0) a = t; else b = t;
+    double g = lam * v.d1, gp = lam * v.d1 + lam * lam * v.d2;
+    double tn = t - g / gp;
+    bool newton = std::isfinite(tn) && tn > a && tn < b;
+    if (newton && std::fabs(tn - t) < 1e-7) return true;
+    if (!newton) tn = 0.5 * (a + b);
+    if ((b - a) < 1e-13) return true;
+    t = tn;
+  }
+  return std::isfinite(root);
+}
+
+// GEMMA's search given the derivative at the grid points and f at the ends.
+bool maximize(const EvalFun& fun, const std::vector<double>& grid,
+              const std::vector<double>& dg, double f_lo, double f_hi,
+              double start, double& lam_best, double& f_best,
+              const LikValue* at_start = NULL) {
+  const int nr = grid.size() - 1;
+  bool have = false;
+  double lb = kNaN, fb = -std::numeric_limits<double>::infinity();
+  for (int i = 0; i < nr; ++i) {
+    if (!(dg[i] >= 0.0 && dg[i + 1] <= 0.0)) continue;
+    double root, froot;
+    if (!find_root(fun, grid[i], grid[i + 1], dg[i], dg[i + 1], start, root,
+                   froot, at_start))
+      return false;
+    if (!have || froot > fb) {
+      lb = root;
+      fb = froot;
+      have = true;
+    }
+  }
+  if (!have) {
+    if (f_lo >= f_hi) { lam_best = grid[0]; f_best = f_lo; }
+    else { lam_best = grid[nr]; f_best = f_hi; }
+    return std::isfinite(f_best);
+  }
+  if (f_lo > fb) { lb = grid[0]; fb = f_lo; }
+  if (f_hi > fb) { lb = grid[nr]; fb = f_hi; }
+  lam_best = lb;
+  f_best = fb;
+  return std::isfinite(fb);
+}
+
+std::vector<double> make_grid(double lmin, double lmax, int nregion) {
+  std::vector<double> g(nregion + 1);
+  const double step = std::log(lmax / lmin) / nregion;
+  for (int i = 0; i <= nregion; ++i) g[i] = lmin * std::exp(step * i);
+  g[nregion] = lmax;
+  return g;
+}
+
+}  // namespace
+}  // namespace lemma
+
+using namespace lemma;
+
+// Null model fit by the spectral method. UtX: rotated X (n x p), Uty: rotated
+// y, d: eigenvalues. Returns lambda, GEMMA's log-likelihood at lambda, beta,
+// (X'H^-1X)^-1, y'Py and log|X'X|.
+// [[Rcpp::export(.spectral_null)]]
+Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
+                             Eigen::Map<Eigen::MatrixXd> UtX,
+                             Eigen::Map<Eigen::VectorXd> Uty, bool reml,
+                             double lmin, double lmax, int nregion) {
+  const int n = d_.size(), p = UtX.cols();
+  if (UtX.rows() != n || Uty.size() != n)
+    throw std::runtime_error("dimensions of the rotated data do not match");
+  Eigen::VectorXd d = d_;
+  Eigen::MatrixXd A(n, p + 1);
+  A.leftCols(p) = UtX;
+  A.col(p) = Uty;
+  PairSums ps(d, p + 1);
+  ps.set_all(A);
+  SMat G0, G1, G2, G3;
+  ps.unweighted(G0);
+  const double logdet0 = logdet_spd(G0, p);
+  if (!std::isfinite(logdet0)) throw std::runtime_error("X'X is singular");
+  EvalFun fun = [&](double lam, bool need_f, bool need_d2) {
+    Scalars sc;
+    ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+    return lik_from(G1, G2, G3, sc, lam, n, p, p, logdet0, reml, need_f, true,
+                    need_d2);
+  };
+  std::vector<double> grid = make_grid(lmin, lmax, nregion), dg(grid.size());
+  for (size_t i = 0; i < grid.size(); ++i) {
+    LikValue v = fun(grid[i], false, false);
+    if (!v.ok) throw std::runtime_error("non-finite likelihood derivative in the lambda search");
+    dg[i] = v.d1;
+  }
+  LikValue vl = fun(lmin, true, false), vh = fun(lmax, true, false);
+  double lam, f;
+  if (!maximize(fun, grid, dg, vl.f, vh.f, kNaN, lam, f))
+    throw std::runtime_error("the search for the variance ratio met non-finite values");
+  Scalars sc;
+  ps.at(lam, 1, false, G1, G2, G3, sc);
+  Eigen::LLT<SMat> llt(G1.topLeftCorner(p, p));
+  if (llt.info() != Eigen::Success)
+    throw std::runtime_error("X'H^-1X is not positive definite");
+  SVec beta = llt.solve(G1.col(p).head(p));
+  Eigen::MatrixXd C = llt.solve(SMat::Identity(p, p));
+  double Pyy = G1(p, p) - G1.col(p).head(p).dot(beta);
+  Eigen::VectorXd b = beta;
+  return Rcpp::List::create(
+      Rcpp::Named("lambda") = lam, Rcpp::Named("logl") = f,
+      Rcpp::Named("beta") = Rcpp::wrap(b), Rcpp::Named("C") = Rcpp::wrap(C),
+      Rcpp::Named("Pyy") = Pyy, Rcpp::Named("logdetXtX") = logdet0);
+}
+
+// One chunk of the scan. G: dosages (n x B, NA missing) of the analysed
+// individuals, in the order of the rows of U. W: covariates (n x c, original
+// scale) for GEMMA's r2 filter; UtW, Uty: rotated covariates and phenotype.
+// Columns of the result:
+//  0 status (0 tested, 1 missingness, 2 maf, 3 fewer than two genotype
+//    classes, 4 r2 with covariates, 5 numerical failure)
+//  1 n_miss, 2 af, 3 beta, 4 se, 5 logl_H1 (ML), 6 l_remle, 7 l_mle,
+//  8 F wald, 9 F score, 10 logl_H1 (REML, GEMMA's convention)
+// [[Rcpp::export(.scan_chunk)]]
+Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
+                                   Eigen::Map<Eigen::VectorXd> d_,
+                                   Eigen::Map<Eigen::MatrixXd> W,
+                                   Eigen::Map<Eigen::MatrixXd> UtW,
+                                   Eigen::Map<Eigen::VectorXd> Uty,
+                                   Rcpp::NumericMatrix G, bool do_wald,
+                                   bool do_lrt, bool do_score, bool exact,
+                                   double lam_null_ml, double lam_null_reml,
+                                   double maf, double miss, double r2,
+                                   double lmin, double lmax, int nregion,
+                                   bool use_blas) {
+  const int n = d_.size(), c = UtW.cols(), B = G.ncol();
+  if (G.nrow() != n || U.rows() != n || W.rows() != n)
+    throw std::runtime_error("genotype rows do not match the individuals");
+  Eigen::VectorXd d = d_;
+  const int NC = 11;
+  Rcpp::NumericMatrix out(B, NC);
+  std::fill(out.begin(), out.end(), NA_REAL);
+
+  // ---- filters (GEMMA's defaults) and mean imputation ----
+  Eigen::MatrixXd WtW = W.transpose() * W;
+  Eigen::LDLT<Eigen::MatrixXd> wtw(WtW);
+  Eigen::MatrixXd X(n, B);
+  std::vector<int> keep;
+  keep.reserve(B);
+  std::vector<double> x(n);
+  for (int j = 0; j < B; ++j) {
+    const double* col = &G(0, j);
+    for (int i = 0; i < n; ++i) x[i] = ISNAN(col[i]) ? kNaN : col[i];
+    SnpStats s = snp_stats(x.data(), n);
+    out(j, 1) = s.n_miss;
+    out(j, 2) = std::isnan(s.af) ? NA_REAL : s.af;
+    int status = 0;
+    if (s.n_miss == n || static_cast<double>(s.n_miss) / n > miss) status = 1;
+    else if (s.af < maf || s.af > 1.0 - maf) status = 2;
+    else if (s.n_class < 2) status = 3;
+    if (status == 0) {
+      Eigen::Map<Eigen::VectorXd> xv(X.col(keep.size()).data(), n);
+      for (int i = 0; i < n; ++i) xv[i] = std::isnan(x[i]) ? s.mean : x[i];
+      if (c > 1) {
+        Eigen::VectorXd Wtx = W.transpose() * xv;
+        double vw = Wtx.dot(wtw.solve(Wtx)), vx = xv.squaredNorm();
+        if (vw / vx > r2) status = 4;
+      }
+    }
+    out(j, 0) = status;
+    if (status == 0) keep.push_back(j);
+  }
+  const int nk = keep.size();
+  if (nk == 0) return out;
+  Rcpp::checkUserInterrupt();
+
+  // ---- rotation of all kept SNPs: one matrix product ----
+  Eigen::MatrixXd UtG;
+  crossprod_into(U, X.leftCols(nk), UtG, use_blas);
+  X.resize(0, 0);
+
+  // ---- shared evaluations: grid, null lambdas, unweighted ----
+  const int k = c + 2, xs = c, yc = c + 1;
+  Eigen::MatrixXd A(n, k);
+  A.leftCols(c) = UtW;
+  A.col(yc) = Uty;
+  A.col(xs).setZero();
+  std::vector<double> grid = make_grid(lmin, lmax, nregion);
+  const int ng = grid.size();
+  std::vector<double> lams(grid);
+  lams.push_back(lam_null_ml);    // index ng
+  lams.push_back(lam_null_reml);  // index ng + 1
+  const int nl = lams.size();
+  // Hb columns: ones, then h_l, h_l^2 for each lambda
+  // plus h^3 at the two null lambdas (columns 1 + 2 nl, 2 + 2 nl), so that
+  // the first Newton step of each search, from the null lambda, is free
+  Eigen::MatrixXd Hb(n, 3 + 2 * nl);
+  Hb.col(0).setOnes();
+  std::vector<Scalars> scal(nl);
+  {
+    Eigen::MatrixXd Ht(n, 3);
+    for (int l = 0; l < nl; ++l) {
+      weights(d, lams[l], 3, true, Ht, scal[l]);
+      Hb.col(1 + 2 * l) = Ht.col(0);
+      Hb.col(2 + 2 * l) = Ht.col(1);
+      if (l >= ng) Hb.col(1 + 2 * nl + (l - ng)) = Ht.col(2);
+    }
+  }
+  PairSums ps(d, k);
+  ps.set_all(A);
+  // sums of the pairs not involving the SNP, at every shared lambda
+  Eigen::MatrixXd Pshared(n, 0);
+  std::vector<std::pair<int, int> > shared_pairs;
+  for (int a = 0; a < k; ++a)
+    for (int b = a; b < k; ++b)
+      if (a != xs && b != xs) shared_pairs.push_back(std::make_pair(a, b));
+  Pshared.resize(n, shared_pairs.size());
+  for (size_t q = 0; q < shared_pairs.size(); ++q)
+    Pshared.col(q) = A.col(shared_pairs[q].first).cwiseProduct(A.col(shared_pairs[q].second));
+  Eigen::MatrixXd Sshared;  // npair_sh x (1 + 2 nl)
+  crossprod_into(Pshared, Hb, Sshared, use_blas);
+  Pshared.resize(0, 0);
+  // sums of the pairs involving the SNP, for all SNPs at once:
+  // (UtG .* a)' Hb = UtG' (a .* Hb) for the covariates and y (one product),
+  // and (UtG .* UtG)' Hb for the SNP with itself
+  const int nc = Hb.cols();
+  std::vector<int> slot(k, -1);
+  Eigen::MatrixXd Sxa, Sxx;
+  {
+    Eigen::MatrixXd HbA(n, (k - 1) * nc);
+    int q = 0;
+    for (int a = 0; a < k; ++a) {
+      if (a == xs) continue;
+      HbA.middleCols(q * nc, nc) = Hb.array().colwise() * A.col(a).array();
+      slot[a] = q++;
+    }
+    crossprod_into(UtG, HbA, Sxa, use_blas);
+    Eigen::MatrixXd sq = UtG.cwiseProduct(UtG);
+    crossprod_into(sq, Hb, Sxx, use_blas);
+  }
+  auto assemble = [&](int kk, int col, SMat& Gm) {
+    Gm.resize(k, k);
+    for (size_t q = 0; q < shared_pairs.size(); ++q) {
+      int a = shared_pairs[q].first, b = shared_pairs[q].second;
+      Gm(a, b) = Gm(b, a) = Sshared(q, col);
+    }
+    for (int a = 0; a < k; ++a) {
+      double v = (a == xs) ? Sxx(kk, col) : Sxa(kk, slot[a] * nc + col);
+      Gm(xs, a) = Gm(a, xs) = v;
+    }
+  };
+
+  // covariates-projected quantities from G1 (covariates = first c columns)
+  auto projected = [&](const SMat& G1, double& Pxx, double& Pxy, double& Pyy) {
+    Pxx = G1(xs, xs);
+    Pxy = G1(xs, yc);
+    Pyy = G1(yc, yc);
+    if (c > 0) {
+      Eigen::LLT<SMat> llt(G1.topLeftCorner(c, c));
+      if (llt.info() != Eigen::Success) return false;
+      SVec gx = G1.col(xs).head(c), gy = G1.col(yc).head(c);
+      SVec bx = llt.solve(gx), by = llt.solve(gy);
+      Pxx -= gx.dot(bx);
+      Pxy -= gx.dot(by);
+      Pyy -= gy.dot(by);
+    }
+    return std::isfinite(Pxx) && std::isfinite(Pxy) && std::isfinite(Pyy) &&
+           Pxx > 0 && Pyy > 0;
+  };
+
+  const double dfw = static_cast<double>(n - c - 1);
+  SMat G0, G1, G2, G3;
+  std::vector<double> dml(ng), dre(ng);
+  for (int kk = 0; kk < nk; ++kk) {
+    if (kk % 64 == 0) Rcpp::checkUserInterrupt();
+    const int j = keep[kk];
+    assemble(kk, 0, G0);
+    const double logdet0 = logdet_spd(G0, c + 1);
+    bool ok = std::isfinite(logdet0);
+    double beta = kNaN, se = kNaN, Pxx, Pxy, Pyy;
+    bool need_full = exact && (do_wald || do_lrt);
+    if (need_full) {
+      A.col(xs) = UtG.col(kk);
+      ps.set_column(A, xs);
+    }
+    double lam_at = kNaN;  // lambda at which G1 was last computed by ps.at
+    EvalFun fun_ml = [&](double lam, bool need_f, bool need_d2) {
+      Scalars sc;
+      ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+      lam_at = lam;
+      return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, false, need_f,
+                      true, need_d2);
+    };
+    EvalFun fun_re = [&](double lam, bool need_f, bool need_d2) {
+      Scalars sc;
+      ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+      lam_at = lam;
+      return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, true, need_f,
+                      true, need_d2);
+    };
+    double f_lo_ml = kNaN, f_hi_ml = kNaN, f_lo_re = kNaN, f_hi_re = kNaN;
+    if (ok && need_full) {
+      for (int l = 0; l < ng && ok; ++l) {
+        assemble(kk, 1 + 2 * l, G1);
+        assemble(kk, 2 + 2 * l, G2);
+        bool ends = (l == 0 || l == ng - 1);
+        if (do_lrt) {
+          LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
+                                logdet0, false, ends, true, false);
+          ok = ok && v.ok;
+          dml[l] = v.d1;
+          if (l == 0) f_lo_ml = v.f;
+          if (l == ng - 1) f_hi_ml = v.f;
+        }
+        if (do_wald) {
+          LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
+                                logdet0, true, ends, true, false);
+          ok = ok && v.ok;
+          dre[l] = v.d1;
+          if (l == 0) f_lo_re = v.f;
+          if (l == ng - 1) f_hi_re = v.f;
+        }
+      }
+    }
+    if (ok && do_score) {
+      assemble(kk, 1 + 2 * ng, G1);
+      ok = projected(G1, Pxx, Pxy, Pyy);
+      if (ok) {
+        out(j, 9) = n * Pxy * Pxy / (Pyy * Pxx);
+        beta = Pxy / Pxx;
+        se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
+      }
+    }
+    if (ok && do_wald) {
+      double lam = lam_null_reml, f = kNaN;
+      if (exact) {
+        assemble(kk, 1 + 2 * (ng + 1), G1);
+        assemble(kk, 2 + 2 * (ng + 1), G2);
+        assemble(kk, 2 + 2 * nl, G3);
+        lam_at = kNaN;
+        LikValue v0 = lik_from(G1, G2, G3, scal[ng + 1], lam_null_reml, n, c + 1,
+                               yc, logdet0, true, true, true, true);
+        ok = v0.ok && maximize(fun_re, grid, dre, f_lo_re, f_hi_re,
+                               lam_null_reml, lam, f, &v0);
+        if (ok && lam != lam_at) {
+          Scalars sc;
+          ps.at(lam, 1, false, G1, G2, G3, sc);
+        }
+      } else {
+        assemble(kk, 3 + 2 * ng, G1);
+      }
+      if (ok) ok = projected(G1, Pxx, Pxy, Pyy);
+      if (ok) {
+        double Px_yy = Pyy - Pxy * Pxy / Pxx;
+        double tau = dfw / Px_yy;
+        beta = Pxy / Pxx;
+        se = std::sqrt(1.0 / (tau * Pxx));
+        out(j, 6) = lam;
+        out(j, 8) = (Pyy - Px_yy) * tau;
+        out(j, 10) = f;
+      }
+    }
+    if (ok && do_lrt) {
+      double lam = lam_null_ml, f;
+      if (exact) {
+        assemble(kk, 1 + 2 * ng, G1);
+        assemble(kk, 2 + 2 * ng, G2);
+        assemble(kk, 1 + 2 * nl, G3);
+        lam_at = kNaN;
+        LikValue v0 = lik_from(G1, G2, G3, scal[ng], lam_null_ml, n, c + 1, yc,
+                               logdet0, false, true, true, true);
+        ok = v0.ok && maximize(fun_ml, grid, dml, f_lo_ml, f_hi_ml, lam_null_ml,
+                               lam, f, &v0);
+      } else {
+        assemble(kk, 1 + 2 * ng, G1);
+        LikValue v = lik_from(G1, G2, G3, scal[ng], lam, n, c + 1, yc, logdet0,
+                              false, true, false, false);
+        ok = v.ok;
+        f = v.f;
+      }
+      if (ok) {
+        out(j, 7) = lam;
+        out(j, 5) = f;
+        if (!do_wald && !do_score) {
+          Scalars sc;
+          if (exact) { if (lam != lam_at) ps.at(lam, 1, false, G1, G2, G3, sc); }
+          else assemble(kk, 1 + 2 * ng, G1);
+          ok = projected(G1, Pxx, Pxy, Pyy);
+          if (ok) {
+            beta = Pxy / Pxx;
+            se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
+          }
+        }
+      }
+    }
+    if (!ok || !std::isfinite(beta) || !std::isfinite(se)) {
+      out(j, 0) = 5;
+      for (int q = 3; q < NC; ++q) out(j, q) = NA_REAL;
+      continue;
+    }
+    out(j, 3) = beta;
+    out(j, 4) = se;
+  }
+  return out;
+}

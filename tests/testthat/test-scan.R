@@ -1,0 +1,286 @@
+example_bed <- function() system.file("extdata", "example.bed", package = "lemma")
+example_cov <- function()
+  as.matrix(utils::read.table(system.file("extdata", "example_covariates.txt",
+                                          package = "lemma")))
+read_assoc <- function(file) utils::read.table(file, header = TRUE,
+                                               stringsAsFactors = FALSE)
+
+# agreement with GEMMA. GEMMA stops its Newton search for lambda at a relative
+# step of 1e-5 and reports the previous iterate, so its l_remle / l_mle are
+# ~1e-5 (relative) off the optimum; beta and p are exact functions of lambda,
+# and where beta ~ 0 (p ~ 1) that error is large relative to beta itself. So
+# beta is compared relative to max(|beta|, se) and -log10 p relative to
+# max(-log10 p, 1); everything else strictly relative.
+expect_gemma_agreement <- function(res, ref, tol = 1e-4) {
+  expect_identical(res$snp, ref$rs)
+  expect_identical(res$n_miss, as.integer(ref$n_miss))
+  expect_lt(max(abs(res$af - ref$af)), 5e-4 + 1e-9)
+  rel <- function(a, b, scale = abs(b)) max(abs(a - b) / scale)
+  expect_lt(rel(res$se, ref$se), tol)
+  expect_lt(rel(res$l_remle, ref$l_remle), tol)
+  expect_lt(rel(res$l_mle, ref$l_mle), tol)
+  expect_lt(rel(res$logl_H1, ref$logl_H1), tol)
+  expect_lt(rel(res$beta, ref$beta, pmax(abs(ref$beta), ref$se)), tol)
+  for (p in c("p_wald", "p_lrt", "p_score")) {
+    a <- -log10(res[[p]]); b <- -log10(ref[[p]])
+    expect_lt(rel(a, b, pmax(b, 1)), tol)
+    # and strictly relative for the SNPs that matter
+    big <- b > 1
+    expect_lt(rel(a[big], b[big]), tol)
+  }
+}
+
+scan_example <- function(K, covariates = TRUE, ...) {
+  g <- read_plink(example_bed())
+  X <- if (covariates) example_cov() else matrix(1, g$n, 1)
+  null <- list(y = g$fam$pheno, X = X, K = K, ids = g$fam$iid)
+  suppressMessages(lmm_scan(null, g, ...))
+}
+
+read_gemma_matrix <- function(file) {
+  K <- unname(as.matrix(utils::read.table(file)))
+  K
+}
+
+test_that("lmm_scan agrees with GEMMA -lmm 4 (stored output)", {
+  g <- read_plink(example_bed())
+  Kg <- read_gemma_matrix(gzfile(test_path("ref", "gemma", "example_gk1.cXX.txt.gz")))
+  res <- scan_example(Kg, test = "all")
+  expect_s3_class(res, "lemma_scan")
+  expect_named(res, c("snp", "chr", "pos", "allele1", "allele0", "n_miss", "af",
+                      "beta", "se", "logl_H1", "l_remle", "l_mle", "p_wald",
+                      "p_lrt", "p_score"))
+  expect_false(anyNA(res))
+  ref <- read_assoc(test_path("ref", "gemma", "example_lmm4.assoc.txt"))
+  expect_gemma_agreement(res, ref)
+  # with lemma's own GRM (equal to GEMMA's to 1e-10) the same holds
+  res2 <- scan_example(suppressMessages(grm(g)), test = "all")
+  expect_gemma_agreement(res2, ref)
+  # intercept only, standardized relatedness
+  Kg2 <- read_gemma_matrix(gzfile(test_path("ref", "gemma", "example_gk2.sXX.txt.gz")))
+  res3 <- scan_example(Kg2, covariates = FALSE, test = "all")
+  expect_gemma_agreement(res3, read_assoc(test_path("ref", "gemma",
+                                                    "example_lmm4_gk2.assoc.txt")))
+})
+
+test_that("lmm_scan agrees with a live GEMMA run", {
+  gemma <- Sys.which("gemma")
+  skip_if(gemma == "", "gemma not installed")
+  d <- tempfile("gemma-lmm"); dir.create(d)
+  pre <- sub("\\.bed$", "", example_bed())
+  file.copy(c(paste0(pre, c(".bed", ".bim", ".fam")),
+              system.file("extdata", "example_covariates.txt", package = "lemma")), d)
+  owd <- setwd(d); on.exit(setwd(owd))
+  s1 <- system2(gemma, c("-bfile", "example", "-gk", "1", "-o", "k"),
+                stdout = FALSE, stderr = FALSE)
+  s2 <- system2(gemma, c("-bfile", "example", "-k", "output/k.cXX.txt", "-c",
+                         "example_covariates.txt", "-lmm", "4", "-o", "live"),
+                stdout = FALSE, stderr = FALSE)
+  skip_if(s1 != 0 || s2 != 0 || !file.exists("output/live.assoc.txt"),
+          "gemma failed to run")
+  res <- scan_example(read_gemma_matrix("output/k.cXX.txt"), test = "all")
+  expect_gemma_agreement(res, read_assoc("output/live.assoc.txt"))
+})
+
+test_that("single tests, fixed lambda and their columns", {
+  g <- read_plink(example_bed())
+  K <- suppressMessages(grm(g))
+  all <- scan_example(K, test = "all", snps = 1:300)
+  w <- scan_example(K, test = "wald", snps = 1:300)
+  l <- scan_example(K, test = "lrt", snps = 1:300)
+  s <- scan_example(K, test = "score", snps = 1:300)
+  expect_true(all(c("l_remle", "p_wald") %in% names(w)))
+  expect_false(any(c("p_lrt", "p_score", "l_mle") %in% names(w)))
+  expect_false(any(c("p_wald", "l_remle") %in% names(l)))
+  expect_false(any(c("p_wald", "p_lrt", "l_remle", "l_mle") %in% names(s)))
+  # the lambda searches stop at a relative step of 1e-7 (error ~1e-13 after
+  # the quadratic convergence); started elsewhere they differ at that level
+  expect_equal(w$p_wald, all$p_wald, tolerance = 1e-9)
+  expect_equal(w$beta, all$beta, tolerance = 1e-9)
+  expect_equal(l$p_lrt, all$p_lrt, tolerance = 1e-9)
+  expect_equal(s$p_score, all$p_score, tolerance = 1e-12)
+  fx <- scan_example(K, test = "all", method = "fixed", snps = 1:300)
+  expect_true(all(fx$l_remle == attr(fx, "lambda_null_reml")))
+  expect_true(all(fx$l_mle == attr(fx, "lambda_null_ml")))
+  expect_identical(fx$p_score, all$p_score)
+  # P3D is an approximation: close to, but not the same as, the exact test
+  expect_gt(cor(-log10(fx$p_wald), -log10(all$p_wald)), 0.999)
+  expect_gt(max(abs(fx$p_wald - all$p_wald)), 1e-6)
+})
+
+test_that("matrix genotypes, imputation, missing phenotypes and id matching", {
+  g <- read_plink(example_bed())
+  K <- suppressMessages(grm(g))
+  X <- example_cov()
+  null <- list(y = g$fam$pheno, X = X, K = K, ids = g$fam$iid)
+  suppressMessages(expect_message(r1 <- lmm_scan(null, g, snps = 1:120),
+                                  "8 individual\\(s\\) with missing"))
+  G <- as.matrix(g, snps = 1:120)
+  r2 <- suppressMessages(lmm_scan(null, G))
+  cols <- c("n_miss", "af", "beta", "se", "l_remle", "p_wald")
+  expect_equal(r2[cols], r1[cols], tolerance = 1e-12)
+  # individuals matched by id: shuffled matrix rows give the same answer
+  r3 <- suppressMessages(lmm_scan(null, G[sample(nrow(G)), ]))
+  expect_equal(r3$p_wald, r1$p_wald, tolerance = 1e-10)
+  # mean imputation over the analysed individuals, as GEMMA
+  ok <- !is.na(g$fam$pheno)
+  Gi <- G[ok, ]
+  Gi <- apply(Gi, 2, function(x) { x[is.na(x)] <- mean(x, na.rm = TRUE); x })
+  null_ok <- list(y = g$fam$pheno[ok], X = X[ok, ], K = K[ok, ok])
+  r4 <- suppressMessages(lmm_scan(null_ok, Gi))
+  expect_equal(r4$p_wald, r1$p_wald, tolerance = 1e-10)
+  expect_identical(r4$n_miss, rep(0L, nrow(r4)))
+  expect_error(suppressMessages(
+    lmm_scan(list(y = g$fam$pheno, X = X, K = K, ids = paste0("x", 1:400)), g)),
+    "not in the genotypes")
+})
+
+test_that("an lmm-like null fit is accepted", {
+  g <- read_plink(example_bed())
+  K <- suppressMessages(grm(g))
+  ok <- !is.na(g$fam$pheno)
+  fit <- structure(list(y = g$fam$pheno[ok], X = example_cov()[ok, ],
+                        flist = list(id = factor(g$fam$iid[ok])),
+                        relmat = list(id = K), REML = TRUE), class = "lmm")
+  r1 <- suppressMessages(lmm_scan(fit, g, snps = 1:100))
+  r2 <- suppressMessages(lmm_scan(list(y = g$fam$pheno, X = example_cov(), K = K),
+                                  g, snps = 1:100))
+  expect_equal(r1$p_wald, r2$p_wald, tolerance = 1e-12)
+  fit2 <- fit; fit2$relmat <- list(id = K, other = K)
+  expect_error(lmm_scan(fit2, g), "exactly one relationship-matrix term")
+  fit3 <- fit; fit3$flist$batch <- factor(rep(1:2, length.out = sum(ok)))
+  expect_error(lmm_scan(fit3, g), "only random-effect term")
+  # a spectral null fit (with its decomposition) works too
+  sf <- lemma:::spectral_fit(g$fam$pheno[ok], example_cov()[ok, ], K[ok, ok],
+                             center = TRUE)
+  r3 <- suppressMessages(lmm_scan(sf, g, snps = 1:100))
+  expect_equal(r3$p_wald, r2$p_wald, tolerance = 1e-10)
+})
+
+test_that("filtered SNPs are reported, never NaN", {
+  g <- read_plink(example_bed())
+  K <- suppressMessages(grm(g))
+  ok <- !is.na(g$fam$pheno)
+  X <- example_cov()[ok, ]
+  G <- as.matrix(g, snps = 1:50, individuals = which(ok))
+  G[, 1] <- X[, 2]            # identical to a covariate (sex): r2 = 1
+  G[, 2] <- 1                 # monomorphic
+  G[1:30, 3] <- NA            # 7.7% missing
+  null <- list(y = g$fam$pheno[ok], X = X, K = K[ok, ok])
+  expect_message(res <- lmm_scan(null, G, test = "all"),
+                 "3 SNP\\(s\\) not tested.*1 missingness.*1 fewer than two genotype classes.*1 r2")
+  expect_equal(nrow(res), 47L)
+  expect_false(anyNA(res[c("beta", "se", "p_wald", "p_lrt", "p_score")]))
+  # without the r2 filter, the collinear SNP cannot be fitted: it is kept with
+  # NA statistics and a warning that names it, never a silent NaN row
+  expect_warning(res2 <- suppressMessages(lmm_scan(null, G, test = "all", r2 = 2)),
+                 "1 SNP\\(s\\) where the variance-ratio search failed.*rs1")
+  expect_equal(nrow(res2), 48L)
+  expect_true(all(is.na(res2[res2$snp == "rs1", c("beta", "se", "p_wald", "p_lrt", "p_score")])))
+  expect_false(any(is.nan(as.matrix(res2[c("beta", "se", "p_wald", "p_lrt", "p_score")]))))
+  expect_false(anyNA(res2[res2$snp != "rs1", c("beta", "se", "p_wald", "p_lrt", "p_score")]))
+})
+
+test_that("results do not depend on the future plan", {
+  skip_if_not_installed("future")
+  skip_on_cran()
+  skip_if(!nzchar(system.file(package = "lemma", lib.loc = .libPaths())),
+          "lemma is not installed for the workers")
+  g <- read_plink(example_bed())
+  K <- suppressMessages(grm(g))
+  null <- list(y = g$fam$pheno, X = example_cov(), K = K, ids = g$fam$iid)
+  oplan <- future::plan(future::sequential)
+  on.exit(future::plan(oplan))
+  a <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 250))
+  future::plan(future::multisession, workers = 2)
+  b <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 250))
+  expect_identical(a, b)
+  # and chunking does not change the answer beyond rounding
+  c1 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 2000))
+  expect_equal(c1$p_wald, a$p_wald, tolerance = 1e-10)
+})
+
+test_that("ignoring relatedness inflates the statistics; the LMM does not", {
+  g <- read_plink(example_bed())
+  ok <- !is.na(g$fam$pheno)
+  X <- example_cov()[ok, ]
+  y <- g$fam$pheno[ok]
+  G <- as.matrix(g, individuals = which(ok))
+  G <- G[, colMeans(is.na(G)) <= 0.05 & colMeans(G, na.rm = TRUE) / 2 >= 0.01 &
+           colMeans(G, na.rm = TRUE) / 2 <= 0.99]
+  p_lm <- apply(G, 2, function(x) {
+    x[is.na(x)] <- mean(x, na.rm = TRUE)
+    fit <- lm.fit(cbind(X, x), y)
+    rss1 <- sum(fit$residuals^2)
+    rss0 <- sum(lm.fit(X, y)$residuals^2)
+    df <- length(y) - ncol(X) - 1
+    pf((rss0 - rss1) / (rss1 / df), 1, df, lower.tail = FALSE)
+  })
+  K <- suppressMessages(grm(g))
+  res <- scan_example(K, test = "wald")
+  lam_lm <- inflation_factor(p_lm)
+  lam_lmm <- inflation_factor(res$p_wald)
+  expect_gt(lam_lm, 1.5)
+  expect_lt(abs(lam_lmm - 1), 0.1)
+})
+
+test_that("inflation_factor and plots", {
+  set.seed(11)
+  expect_equal(inflation_factor(runif(2e4)), 1, tolerance = 0.03)
+  p <- pchisq(1.5 * rchisq(2e4, 1), 1, lower.tail = FALSE)
+  expect_equal(inflation_factor(p), 1.5, tolerance = 0.03)
+  expect_equal(inflation_factor(c(0.5, NA)), qchisq(0.5, 1, lower.tail = FALSE) /
+                 qchisq(0.5, 1))
+  expect_error(inflation_factor(2), "\\[0, 1\\]")
+  g <- read_plink(example_bed())
+  res <- scan_example(suppressMessages(grm(g)), snps = 1:200)
+  pdf(NULL)
+  on.exit(dev.off())
+  expect_invisible(plot(res))
+  expect_identical(plot(res, type = "qq", test = "wald"), res)
+  expect_error(plot(res, test = "lrt"), "no p-value column")
+})
+
+test_that("where lemma and GEMMA differ, lemma's lambda is the better optimum", {
+  g <- read_plink(example_bed())
+  Kg <- read_gemma_matrix(gzfile(test_path("ref", "gemma", "example_gk1.cXX.txt.gz")))
+  res <- scan_example(Kg, test = "wald")
+  ref <- read_assoc(test_path("ref", "gemma", "example_lmm4.assoc.txt"))
+  ok <- !is.na(g$fam$pheno)
+  y <- g$fam$pheno[ok]
+  K <- Kg[ok, ok]
+  rm <- rowMeans(K)
+  Kc <- K - outer(rm, rm, "+") + mean(K)     # GEMMA double-centres K
+  e <- eigen(Kc, symmetric = TRUE)
+  reml <- function(lam, Z) {                  # dense-free but independent: REML
+    h <- 1 / (1 + lam * pmax(e$values, 0))    # in the eigenbasis, plain R
+    Zs <- crossprod(e$vectors, Z); ys <- drop(crossprod(e$vectors, y))
+    A <- crossprod(Zs, h * Zs); b <- solve(A, crossprod(Zs, h * ys))
+    r <- ys - Zs %*% b
+    df <- length(y) - ncol(Z)
+    -0.5 * (sum(log(1 + lam * pmax(e$values, 0))) +
+              as.numeric(determinant(A)$modulus) + df * log(sum(h * r^2)))
+  }
+  worst <- order(-abs(res$l_remle - ref$l_remle) / ref$l_remle)[1:3]
+  for (j in worst) {
+    x <- as.matrix(g, snps = ref$rs[j])[ok, 1]
+    x[is.na(x)] <- mean(x, na.rm = TRUE)
+    Z <- cbind(example_cov()[ok, ], x)
+    d1 <- function(lam, h = 1e-4) (reml(lam * exp(h), Z) - reml(lam * exp(-h), Z)) / (2 * h)
+    expect_lt(abs(d1(res$l_remle[j])), abs(d1(ref$l_remle[j])) / 10)
+  }
+})
+
+test_that("Eigen and BLAS products give the same scan and GRM", {
+  g <- read_plink(example_bed())
+  old <- options(lemma.use_blas = FALSE)
+  on.exit(options(old))
+  K_e <- suppressMessages(grm(g))
+  r_e <- scan_example(K_e, test = "all", snps = 1:300)
+  options(lemma.use_blas = TRUE)
+  K_b <- suppressMessages(grm(g))
+  r_b <- scan_example(K_b, test = "all", snps = 1:300)
+  expect_equal(K_e, K_b, tolerance = 1e-12)
+  for (v in c("beta", "se", "l_remle", "l_mle", "p_wald", "p_lrt", "p_score"))
+    expect_equal(r_e[[v]], r_b[[v]], tolerance = 1e-9)
+})
