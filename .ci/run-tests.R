@@ -10,6 +10,7 @@ if (status != 0) {
   quit(status = 1)
 }
 .libPaths(c(lib, .libPaths()))
+Sys.setenv(NOT_CRAN = "true")
 library(testthat)
 library(lemma)
 res <- as.data.frame(testthat::test_dir("tests/testthat", reporter = "summary",

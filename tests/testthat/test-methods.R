@@ -94,3 +94,9 @@ test_that("methods agree with lme4 live on a weighted, offset, NA-padded model",
                tolerance = 1e-5)
   expect_equal(AIC(a), AIC(b), tolerance = 1e-8)
 })
+
+test_that("lme4's isREML and ngrps generics dispatch to lemma's methods", {
+  skip_if_not_installed("lme4")
+  expect_true(lme4::isREML(fit))
+  expect_equal(lme4::ngrps(fit), c(Subject = 18L))
+})
