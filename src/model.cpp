@@ -262,14 +262,23 @@ MatrixXd BlockedModel::condvar(int t) const {
   const int T = nterms();
   const TermData& tm = terms_[t];
   const int p = tm.p(), q = tm.q(), nlev = tm.nlev;
-  long rows_below = 0;
-  for (int i = t; i < T; ++i) rows_below += size(i);
   // Columns of L^{-1} E_t (E_t: the identity's columns of term t) by block forward
   // substitution, a chunk of levels at a time to bound memory; a relationship matrix
   // mixes levels, so then all columns are needed at once.
-  int chunk = tm.has_relmat ? nlev
-                            : static_cast<int>(std::max(1L, std::min<long>(nlev, 10000000L / (rows_below * p))));
+  // About 256 columns per chunk keeps the working set in cache; the flop count does
+  // not depend on the chunk size.
+  int chunk = tm.has_relmat ? nlev : std::max(1, std::min(nlev, 256 / p));
   MatrixXd out(p, q);
+  const Block& ltt = L_[index(t, t)];
+  if (t == T - 1 && !tm.has_relmat && ltt.kind != BlockKind::Dense) {
+    // No later term: each level's block of (L L')^{-1} is (L_k L_k')^{-1}.
+    for (int k = 0; k < nlev; ++k) {
+      MatrixXd lk = ltt.kind == BlockKind::Diagonal ? MatrixXd::Constant(1, 1, ltt.diag[k]) : MatrixXd(ltt.level(k));
+      MatrixXd li = lk.triangularView<Eigen::Lower>().solve(MatrixXd::Identity(p, p));
+      out.middleCols(k * p, p) = lambda_[t] * (li.transpose() * li) * lambda_[t].transpose();
+    }
+    return out;
+  }
   MatrixXd full;
   if (tm.has_relmat) full = MatrixXd::Zero(q, q);
   for (int lev0 = 0; lev0 < nlev; lev0 += chunk) {
