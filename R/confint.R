@@ -190,9 +190,9 @@ profile_intervals <- function(fit, parm, level) {
     for (j in seq_along(fit$beta)) {
       if (!(names(fit$beta)[j] %in% parm)) next
       est <- ml$beta[[j]]
-      fdev <- function(b) profile_fixef_dev(fit, ml, j, b)
-      lo <- profile_side(fdev, est, ml$dev, cutoff, -1, se_ml[j])
-      hi <- profile_side(fdev, est, ml$dev, cutoff, 1, se_ml[j])
+      fdev_b <- function(b) profile_fixef_dev(fit, ml, j, b)
+      lo <- profile_side(fdev_b, est, ml$dev, cutoff, -1, se_ml[j])
+      hi <- profile_side(fdev_b, est, ml$dev, cutoff, 1, se_ml[j])
       out <- rbind(out, c(lo, hi))
       rn <- c(rn, names(fit$beta)[j])
     }

@@ -92,7 +92,7 @@ kenward_roger_parts <- function(fit) {
   Kt <- function(r, s) {
     if (r < m && s < m) {
       er <- E[[r]]; es <- E[[s]]
-      return(sum(as.matrix(S[er$src, es$dst, drop = FALSE]) * t(as.matrix(S[es$src, er$dst, drop = FALSE]))) / s2^2)
+      return(sum(S[er$src, es$dst, drop = FALSE] * Matrix::t(S[es$src, er$dst, drop = FALSE])) / s2^2)
     }
     if (r < m) return(trES2(E[[r]]) / s2^2)
     if (s < m) return(trES2(E[[s]]) / s2^2)

@@ -2,6 +2,7 @@
 ##
 ## Run:  Rscript inst/bench/bench-inference.R [n_subjects_large] [n_subjects_kr]
 ## (defaults 2000 and 150: 40,000 and 3,000 rows, 20 visits per subject).
+## LEMMA_BENCH_INSTEVAL=1 adds the crossed InstEval model (lme4::InstEval).
 ##
 ## Model: y ~ time * arm + (time | id), random intercept and slope.
 ## Large design: lemma fit, Satterthwaite df for all fixed effects, Kenward-Roger
@@ -67,6 +68,23 @@ for (design in c("small", "large")) {
   if (design == "large")
     cat(sprintf("   pbkrtest on n = %d: impractical (n x n matrices: %.1f GB each); not run\n", n, 8 * n^2 / 1e9))
 }
+## Optional: a crossed design at InstEval size (73,421 rows; 2,972 x 1,128 x 28 levels).
+if (nzchar(Sys.getenv("LEMMA_BENCH_INSTEVAL")) && have("lme4")) {
+  data(InstEval, package = "lme4")
+  fi <- y ~ service + (1 | s) + (1 | d) + (1 | dept:service)
+  n <- nrow(InstEval)
+  f <- tm(lmm(fi, InstEval)); add("insteval", n, "lemma", "fit (REML)", f$sec)
+  s <- tm(fixef_table(f$value, "Satterthwaite")); add("insteval", n, "lemma", "Satterthwaite df (all coefficients)", s$sec)
+  k <- tm(fixef_table(f$value, "Kenward-Roger")); add("insteval", n, "lemma", "Kenward-Roger (vcovAdj + df)", k$sec)
+  if (have("lmerTest")) {
+    l <- tm(suppressMessages(lme4::lmer(fi, InstEval))); add("insteval", n, "lme4", "fit (REML)", l$sec)
+    lt <- tm(lmerTest::as_lmerModLmerTest(l$value))
+    st <- tm(summary(lt$value, ddf = "Satterthwaite")$coefficients)
+    add("insteval", n, "lmerTest", "Satterthwaite df (all coefficients)", lt$sec + st$sec)
+    cat(sprintf("   max rel. diff of Satterthwaite df lemma vs lmerTest: %.2e\n",
+                max(abs(s$value[, "df"] / st$value[, "df"] - 1))))
+  }
+}
 res <- do.call(rbind, rows)
 ratio <- function(design, task, a, b) {
   x <- res$seconds[res$design == design & res$task == task & res$tool == a]
@@ -74,7 +92,7 @@ ratio <- function(design, task, a, b) {
   if (length(x) && length(y)) cat(sprintf("%-6s %-36s %s / %s = %.1fx faster\n", design, task, b, a, y / max(x, 1e-3)))
 }
 cat("\nRatios:\n")
-for (dsg in c("small", "large")) {
+for (dsg in c("small", "large", "insteval")) {
   ratio(dsg, "fit (REML)", "lemma", "lme4")
   ratio(dsg, "Satterthwaite df (all coefficients)", "lemma", "lmerTest")
   ratio(dsg, "Kenward-Roger (vcovAdj + df)", "lemma", "pbkrtest")

@@ -49,3 +49,21 @@ test_that("KR adjusted covariance, df and F tests agree with pbkrtest", {
   expect_equal(ct[["F value"]], kr["Ftest", "stat"], tolerance = 2e-3)
   expect_equal(ct[["Pr(>F)"]], kr["Ftest", "p.value"], tolerance = 2e-3)
 })
+
+test_that("row-wise KR t tests and tests with a right-hand side agree with lmerTest", {
+  skip_if_not_installed("lmerTest")
+  skip_if_not_installed("pbkrtest")
+  set.seed(8)
+  d <- lme4::sleepstudy[-sample(180, 25), ]
+  fit <- lmm(Reaction ~ Days + (Days | Subject), d)
+  lt <- lmerTest::lmer(Reaction ~ Days + (Days | Subject), d)
+  L <- rbind(c(1, 0), c(1, 9), c(0, 1))
+  a <- contest(fit, L, ddf = "Kenward-Roger", joint = FALSE)
+  b <- suppressWarnings(lmerTest::contest(lt, L, ddf = "Kenward-Roger", joint = FALSE))
+  for (col in c("Estimate", "Std. Error", "df", "t value", "lower", "upper", "Pr(>|t|)"))
+    expect_equal(a[[col]], b[[col]], tolerance = 2e-3, label = col)
+  a <- contest(fit, c(0, 1), rhs = 10)
+  b <- lmerTest::contest(lt, c(0, 1), rhs = 10)
+  expect_equal(a[["F value"]], b[["F value"]], tolerance = 2e-3)
+  expect_equal(a$DenDF, b$DenDF, tolerance = 2e-3)
+})
