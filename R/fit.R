@@ -59,13 +59,15 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 #'   quadratically there.
 #' @param singular_tol a theta diagonal below this is reported as singular.
 #' @param threads threads (OpenMP) for the largest dense factorizations; default
-#'   the option `lemma.threads`, else 2.
+#'   the option `lemma.threads`, else 1. More than one helps only on an otherwise
+#'   idle machine: when another process holds a core, every synchronization point
+#'   of the factorization can stall for a scheduler time slice.
 #' @return A list of settings.
 #' @examples
 #' lmm_control(maxfun = 5000)
 #' @export
 lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_tol = 1e-4,
-                        threads = getOption("lemma.threads", 2L)) {
+                        threads = getOption("lemma.threads", 1L)) {
   list(rhoend = rhoend, maxfun = maxfun, polish = polish, singular_tol = singular_tol,
        threads = as.integer(threads))
 }
