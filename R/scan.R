@@ -81,10 +81,14 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
            "genotypes, e.g. ", paste(utils::head(ids[is.na(ind)], 3), collapse = ", "),
            call. = FALSE)
   } else {
-    if (geno_n(g) != n)
+    # no ids: the genotype rows are in the order of the null model's data
+    # (before individuals with missing phenotypes were dropped)
+    rows <- nd$rows %||% seq_len(n)
+    n_orig <- nd$n_orig %||% n
+    if (geno_n(g) != n_orig)
       stop("the genotypes have ", geno_n(g), " individuals and no ids; the null ",
-           "model has ", n, call. = FALSE)
-    ind <- seq_len(n)
+           "model has ", n_orig, call. = FALSE)
+    ind <- rows
   }
   # one eigendecomposition per call (or the one of a spectral null fit)
   eig <- nd$eigen
@@ -198,6 +202,7 @@ scan_null_data <- function(null_fit) {
     if (!is.null(ids) && length(ids) != n)
       stop("'ids' must have length(y) elements", call. = FALSE)
     drop <- is.na(y) | rowSums(is.na(X)) > 0
+    rows <- which(!drop)
     if (any(drop)) {
       message("lmm_scan(): ", sum(drop), " individual(s) with missing phenotype ",
               "or covariates dropped")
@@ -207,7 +212,8 @@ scan_null_data <- function(null_fit) {
       if (!is.null(ids)) ids <- ids[!drop]
     }
     if (qr(X)$rank < ncol(X)) stop("X is rank deficient", call. = FALSE)
-    return(list(y = y, X = X, K = K, ids = ids, eigen = NULL))
+    return(list(y = y, X = X, K = K, ids = ids, eigen = NULL, rows = rows,
+                n_orig = n))
   }
   stop("'null_fit' must be an lmm() fit with one relationship matrix, a ",
        "spectral_fit() result, or a list with y, X, K", call. = FALSE)

@@ -130,7 +130,7 @@ static std::vector<int> to_zero_based(const Rcpp::IntegerVector& idx, int max,
   return out;
 }
 
-// [[Rcpp::export(.bed_check)]]
+// [[Rcpp::export(.bed_check, rng = false)]]
 bool bed_check_cpp(std::string path, int n_total, int m_total) {
   check_bed(path, n_total, m_total);
   return true;
@@ -138,7 +138,7 @@ bool bed_check_cpp(std::string path, int n_total, int m_total) {
 
 // Dosage matrix (individuals x SNPs) for the given 1-based SNP and individual
 // indices.
-// [[Rcpp::export(.bed_read)]]
+// [[Rcpp::export(.bed_read, rng = false)]]
 Rcpp::NumericMatrix bed_read_cpp(std::string path, int n_total, int m_total,
                                  Rcpp::IntegerVector snp_idx,
                                  Rcpp::IntegerVector ind_idx) {
@@ -153,30 +153,6 @@ Rcpp::NumericMatrix bed_read_cpp(std::string path, int n_total, int m_total,
   for (R_xlen_t i = 0; i < out.size(); ++i)
     if (std::isnan(out[i])) out[i] = NA_REAL;
   return out;
-}
-
-// Per-SNP n_miss, allele-1 frequency and number of genotype classes.
-// [[Rcpp::export(.bed_stats)]]
-Rcpp::DataFrame bed_stats_cpp(std::string path, int n_total, int m_total,
-                              Rcpp::IntegerVector snp_idx,
-                              Rcpp::IntegerVector ind_idx) {
-  std::vector<int> snps = to_zero_based(snp_idx, m_total, "SNP");
-  std::vector<int> inds = to_zero_based(ind_idx, n_total, "individual");
-  BedReader reader(path, n_total, m_total);
-  std::vector<double> x(inds.size());
-  Rcpp::IntegerVector n_miss(snps.size()), n_class(snps.size());
-  Rcpp::NumericVector af(snps.size());
-  for (size_t j = 0; j < snps.size(); ++j) {
-    if (j % 1024 == 0) Rcpp::checkUserInterrupt();
-    reader.read_snp(snps[j], inds, x.data());
-    SnpStats s = snp_stats(x.data(), static_cast<int>(inds.size()));
-    n_miss[j] = s.n_miss;
-    af[j] = std::isnan(s.af) ? NA_REAL : s.af;
-    n_class[j] = s.n_class;
-  }
-  return Rcpp::DataFrame::create(Rcpp::Named("n_miss") = n_miss,
-                                 Rcpp::Named("af") = af,
-                                 Rcpp::Named("n_class") = n_class);
 }
 
 namespace {
@@ -246,7 +222,7 @@ class GrmAccumulator {
 
 }  // namespace
 
-// [[Rcpp::export(.grm_bed)]]
+// [[Rcpp::export(.grm_bed, rng = false)]]
 Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total,
                        Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx,
                        bool standardize, double maf, double miss, int block,
@@ -268,7 +244,7 @@ Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total,
                             Rcpp::Named("used") = used);
 }
 
-// [[Rcpp::export(.grm_matrix)]]
+// [[Rcpp::export(.grm_matrix, rng = false)]]
 Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
                           double miss, int block, bool use_blas) {
   const int n = G.nrow(), m = G.ncol();
@@ -294,7 +270,7 @@ Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
 // Sets the number of OpenBLAS threads (if R's BLAS is OpenBLAS) and returns
 // the previous number, or -1 if that BLAS does not offer the control. Used to
 // keep scan workers, which already run in parallel, single-threaded.
-// [[Rcpp::export(.blas_threads)]]
+// [[Rcpp::export(.blas_threads, rng = false)]]
 int blas_threads_cpp(int n) {
 #ifndef _WIN32
   typedef void (*set_fun)(int);

@@ -302,7 +302,7 @@ using namespace lemma;
 // Null model fit by the spectral method. UtX: rotated X (n x p), Uty: rotated
 // y, d: eigenvalues. Returns lambda, GEMMA's log-likelihood at lambda, beta,
 // (X'H^-1X)^-1, y'Py and log|X'X|.
-// [[Rcpp::export(.spectral_null)]]
+// [[Rcpp::export(.spectral_null, rng = false)]]
 Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
                              Eigen::Map<Eigen::MatrixXd> UtX,
                              Eigen::Map<Eigen::VectorXd> Uty, bool reml,
@@ -359,7 +359,7 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
 //    classes, 4 r2 with covariates, 5 numerical failure)
 //  1 n_miss, 2 af, 3 beta, 4 se, 5 logl_H1 (ML), 6 l_remle, 7 l_mle,
 //  8 F wald, 9 F score, 10 logl_H1 (REML, GEMMA's convention)
-// [[Rcpp::export(.scan_chunk)]]
+// [[Rcpp::export(.scan_chunk, rng = false)]]
 Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
                                    Eigen::Map<Eigen::VectorXd> d_,
                                    Eigen::Map<Eigen::MatrixXd> W,

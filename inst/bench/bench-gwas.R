@@ -93,7 +93,7 @@ run_case <- function(n, m) {
   t_null <- elapsed(null <- lemma:::spectral_fit(g$fam$pheno[ok], X[ok, ],
                                                  K[ok, ok], center = TRUE))
   t_scan <- elapsed(res <- suppressMessages(
-    lmm_scan(null, g, test = "all", method = "exact", chunk_size = 2500L)))
+    lmm_scan(null, g, test = "all", method = "exact")))
   t_lemma <- t_read + t_grm + t_null + t_scan
   cat(sprintf("lemma: read %.2f s, grm %.2f s, null fit %.2f s, scan %.2f s (%d workers); total %.2f s\n",
               t_read, t_grm, t_null, t_scan, workers, t_lemma))

@@ -128,6 +128,12 @@ test_that("matrix genotypes, imputation, missing phenotypes and id matching", {
   Gi <- apply(Gi, 2, function(x) { x[is.na(x)] <- mean(x, na.rm = TRUE); x })
   null_ok <- list(y = g$fam$pheno[ok], X = X[ok, ], K = K[ok, ok])
   r4 <- suppressMessages(lmm_scan(null_ok, Gi))
+  # no ids anywhere: rows in the order of the null model's data
+  Gn <- unname(G)
+  null_noid <- list(y = g$fam$pheno, X = X, K = unname(K))
+  r5 <- suppressMessages(lmm_scan(null_noid, Gn))
+  expect_equal(r5$p_wald, r1$p_wald, tolerance = 1e-10)
+  expect_error(suppressMessages(lmm_scan(null_noid, Gn[-1, ])), "no ids")
   expect_equal(r4$p_wald, r1$p_wald, tolerance = 1e-10)
   expect_identical(r4$n_miss, rep(0L, nrow(r4)))
   expect_error(suppressMessages(
