@@ -49,10 +49,6 @@
     .Call(`_lemma_bed_read_cpp`, path, n_total, m_total, snp_idx, ind_idx)
 }
 
-.bed_stats <- function(path, n_total, m_total, snp_idx, ind_idx) {
-    .Call(`_lemma_bed_stats_cpp`, path, n_total, m_total, snp_idx, ind_idx)
-}
-
 .grm_bed <- function(path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas) {
     .Call(`_lemma_grm_bed_cpp`, path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas)
 }

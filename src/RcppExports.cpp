@@ -141,7 +141,6 @@ bool bed_check_cpp(std::string path, int n_total, int m_total);
 RcppExport SEXP _lemma_bed_check_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
     Rcpp::traits::input_parameter< int >::type n_total(n_totalSEXP);
     Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
@@ -154,7 +153,6 @@ Rcpp::NumericMatrix bed_read_cpp(std::string path, int n_total, int m_total, Rcp
 RcppExport SEXP _lemma_bed_read_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
     Rcpp::traits::input_parameter< int >::type n_total(n_totalSEXP);
     Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
@@ -164,27 +162,11 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// bed_stats_cpp
-Rcpp::DataFrame bed_stats_cpp(std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx);
-RcppExport SEXP _lemma_bed_stats_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
-    Rcpp::traits::input_parameter< int >::type n_total(n_totalSEXP);
-    Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
-    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type snp_idx(snp_idxSEXP);
-    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type ind_idx(ind_idxSEXP);
-    rcpp_result_gen = Rcpp::wrap(bed_stats_cpp(path, n_total, m_total, snp_idx, ind_idx));
-    return rcpp_result_gen;
-END_RCPP
-}
 // grm_bed_cpp
 Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx, bool standardize, double maf, double miss, int block, bool use_blas);
 RcppExport SEXP _lemma_grm_bed_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP, SEXP standardizeSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP blockSEXP, SEXP use_blasSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
     Rcpp::traits::input_parameter< int >::type n_total(n_totalSEXP);
     Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
@@ -204,7 +186,6 @@ Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf, d
 RcppExport SEXP _lemma_grm_matrix_cpp(SEXP GSEXP, SEXP standardizeSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP blockSEXP, SEXP use_blasSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type G(GSEXP);
     Rcpp::traits::input_parameter< bool >::type standardize(standardizeSEXP);
     Rcpp::traits::input_parameter< double >::type maf(mafSEXP);
@@ -220,7 +201,6 @@ int blas_threads_cpp(int n);
 RcppExport SEXP _lemma_blas_threads_cpp(SEXP nSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< int >::type n(nSEXP);
     rcpp_result_gen = Rcpp::wrap(blas_threads_cpp(n));
     return rcpp_result_gen;
@@ -231,7 +211,6 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::M
 RcppExport SEXP _lemma_spectral_null_cpp(SEXP d_SEXP, SEXP UtXSEXP, SEXP UtySEXP, SEXP remlSEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type d_(d_SEXP);
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type UtX(UtXSEXP);
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type Uty(UtySEXP);
@@ -248,7 +227,6 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eig
 RcppExport SEXP _lemma_scan_chunk_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP GSEXP, SEXP do_waldSEXP, SEXP do_lrtSEXP, SEXP do_scoreSEXP, SEXP exactSEXP, SEXP lam_null_mlSEXP, SEXP lam_null_remlSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP r2SEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP use_blasSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type U(USEXP);
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type d_(d_SEXP);
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type W(WSEXP);
@@ -286,7 +264,6 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_kernel_test", (DL_FUNC) &_lemma_kernel_test, 3},
     {"_lemma_bed_check_cpp", (DL_FUNC) &_lemma_bed_check_cpp, 3},
     {"_lemma_bed_read_cpp", (DL_FUNC) &_lemma_bed_read_cpp, 5},
-    {"_lemma_bed_stats_cpp", (DL_FUNC) &_lemma_bed_stats_cpp, 5},
     {"_lemma_grm_bed_cpp", (DL_FUNC) &_lemma_grm_bed_cpp, 10},
     {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 6},
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
