@@ -21,11 +21,7 @@
 anova.lmm <- function(object, ..., refit = TRUE, model.names = NULL) {
   dots <- list(...)
   is_fit <- vapply(dots, function(d) inherits(d, "lmm"), logical(1))
-  if (!any(is_fit)) {
-    terms_fun <- get0("anova_terms", envir = asNamespace("lemma"), inherits = FALSE)
-    if (is.null(terms_fun)) stop("F tests of one model's terms are not available in this build", call. = FALSE)
-    return(terms_fun(object, ...))
-  }
+  if (!any(is_fit)) return(anova_terms(object, ...))
   fits <- c(list(object), dots[is_fit])
   if (is.null(model.names)) {
     cl <- match.call(expand.dots = FALSE)

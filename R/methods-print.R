@@ -42,14 +42,7 @@ fit_title <- function(x) {
 #' @export
 summary.lmm <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "none"), ...) {
   ddf <- match.arg(ddf)
-  table_fun <- get0("fixef_table", envir = asNamespace("lemma"), inherits = FALSE)
-  if (ddf != "none" && is.null(table_fun)) ddf <- "none"
-  coefs <- if (ddf == "none") {
-    se <- sqrt(diag(vcov(object)))
-    cbind(Estimate = object$beta, `Std. Error` = se, `t value` = object$beta / se)
-  } else {
-    table_fun(object, ddf)
-  }
+  coefs <- fixef_table(object, ddf)
   V <- vcov(object)
   structure(list(title = fit_title(object), formula = object$formula, call = object$call,
                  REML = object$REML, devcomp = object$devcomp, coefficients = coefs, ddf = ddf,
