@@ -22,9 +22,7 @@ theta_to_sdcor <- function(fit, theta, sigma) {
   out <- numeric(0)
   for (tm in fit$reterms$terms) {
     p <- length(tm$cnms)
-    lam <- matrix(0, p, p)
-    lam[lower.tri(lam, diag = TRUE)] <- theta[tm$theta_index]
-    S <- tcrossprod(lam)
+    S <- tcrossprod(theta_to_lambda(theta[tm$theta_index], p))
     sd <- sqrt(diag(S))
     for (j in seq_len(p)) for (i in j:p)
       out <- c(out, if (i == j) sigma * sd[i] else if (sd[i] > 0 && sd[j] > 0) S[i, j] / (sd[i] * sd[j]) else 0)
@@ -203,18 +201,12 @@ profile_intervals <- function(fit, parm, level) {
 
 # y* = X beta + Z b* + e*, b* from the fitted covariance, e* ~ N(0, sigma^2 / w).
 simulate_response <- function(fit, theta = fit$theta, sigma = fit$sigma, beta = fit$beta) {
-  n <- length(fit$y)
-  eta <- as.numeric(fit$X %*% beta) + fit$offset
-  for (tm in fit$reterms$terms) {
-    p <- length(tm$cnms)
-    lam <- matrix(0, p, p)
-    lam[lower.tri(lam, diag = TRUE)] <- theta[tm$theta_index]
-    U <- matrix(stats::rnorm(tm$nlev * p, 0, sigma), tm$nlev, p)
-    if (!is.null(tm$relchol)) U <- tm$relchol %*% U
-    B <- U %*% t(lam)
-    eta <- eta + rowSums(tm$X * B[as.integer(tm$factor), , drop = FALSE])
-  }
-  eta + stats::rnorm(n, 0, sigma) / sqrt(fit$weights)
+  terms <- fit$reterms$terms
+  b <- lapply(terms, function(t) draw_term_effects(fit, t, theta, sigma))
+  fit$beta <- beta
+  eta <- linear_predictor(fit, fit$X, fit$offset, lapply(terms, function(t) t$factor),
+                          lapply(terms, function(t) t$X), b)
+  eta + stats::rnorm(length(fit$y), 0, sigma) / sqrt(fit$weights)
 }
 
 # Parameters of a refit to response y: (sd/cor..., sigma, beta).

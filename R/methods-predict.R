@@ -96,7 +96,6 @@ simulate.lmm <- function(object, nsim = 1, seed = NULL, use.u = FALSE, ...) {
   if (!is.null(seed)) set.seed(seed)
   rng_state <- get(".Random.seed", envir = .GlobalEnv)
   n <- nobs(object)
-  fixed <- as.numeric(object$X %*% object$beta) + object$offset
   terms <- object$reterms$terms
   sims <- lapply(seq_len(nsim), function(i) {
     b <- if (use.u) object$b else lapply(terms, function(t) draw_term_effects(object, t))
@@ -108,16 +107,15 @@ simulate.lmm <- function(object, nsim = 1, seed = NULL, use.u = FALSE, ...) {
   names(out) <- paste0("sim_", seq_len(nsim))
   rownames(out) <- rownames(object$frame)
   attr(out, "seed") <- rng_state
-  invisible(fixed)
   out
 }
 
 # b ~ N(0, sigma^2 (C (x) lambda)(C (x) lambda)'), as an nlev x p matrix.
-draw_term_effects <- function(object, t) {
+draw_term_effects <- function(object, t, theta = object$theta, sigma = object$sigma) {
   p <- length(t$cnms)
-  lam <- theta_to_lambda(object$theta[t$theta_index], p)
+  lam <- theta_to_lambda(theta[t$theta_index], p)
   u <- matrix(stats::rnorm(t$nlev * p), t$nlev, p)
   b <- u %*% t(lam)
   if (!is.null(t$relchol)) b <- t$relchol %*% b
-  object$sigma * b
+  sigma * b
 }

@@ -25,6 +25,8 @@ spectral_applies <- function(frame) {
 #'
 #' @param frame the result of [lmm_frame()] for such a model.
 #' @param REML logical.
+#' @param spectral optional rotated data of the same frame from an earlier fit
+#'   (`fit$spectral`), so that K is not decomposed again.
 #' @return A function of theta (= sigma_g / sigma_e).
 #' @examples
 #' set.seed(1)
@@ -38,18 +40,18 @@ spectral_applies <- function(frame) {
 #' f <- lmm_devfun_spectral(fr)
 #' lmm_optimize(f)$par
 #' @export
-lmm_devfun_spectral <- function(frame, REML = TRUE) {
+lmm_devfun_spectral <- function(frame, REML = TRUE, spectral = NULL) {
   stopifnot(inherits(frame, "lmm_frame"), spectral_applies(frame))
   REML <- isTRUE(REML)
-  t <- frame$reterms$terms[[1]]
-  ord <- order(as.integer(t$factor))     # observations in level order
-  K <- tcrossprod(t$relchol)             # K over the levels, in level order
-  e <- eigen(K, symmetric = TRUE)
-  d <- pmax(e$values, 0)
-  U <- e$vectors
-  spectral <- list(d = d, U = U, ord = ord,
-                   Xr = crossprod(U, frame$X[ord, , drop = FALSE]),
-                   yr = drop(crossprod(U, (frame$y - frame$offset)[ord])))
+  if (is.null(spectral)) {
+    t <- frame$reterms$terms[[1]]
+    ord <- order(as.integer(t$factor))     # observations in level order
+    e <- eigen(tcrossprod(t$relchol), symmetric = TRUE)  # K over the levels
+    U <- e$vectors
+    spectral <- list(d = pmax(e$values, 0), U = U, ord = ord,
+                     Xr = crossprod(U, frame$X[ord, , drop = FALSE]),
+                     yr = drop(crossprod(U, (frame$y - frame$offset)[ord])))
+  }
   devfun <- function(theta) spectral_solution(spectral, theta, REML, length(frame$y))$objective
   devfun
 }

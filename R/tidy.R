@@ -8,9 +8,7 @@ ranpar_table <- function(fit) {
   rows <- list()
   for (tm in fit$reterms$terms) {
     p <- length(tm$cnms)
-    lam <- matrix(0, p, p)
-    lam[lower.tri(lam, diag = TRUE)] <- fit$theta[tm$theta_index]
-    S <- fit$sigma^2 * tcrossprod(lam)
+    S <- fit$sigma^2 * tcrossprod(theta_to_lambda(fit$theta[tm$theta_index], p))
     sd <- sqrt(diag(S))
     for (i in seq_len(p))
       rows[[length(rows) + 1L]] <- data.frame(group = tm$group, term = paste0("sd__", tm$cnms[i]),
