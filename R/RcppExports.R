@@ -61,11 +61,11 @@
     .Call(`_lemma_blas_threads_cpp`, n)
 }
 
-.spectral_null <- function(d_, UtX, Uty, reml, lmin, lmax, nregion) {
-    .Call(`_lemma_spectral_null_cpp`, d_, UtX, Uty, reml, lmin, lmax, nregion)
+.spectral_null <- function(d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search = FALSE) {
+    .Call(`_lemma_spectral_null_cpp`, d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search)
 }
 
-.scan_chunk <- function(U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas) {
-    .Call(`_lemma_scan_chunk_cpp`, U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas)
+.scan_chunk <- function(U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads = 1L, gemma_search = TRUE) {
+    .Call(`_lemma_scan_chunk_cpp`, U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search)
 }
 

@@ -30,7 +30,22 @@
 #'
 #' Chunks of SNPs are independent tasks run by [future.apply::future_lapply()],
 #' so [future::plan()] decides where they run (sequentially, on local cores or
-#' on a cluster); the results do not depend on the plan.
+#' on a cluster). Within a task, blocks of SNPs are spread over `threads`
+#' OpenMP threads (by default all available cores under a sequential plan,
+#' one per worker otherwise). Each SNP is computed with the same operations
+#' whatever the plan and the number of threads, so the results do not depend
+#' on them.
+#'
+#' The per-SNP search for \eqn{\lambda} (`lambda_search = "gemma"`, the
+#' default) repeats GEMMA 0.98's: in each of `n_region` log-spaced regions of
+#' `lambda_range` where the derivative changes sign, a Brent search to a
+#' bracket within 10\% of \eqn{\lambda}, then Newton steps until a step is
+#' below \eqn{10^{-5}} relative, keeping the iterate before that step. Its
+#' \eqn{\lambda} lies within about \eqn{10^{-5}} (relative) of the maximum;
+#' beta and the p-values are then GEMMA's to rounding, also where beta is
+#' near 0 and p near 1, where they are most sensitive to \eqn{\lambda}.
+#' `lambda_search = "exact"` polishes each root to about \eqn{10^{-12}}
+#' instead (same grid, Newton steps in \eqn{\log\lambda}).
 #'
 #' @param null_fit the null model: an `lmm()` fit with exactly one
 #'   relationship-matrix term (`relmat = list(id = K)`) and one observation per
@@ -48,6 +63,10 @@
 #' @param snps optional subset of SNPs (indices or names).
 #' @param lambda_range,n_region search interval for \eqn{\lambda} and its
 #'   number of log-spaced regions (GEMMA's defaults).
+#' @param lambda_search `"gemma"` (GEMMA's search and stopping rule) or
+#'   `"exact"` (roots polished to about 1e-12); see Details.
+#' @param threads OpenMP threads per task; `NULL` for the default described
+#'   in Details.
 #' @return A data frame of class `"lemma_scan"` with one row per tested SNP:
 #'   snp, chr, pos, allele1, allele0, n_miss, af (allele-1 frequency), beta,
 #'   se, and as the tests require logl_H1 (ML log-likelihood of the model with
@@ -65,9 +84,13 @@
 lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"),
                      method = c("exact", "fixed"), chunk_size = 1000L,
                      maf = 0.01, miss = 0.05, r2 = 0.9999, snps = NULL,
-                     lambda_range = c(1e-5, 1e5), n_region = 10L) {
+                     lambda_range = c(1e-5, 1e5), n_region = 10L,
+                     lambda_search = c("gemma", "exact"), threads = NULL) {
   test <- match.arg(test)
   method <- match.arg(method)
+  lambda_search <- match.arg(lambda_search)
+  gemma_search <- lambda_search == "gemma"
+  threads <- scan_threads(threads)
   g <- geno_source(genotypes)
   nd <- scan_null_data(null_fit)
   y <- nd$y; X <- nd$X; ids <- nd$ids
@@ -99,8 +122,8 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   Uty <- drop(crossprod(U, y))
   lr <- as.numeric(lambda_range)
   nr <- as.integer(n_region)
-  null_ml <- .spectral_null(d, UtW, Uty, FALSE, lr[1], lr[2], nr)
-  null_reml <- .spectral_null(d, UtW, Uty, TRUE, lr[1], lr[2], nr)
+  null_ml <- .spectral_null(d, UtW, Uty, FALSE, lr[1], lr[2], nr, gemma_search)
+  null_reml <- .spectral_null(d, UtW, Uty, TRUE, lr[1], lr[2], nr, gemma_search)
   do_wald <- test %in% c("wald", "all")
   do_lrt <- test %in% c("lrt", "all")
   do_score <- test %in% c("score", "all")
@@ -115,7 +138,8 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
               do_wald = do_wald, do_lrt = do_lrt, do_score = do_score,
               exact = method == "exact", lam_ml = null_ml$lambda,
               lam_reml = null_reml$lambda, maf = maf, miss = miss, r2 = r2,
-              lmin = lr[1], lmax = lr[2], nregion = nr, use_blas = use_blas())
+              lmin = lr[1], lmax = lr[2], nregion = nr, use_blas = use_blas(),
+              threads = threads, gemma_search = gemma_search)
   if (is.matrix(g)) {
     # ship each task only its own columns
     blocks <- lapply(chunks, function(s) g[ind, s, drop = FALSE])
@@ -152,7 +176,20 @@ scan_run_chunk <- function(G, ctx) {
   .scan_chunk(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, G, ctx$do_wald,
               ctx$do_lrt, ctx$do_score, ctx$exact, ctx$lam_ml, ctx$lam_reml,
               ctx$maf, ctx$miss, ctx$r2, ctx$lmin, ctx$lmax, ctx$nregion,
-              ctx$use_blas)
+              ctx$use_blas, ctx$threads, ctx$gemma_search)
+}
+
+# Threads per task: all available cores when the tasks run one after another
+# (a sequential future plan), one when the plan runs them in parallel workers.
+scan_threads <- function(threads) {
+  if (!is.null(threads)) {
+    threads <- suppressWarnings(as.integer(threads))
+    if (length(threads) != 1L || is.na(threads) || threads < 1L)
+      stop("'threads' must be a positive integer", call. = FALSE)
+    return(threads)
+  }
+  if (future::nbrOfWorkers() > 1) return(1L)
+  max(1L, as.integer(future::availableCores()))
 }
 
 # y, X, K, ids (and possibly a decomposition) from the accepted null models

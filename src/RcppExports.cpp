@@ -207,8 +207,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // spectral_null_cpp
-Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> UtX, Eigen::Map<Eigen::VectorXd> Uty, bool reml, double lmin, double lmax, int nregion);
-RcppExport SEXP _lemma_spectral_null_cpp(SEXP d_SEXP, SEXP UtXSEXP, SEXP UtySEXP, SEXP remlSEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP) {
+Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> UtX, Eigen::Map<Eigen::VectorXd> Uty, bool reml, double lmin, double lmax, int nregion, bool gemma_search);
+RcppExport SEXP _lemma_spectral_null_cpp(SEXP d_SEXP, SEXP UtXSEXP, SEXP UtySEXP, SEXP remlSEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP gemma_searchSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type d_(d_SEXP);
@@ -218,13 +218,14 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type lmin(lminSEXP);
     Rcpp::traits::input_parameter< double >::type lmax(lmaxSEXP);
     Rcpp::traits::input_parameter< int >::type nregion(nregionSEXP);
-    rcpp_result_gen = Rcpp::wrap(spectral_null_cpp(d_, UtX, Uty, reml, lmin, lmax, nregion));
+    Rcpp::traits::input_parameter< bool >::type gemma_search(gemma_searchSEXP);
+    rcpp_result_gen = Rcpp::wrap(spectral_null_cpp(d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search));
     return rcpp_result_gen;
 END_RCPP
 }
 // scan_chunk_cpp
-Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> W, Eigen::Map<Eigen::MatrixXd> UtW, Eigen::Map<Eigen::VectorXd> Uty, Rcpp::NumericMatrix G, bool do_wald, bool do_lrt, bool do_score, bool exact, double lam_null_ml, double lam_null_reml, double maf, double miss, double r2, double lmin, double lmax, int nregion, bool use_blas);
-RcppExport SEXP _lemma_scan_chunk_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP GSEXP, SEXP do_waldSEXP, SEXP do_lrtSEXP, SEXP do_scoreSEXP, SEXP exactSEXP, SEXP lam_null_mlSEXP, SEXP lam_null_remlSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP r2SEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP use_blasSEXP) {
+Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> W, Eigen::Map<Eigen::MatrixXd> UtW, Eigen::Map<Eigen::VectorXd> Uty, Rcpp::NumericMatrix G, bool do_wald, bool do_lrt, bool do_score, bool exact, double lam_null_ml, double lam_null_reml, double maf, double miss, double r2, double lmin, double lmax, int nregion, bool use_blas, int threads, bool gemma_search);
+RcppExport SEXP _lemma_scan_chunk_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP GSEXP, SEXP do_waldSEXP, SEXP do_lrtSEXP, SEXP do_scoreSEXP, SEXP exactSEXP, SEXP lam_null_mlSEXP, SEXP lam_null_remlSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP r2SEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP use_blasSEXP, SEXP threadsSEXP, SEXP gemma_searchSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type U(USEXP);
@@ -246,7 +247,9 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type lmax(lmaxSEXP);
     Rcpp::traits::input_parameter< int >::type nregion(nregionSEXP);
     Rcpp::traits::input_parameter< bool >::type use_blas(use_blasSEXP);
-    rcpp_result_gen = Rcpp::wrap(scan_chunk_cpp(U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type gemma_search(gemma_searchSEXP);
+    rcpp_result_gen = Rcpp::wrap(scan_chunk_cpp(U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -267,8 +270,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_grm_bed_cpp", (DL_FUNC) &_lemma_grm_bed_cpp, 10},
     {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 6},
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
-    {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 7},
-    {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 19},
+    {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
+    {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 21},
     {NULL, NULL, 0}
 };
 

@@ -3,25 +3,38 @@
 // se2 * diag(1 + lambda d) with lambda = sg2 / se2, so the profiled (RE)ML
 // log-likelihood and its first two derivatives in lambda depend on the data
 // only through the weighted cross-products A' diag(h^r) A, r = 1, 2, 3,
-// h = 1 / (1 + lambda d), A = [X y]: O(n k^2) per evaluation.
+// h = 1 / (1 + lambda d), A = [X y]: O(n k^2) per evaluation
+// (spectral_sums.h).
 //
-// The search for lambda follows GEMMA: [lmin, lmax] split into log-spaced
-// regions, the derivative's sign checked at the region ends, a root polished
-// in every region where the derivative goes from + to -, and the best of these
-// roots and the two ends kept. Roots are found by Newton steps in log(lambda)
-// safeguarded by bisection, to a relative precision of about 1e-12 (GEMMA stops
-// its Newton iterations at a relative step of 1e-5 and reports the previous
-// iterate, so its lambda can differ from the exact optimum by ~1e-5 relative).
+// Two searches for lambda, both over [lmin, lmax] split into log-spaced
+// regions with the derivative's sign checked at the region ends:
+//  * "gemma" (the scan's default) repeats GEMMA 0.98's CalcLambda step for
+//    step: in every region whose end derivatives differ in sign, a Brent-Dekker
+//    bracketing search on the derivative until the bracket is within 10% of
+//    lambda, then Newton steps in lambda until a step is below 1e-5 relative,
+//    keeping the iterate before that step; the best of these and the two ends
+//    wins. Its lambda is within ~1e-5 (relative) of the optimum, and it is the
+//    number GEMMA reports, so beta and p agree with GEMMA's to rounding.
+//  * "exact": in regions where the derivative goes from + to -, Newton steps
+//    in log(lambda) safeguarded by bisection to a relative precision of ~1e-12.
 //
 // In a scan, the evaluations at the grid points (and at the null model's
-// lambda) are shared by all SNPs of a chunk and done as matrix products.
+// lambda) are shared by all SNPs of a block and done as matrix products; the
+// blocks of SNPs are spread over OpenMP threads, each SNP computed by one
+// thread with the same operations whatever the number of threads.
 // [[Rcpp::depends(RcppEigen)]]
 #include "genetics.h"
+#include "spectral_sums.h"
 
+#include <cfloat>
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <stdexcept>
+#include <string>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace lemma {
 
@@ -162,7 +175,6 @@ class PairSums {
         idx_[a * k + b] = idx_[b * k + a] = c++;
       }
     Pm_.resize(d.size(), c);
-    H_.resize(d.size(), 3);
   }
   int pair(int a, int b) const { return idx_[a * k_ + b]; }
   int npair() const { return Pm_.cols(); }
@@ -176,10 +188,16 @@ class PairSums {
   // Gram matrices at lambda (powers 1..3) and the scalar sums
   void at(double lam, int powers, bool need_log, SMat& G1, SMat& G2, SMat& G3,
           Scalars& sc) {
-    weights(d_, lam, powers, need_log, H_, sc);
-    // matrix-vector products: no packing of Pm for these thin products
-    Q_.resize(Pm_.cols(), 3);
-    for (int r = 0; r < powers; ++r) Q_.col(r).noalias() = Pm_.transpose() * H_.col(r);
+    const int np = Pm_.cols();
+    sums_.resize(3 * np);
+    SpectralScalars ss;
+    spectral_sums(d_.data(), d_.size(), lam, Pm_.data(), Pm_.rows(), np, powers,
+                  need_log, sums_.data(), ss);
+    sc.s_h = ss.s_h;
+    sc.s_h2 = ss.s_h2;
+    sc.s_dh = ss.s_dh;
+    sc.s_dh2 = ss.s_dh2;
+    sc.logdet = need_log ? ss.logdet : 0.0;
     fill(G1, 0);
     if (powers > 1) fill(G2, 1);
     if (powers > 2) fill(G3, 2);
@@ -193,15 +211,17 @@ class PairSums {
   }
 
  private:
-  void fill(SMat& G, int col) {
+  void fill(SMat& G, int r) {
+    const int np = Pm_.cols();
     G.resize(k_, k_);
     for (int a = 0; a < k_; ++a)
-      for (int b = a; b < k_; ++b) G(a, b) = G(b, a) = Q_(pair(a, b), col);
+      for (int b = a; b < k_; ++b) G(a, b) = G(b, a) = sums_[r * np + pair(a, b)];
   }
   const Eigen::VectorXd& d_;
   int k_;
   std::vector<int> idx_;
-  Eigen::MatrixXd Pm_, H_, Q_;
+  Eigen::MatrixXd Pm_;
+  std::vector<double> sums_;
 };
 
 double logdet_spd(const SMat& G, int nx) {
@@ -286,6 +306,149 @@ bool maximize(const EvalFun& fun, const std::vector<double>& grid,
   return std::isfinite(fb);
 }
 
+// ---- GEMMA's search (see the top of the file) ----
+
+// The state of a Brent-Dekker bracketing search for a zero of g on [a, b]
+// (Brent 1973, ch. 4): b is the best iterate, c the other end of the bracket,
+// d and e the last two steps. step() makes one inverse-interpolation or
+// bisection step and reports the new bracket.
+struct BrentZero {
+  double a, b, c, d, e, fa, fb, fc;
+  BrentZero(double lo, double hi, double glo, double ghi)
+      : a(lo), b(hi), c(hi), d(hi - lo), e(hi - lo), fa(glo), fb(ghi), fc(ghi) {}
+  static bool same_sign(double u, double v) {
+    return (u < 0 && v < 0) || (u > 0 && v > 0);
+  }
+  // returns false when g fails; root, lower, upper as after the step
+  bool step(const std::function<bool(double, double&)>& g, double& root,
+            double& lower, double& upper) {
+    bool interp_from_two = false;
+    if (same_sign(fb, fc)) {
+      interp_from_two = true;
+      c = a;
+      fc = fa;
+      d = e = b - a;
+    }
+    if (std::fabs(fc) < std::fabs(fb)) {
+      interp_from_two = true;
+      a = b;
+      b = c;
+      c = a;
+      fa = fb;
+      fb = fc;
+      fc = fa;
+    }
+    const double tol = 0.5 * DBL_EPSILON * std::fabs(b);
+    const double m = 0.5 * (c - b);
+    if (fb == 0 || std::fabs(m) <= tol) {
+      root = b;
+      lower = fb == 0 ? b : std::min(b, c);
+      upper = fb == 0 ? b : std::max(b, c);
+      return true;
+    }
+    if (std::fabs(e) < tol || std::fabs(fa) <= std::fabs(fb)) {
+      d = e = m;  // bisection
+    } else {
+      double p, q, r, s = fb / fa;
+      if (interp_from_two) {  // secant
+        p = 2 * m * s;
+        q = 1 - s;
+      } else {  // inverse quadratic interpolation
+        q = fa / fc;
+        r = fb / fc;
+        p = s * (2 * m * q * (q - r) - (b - a) * (r - 1));
+        q = (q - 1) * (r - 1) * (s - 1);
+      }
+      if (p > 0) q = -q;
+      else p = -p;
+      if (2 * p < std::min(3 * m * q - std::fabs(tol * q), std::fabs(e * q))) {
+        e = d;
+        d = p / q;
+      } else {
+        d = e = m;
+      }
+    }
+    a = b;
+    fa = fb;
+    b += std::fabs(d) > tol ? d : (m > 0 ? tol : -tol);
+    if (!g(b, fb)) return false;
+    root = b;
+    const double cc = same_sign(fb, fc) ? a : c;
+    lower = std::min(b, cc);
+    upper = std::max(b, cc);
+    return true;
+  }
+};
+
+// GEMMA's CalcLambda given the derivative at the grid points and f at the
+// ends. Returns false (lambda NaN) where GEMMA's search fails.
+bool maximize_gemma(const EvalFun& fun, const std::vector<double>& grid,
+                    const std::vector<double>& dg, double f_lo, double f_hi,
+                    double& lam_best, double& f_best) {
+  const int nr = grid.size() - 1;
+  const double lmin = grid[0], lmax = grid[nr];
+  const int max_iter = 100;
+  std::function<bool(double, double&)> g = [&](double lam, double& d1) {
+    LikValue v = fun(lam, false, false);
+    d1 = v.d1;
+    return std::isfinite(v.d1);
+  };
+  bool have = false;
+  double lb = kNaN, fb = kNaN;
+  int iter = 0;  // as in GEMMA, the Brent count continues from Newton's
+  for (int i = 0; i < nr; ++i) {
+    if (!(dg[i] * dg[i + 1] <= 0)) continue;
+    BrentZero bz(grid[i], grid[i + 1], dg[i], dg[i + 1]);
+    double l = 0.5 * (grid[i] + grid[i + 1]), lo = grid[i], hi = grid[i + 1];
+    do {
+      ++iter;
+      if (!bz.step(g, l, lo, hi)) return false;
+    } while (!(std::fabs(hi - lo) < 0.1 * std::min(std::fabs(lo), std::fabs(hi))) &&
+             iter < max_iter);
+    // Newton steps on the derivative, in lambda
+    iter = 0;
+    LikValue v = fun(l, true, true);
+    if (!v.ok) return false;
+    double l_prev = l, f_prev = v.f;
+    bool converged = false;
+    do {
+      ++iter;
+      if (v.d2 == 0.0) return false;
+      double l_new = l - v.d1 / v.d2;
+      LikValue vn = fun(l_new, true, true);
+      if (!std::isfinite(vn.d1) || !std::isfinite(vn.d2)) return false;
+      l_prev = l;
+      f_prev = v.f;
+      l = l_new;
+      v = vn;
+      converged = std::fabs(l - l_prev) < 1e-5 * std::fabs(l) || l == l_prev;
+    } while (!converged && iter < max_iter && l > lmin && l < lmax);
+    if (!converged) return false;
+    double lr = l_prev, fr = f_prev;
+    if (lr < lmin || lr > lmax) {
+      lr = lr < lmin ? lmin : lmax;
+      fr = fun(lr, true, false).f;
+    }
+    if (!std::isfinite(fr)) return false;
+    if (!have || fb < fr) {
+      lb = lr;
+      fb = fr;
+      have = true;
+    }
+  }
+  if (!have) {
+    if (f_lo >= f_hi) { lam_best = lmin; f_best = f_lo; }
+    else { lam_best = lmax; f_best = f_hi; }
+    return std::isfinite(f_best);
+  }
+  if (f_lo > fb) { lb = lmin; fb = f_lo; }
+  if (f_hi > fb) { lb = lmax; fb = f_hi; }
+  lam_best = lb;
+  f_best = fb;
+  return true;
+}
+
+
 std::vector<double> make_grid(double lmin, double lmax, int nregion) {
   std::vector<double> g(nregion + 1);
   const double step = std::log(lmax / lmin) / nregion;
@@ -306,7 +469,8 @@ using namespace lemma;
 Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
                              Eigen::Map<Eigen::MatrixXd> UtX,
                              Eigen::Map<Eigen::VectorXd> Uty, bool reml,
-                             double lmin, double lmax, int nregion) {
+                             double lmin, double lmax, int nregion,
+                             bool gemma_search = false) {
   const int n = d_.size(), p = UtX.cols();
   if (UtX.rows() != n || Uty.size() != n)
     throw std::runtime_error("dimensions of the rotated data do not match");
@@ -334,7 +498,10 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
   }
   LikValue vl = fun(lmin, true, false), vh = fun(lmax, true, false);
   double lam, f;
-  if (!maximize(fun, grid, dg, vl.f, vh.f, kNaN, lam, f))
+  bool found = gemma_search
+                   ? maximize_gemma(fun, grid, dg, vl.f, vh.f, lam, f)
+                   : maximize(fun, grid, dg, vl.f, vh.f, kNaN, lam, f);
+  if (!found)
     throw std::runtime_error("the search for the variance ratio met non-finite values");
   Scalars sc;
   ps.at(lam, 1, false, G1, G2, G3, sc);
@@ -354,6 +521,10 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
 // One chunk of the scan. G: dosages (n x B, NA missing) of the analysed
 // individuals, in the order of the rows of U. W: covariates (n x c, original
 // scale) for GEMMA's r2 filter; UtW, Uty: rotated covariates and phenotype.
+// The kept SNPs are processed in blocks of kBlockSnps, spread over `threads`
+// OpenMP threads; each block is rotated by its own single-threaded product
+// (the caller sets the BLAS to one thread), so every SNP's numbers are the
+// same whatever the number of threads.
 // Columns of the result:
 //  0 status (0 tested, 1 missingness, 2 maf, 3 fewer than two genotype
 //    classes, 4 r2 with covariates, 5 numerical failure)
@@ -370,68 +541,73 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
                                    double lam_null_ml, double lam_null_reml,
                                    double maf, double miss, double r2,
                                    double lmin, double lmax, int nregion,
-                                   bool use_blas) {
+                                   bool use_blas, int threads = 1,
+                                   bool gemma_search = true) {
   const int n = d_.size(), c = UtW.cols(), B = G.ncol();
   if (G.nrow() != n || U.rows() != n || W.rows() != n)
     throw std::runtime_error("genotype rows do not match the individuals");
-  Eigen::VectorXd d = d_;
+  if (c + 2 > kMaxK)
+    throw std::runtime_error("too many covariates for the spectral scan (at most 37)");
+  if (threads < 1) threads = 1;
+  const Eigen::VectorXd d = d_;
   const int NC = 11;
   Rcpp::NumericMatrix out(B, NC);
   std::fill(out.begin(), out.end(), NA_REAL);
+  double* outp = &out(0, 0);
+  auto put = [&](int j, int col, double v) { outp[j + static_cast<long>(col) * B] = v; };
+  const double* Gp = &G(0, 0);
 
-  // ---- filters (GEMMA's defaults) and mean imputation ----
+  // ---- filters (GEMMA's defaults) and mean imputation, per SNP ----
   Eigen::MatrixXd WtW = W.transpose() * W;
   Eigen::LDLT<Eigen::MatrixXd> wtw(WtW);
   Eigen::MatrixXd X(n, B);
-  std::vector<int> keep;
-  keep.reserve(B);
-  std::vector<double> x(n);
+  std::vector<int> status(B, 0);
+#pragma omp parallel for num_threads(threads) schedule(static)
   for (int j = 0; j < B; ++j) {
-    const double* col = &G(0, j);
-    for (int i = 0; i < n; ++i) x[i] = ISNAN(col[i]) ? kNaN : col[i];
-    SnpStats s = snp_stats(x.data(), n);
-    out(j, 1) = s.n_miss;
-    out(j, 2) = std::isnan(s.af) ? NA_REAL : s.af;
-    int status = 0;
-    if (s.n_miss == n || static_cast<double>(s.n_miss) / n > miss) status = 1;
-    else if (s.af < maf || s.af > 1.0 - maf) status = 2;
-    else if (s.n_class < 2) status = 3;
-    if (status == 0) {
-      Eigen::Map<Eigen::VectorXd> xv(X.col(keep.size()).data(), n);
-      for (int i = 0; i < n; ++i) xv[i] = std::isnan(x[i]) ? s.mean : x[i];
+    const double* col = Gp + static_cast<long>(j) * n;
+    double* xv = X.col(j).data();
+    for (int i = 0; i < n; ++i) xv[i] = ISNAN(col[i]) ? kNaN : col[i];
+    SnpStats s = snp_stats(xv, n);
+    put(j, 1, s.n_miss);
+    put(j, 2, std::isnan(s.af) ? NA_REAL : s.af);
+    int st = 0;
+    if (s.n_miss == n || static_cast<double>(s.n_miss) / n > miss) st = 1;
+    else if (s.af < maf || s.af > 1.0 - maf) st = 2;
+    else if (s.n_class < 2) st = 3;
+    if (st == 0) {
+      for (int i = 0; i < n; ++i) if (std::isnan(xv[i])) xv[i] = s.mean;
       if (c > 1) {
-        Eigen::VectorXd Wtx = W.transpose() * xv;
-        double vw = Wtx.dot(wtw.solve(Wtx)), vx = xv.squaredNorm();
-        if (vw / vx > r2) status = 4;
+        Eigen::Map<const Eigen::VectorXd> x(xv, n);
+        Eigen::VectorXd Wtx = W.transpose() * x;
+        double vw = Wtx.dot(wtw.solve(Wtx)), vx = x.squaredNorm();
+        if (vw / vx > r2) st = 4;
       }
     }
-    out(j, 0) = status;
-    if (status == 0) keep.push_back(j);
+    status[j] = st;
+    put(j, 0, st);
   }
+  std::vector<int> keep;
+  keep.reserve(B);
+  for (int j = 0; j < B; ++j) if (status[j] == 0) keep.push_back(j);
   const int nk = keep.size();
   if (nk == 0) return out;
   Rcpp::checkUserInterrupt();
 
-  // ---- rotation of all kept SNPs: one matrix product ----
-  Eigen::MatrixXd UtG;
-  crossprod_into(U, X.leftCols(nk), UtG, use_blas);
-  X.resize(0, 0);
-
-  // ---- shared evaluations: grid, null lambdas, unweighted ----
+  // ---- shared by all SNPs: grid, null lambdas, unweighted ----
   const int k = c + 2, xs = c, yc = c + 1;
-  Eigen::MatrixXd A(n, k);
-  A.leftCols(c) = UtW;
-  A.col(yc) = Uty;
-  A.col(xs).setZero();
+  Eigen::MatrixXd A0(n, k);
+  A0.leftCols(c) = UtW;
+  A0.col(yc) = Uty;
+  A0.col(xs).setZero();
   std::vector<double> grid = make_grid(lmin, lmax, nregion);
   const int ng = grid.size();
   std::vector<double> lams(grid);
   lams.push_back(lam_null_ml);    // index ng
   lams.push_back(lam_null_reml);  // index ng + 1
   const int nl = lams.size();
-  // Hb columns: ones, then h_l, h_l^2 for each lambda
-  // plus h^3 at the two null lambdas (columns 1 + 2 nl, 2 + 2 nl), so that
-  // the first Newton step of each search, from the null lambda, is free
+  // Hb columns: ones, then h_l, h_l^2 for each lambda, plus h^3 at the two
+  // null lambdas (columns 1 + 2 nl, 2 + 2 nl), so that the exact search's
+  // first Newton step, from the null lambda, is free
   Eigen::MatrixXd Hb(n, 3 + 2 * nl);
   Hb.col(0).setOnes();
   std::vector<Scalars> scal(nl);
@@ -444,200 +620,227 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
       if (l >= ng) Hb.col(1 + 2 * nl + (l - ng)) = Ht.col(2);
     }
   }
-  PairSums ps(d, k);
-  ps.set_all(A);
+  const int nc = Hb.cols();
   // sums of the pairs not involving the SNP, at every shared lambda
-  Eigen::MatrixXd Pshared(n, 0);
   std::vector<std::pair<int, int> > shared_pairs;
   for (int a = 0; a < k; ++a)
     for (int b = a; b < k; ++b)
       if (a != xs && b != xs) shared_pairs.push_back(std::make_pair(a, b));
-  Pshared.resize(n, shared_pairs.size());
-  for (size_t q = 0; q < shared_pairs.size(); ++q)
-    Pshared.col(q) = A.col(shared_pairs[q].first).cwiseProduct(A.col(shared_pairs[q].second));
-  Eigen::MatrixXd Sshared;  // npair_sh x (1 + 2 nl)
-  crossprod_into(Pshared, Hb, Sshared, use_blas);
-  Pshared.resize(0, 0);
-  // sums of the pairs involving the SNP, for all SNPs at once:
-  // (UtG .* a)' Hb = UtG' (a .* Hb) for the covariates and y (one product),
-  // and (UtG .* UtG)' Hb for the SNP with itself
-  const int nc = Hb.cols();
-  std::vector<int> slot(k, -1);
-  Eigen::MatrixXd Sxa, Sxx;
+  Eigen::MatrixXd Sshared;  // npair_sh x nc
   {
-    Eigen::MatrixXd HbA(n, (k - 1) * nc);
+    Eigen::MatrixXd Pshared(n, shared_pairs.size());
+    for (size_t q = 0; q < shared_pairs.size(); ++q)
+      Pshared.col(q) = A0.col(shared_pairs[q].first).cwiseProduct(A0.col(shared_pairs[q].second));
+    crossprod_into(Pshared, Hb, Sshared, use_blas);
+  }
+  // a .* Hb for the covariates and y: the SNP's pair sums with them, for all
+  // SNPs of a block at once, are UtG' (a .* Hb)
+  std::vector<int> slot(k, -1);
+  Eigen::MatrixXd HbA(n, (k - 1) * nc);
+  {
     int q = 0;
     for (int a = 0; a < k; ++a) {
       if (a == xs) continue;
-      HbA.middleCols(q * nc, nc) = Hb.array().colwise() * A.col(a).array();
+      HbA.middleCols(q * nc, nc) = Hb.array().colwise() * A0.col(a).array();
       slot[a] = q++;
     }
-    crossprod_into(UtG, HbA, Sxa, use_blas);
-    Eigen::MatrixXd sq = UtG.cwiseProduct(UtG);
-    crossprod_into(sq, Hb, Sxx, use_blas);
   }
-  auto assemble = [&](int kk, int col, SMat& Gm) {
-    Gm.resize(k, k);
-    for (size_t q = 0; q < shared_pairs.size(); ++q) {
-      int a = shared_pairs[q].first, b = shared_pairs[q].second;
-      Gm(a, b) = Gm(b, a) = Sshared(q, col);
-    }
-    for (int a = 0; a < k; ++a) {
-      double v = (a == xs) ? Sxx(kk, col) : Sxa(kk, slot[a] * nc + col);
-      Gm(xs, a) = Gm(a, xs) = v;
-    }
-  };
-
-  // covariates-projected quantities from G1 (covariates = first c columns)
-  auto projected = [&](const SMat& G1, double& Pxx, double& Pxy, double& Pyy) {
-    Pxx = G1(xs, xs);
-    Pxy = G1(xs, yc);
-    Pyy = G1(yc, yc);
-    if (c > 0) {
-      Eigen::LLT<SMat> llt(G1.topLeftCorner(c, c));
-      if (llt.info() != Eigen::Success) return false;
-      SVec gx = G1.col(xs).head(c), gy = G1.col(yc).head(c);
-      SVec bx = llt.solve(gx), by = llt.solve(gy);
-      Pxx -= gx.dot(bx);
-      Pxy -= gx.dot(by);
-      Pyy -= gy.dot(by);
-    }
-    return std::isfinite(Pxx) && std::isfinite(Pxy) && std::isfinite(Pyy) &&
-           Pxx > 0 && Pyy > 0;
-  };
-
   const double dfw = static_cast<double>(n - c - 1);
-  SMat G0, G1, G2, G3;
-  std::vector<double> dml(ng), dre(ng);
-  for (int kk = 0; kk < nk; ++kk) {
-    if (kk % 64 == 0) Rcpp::checkUserInterrupt();
-    const int j = keep[kk];
-    assemble(kk, 0, G0);
-    const double logdet0 = logdet_spd(G0, c + 1);
-    bool ok = std::isfinite(logdet0);
-    double beta = kNaN, se = kNaN, Pxx, Pxy, Pyy;
-    bool need_full = exact && (do_wald || do_lrt);
-    if (need_full) {
-      A.col(xs) = UtG.col(kk);
-      ps.set_column(A, xs);
-    }
-    double lam_at = kNaN;  // lambda at which G1 was last computed by ps.at
-    EvalFun fun_ml = [&](double lam, bool need_f, bool need_d2) {
-      Scalars sc;
-      ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
-      lam_at = lam;
-      return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, false, need_f,
-                      true, need_d2);
-    };
-    EvalFun fun_re = [&](double lam, bool need_f, bool need_d2) {
-      Scalars sc;
-      ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
-      lam_at = lam;
-      return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, true, need_f,
-                      true, need_d2);
-    };
-    double f_lo_ml = kNaN, f_hi_ml = kNaN, f_lo_re = kNaN, f_hi_re = kNaN;
-    if (ok && need_full) {
-      for (int l = 0; l < ng && ok; ++l) {
-        assemble(kk, 1 + 2 * l, G1);
-        assemble(kk, 2 + 2 * l, G2);
-        bool ends = (l == 0 || l == ng - 1);
-        if (do_lrt) {
-          LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
-                                logdet0, false, ends, true, false);
-          ok = ok && v.ok;
-          dml[l] = v.d1;
-          if (l == 0) f_lo_ml = v.f;
-          if (l == ng - 1) f_hi_ml = v.f;
-        }
-        if (do_wald) {
-          LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
-                                logdet0, true, ends, true, false);
-          ok = ok && v.ok;
-          dre[l] = v.d1;
-          if (l == 0) f_lo_re = v.f;
-          if (l == ng - 1) f_hi_re = v.f;
-        }
-      }
-    }
-    if (ok && do_score) {
-      assemble(kk, 1 + 2 * ng, G1);
-      ok = projected(G1, Pxx, Pxy, Pyy);
-      if (ok) {
-        out(j, 9) = n * Pxy * Pxy / (Pyy * Pxx);
-        beta = Pxy / Pxx;
-        se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
-      }
-    }
-    if (ok && do_wald) {
-      double lam = lam_null_reml, f = kNaN;
-      if (exact) {
-        assemble(kk, 1 + 2 * (ng + 1), G1);
-        assemble(kk, 2 + 2 * (ng + 1), G2);
-        assemble(kk, 2 + 2 * nl, G3);
-        lam_at = kNaN;
-        LikValue v0 = lik_from(G1, G2, G3, scal[ng + 1], lam_null_reml, n, c + 1,
-                               yc, logdet0, true, true, true, true);
-        ok = v0.ok && maximize(fun_re, grid, dre, f_lo_re, f_hi_re,
-                               lam_null_reml, lam, f, &v0);
-        if (ok && lam != lam_at) {
-          Scalars sc;
-          ps.at(lam, 1, false, G1, G2, G3, sc);
-        }
-      } else {
-        assemble(kk, 3 + 2 * ng, G1);
-      }
-      if (ok) ok = projected(G1, Pxx, Pxy, Pyy);
-      if (ok) {
-        double Px_yy = Pyy - Pxy * Pxy / Pxx;
-        double tau = dfw / Px_yy;
-        beta = Pxy / Pxx;
-        se = std::sqrt(1.0 / (tau * Pxx));
-        out(j, 6) = lam;
-        out(j, 8) = (Pyy - Px_yy) * tau;
-        out(j, 10) = f;
-      }
-    }
-    if (ok && do_lrt) {
-      double lam = lam_null_ml, f;
-      if (exact) {
-        assemble(kk, 1 + 2 * ng, G1);
-        assemble(kk, 2 + 2 * ng, G2);
-        assemble(kk, 1 + 2 * nl, G3);
-        lam_at = kNaN;
-        LikValue v0 = lik_from(G1, G2, G3, scal[ng], lam_null_ml, n, c + 1, yc,
-                               logdet0, false, true, true, true);
-        ok = v0.ok && maximize(fun_ml, grid, dml, f_lo_ml, f_hi_ml, lam_null_ml,
-                               lam, f, &v0);
-      } else {
-        assemble(kk, 1 + 2 * ng, G1);
-        LikValue v = lik_from(G1, G2, G3, scal[ng], lam, n, c + 1, yc, logdet0,
-                              false, true, false, false);
-        ok = v.ok;
-        f = v.f;
-      }
-      if (ok) {
-        out(j, 7) = lam;
-        out(j, 5) = f;
-        if (!do_wald && !do_score) {
-          Scalars sc;
-          if (exact) { if (lam != lam_at) ps.at(lam, 1, false, G1, G2, G3, sc); }
-          else assemble(kk, 1 + 2 * ng, G1);
-          ok = projected(G1, Pxx, Pxy, Pyy);
-          if (ok) {
-            beta = Pxy / Pxx;
-            se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
+
+  // ---- blocks of kept SNPs over threads ----
+  const int kBlockSnps = 128;
+  const int nblocks = (nk + kBlockSnps - 1) / kBlockSnps;
+  std::string error;
+#pragma omp parallel num_threads(threads)
+  {
+    // per-thread workspace
+    Eigen::MatrixXd Xb, UtG, Sxa, Sxx, sq;
+    Eigen::MatrixXd A = A0;
+    PairSums ps(d, k);
+    ps.set_all(A);
+    SMat G0, G1, G2, G3;
+    std::vector<double> dml(ng), dre(ng);
+#pragma omp for schedule(dynamic, 1)
+    for (int blk = 0; blk < nblocks; ++blk) {
+      try {
+        const int b0 = blk * kBlockSnps, nb = std::min(kBlockSnps, nk - b0);
+        Xb.resize(n, nb);
+        for (int t = 0; t < nb; ++t) Xb.col(t) = X.col(keep[b0 + t]);
+        crossprod_into(U, Xb, UtG, use_blas);
+        crossprod_into(UtG, HbA, Sxa, use_blas);
+        sq = UtG.cwiseProduct(UtG);
+        crossprod_into(sq, Hb, Sxx, use_blas);
+        auto assemble = [&](int kk, int col, SMat& Gm) {
+          Gm.resize(k, k);
+          for (size_t q = 0; q < shared_pairs.size(); ++q) {
+            int a = shared_pairs[q].first, b = shared_pairs[q].second;
+            Gm(a, b) = Gm(b, a) = Sshared(q, col);
           }
+          for (int a = 0; a < k; ++a) {
+            double v = (a == xs) ? Sxx(kk, col) : Sxa(kk, slot[a] * nc + col);
+            Gm(xs, a) = Gm(a, xs) = v;
+          }
+        };
+        // covariates-projected quantities from G1 (covariates = first c columns)
+        auto projected = [&](const SMat& Gm, double& Pxx, double& Pxy, double& Pyy) {
+          Pxx = Gm(xs, xs);
+          Pxy = Gm(xs, yc);
+          Pyy = Gm(yc, yc);
+          if (c > 0) {
+            Eigen::LLT<SMat> llt(Gm.topLeftCorner(c, c));
+            if (llt.info() != Eigen::Success) return false;
+            SVec gx = Gm.col(xs).head(c), gy = Gm.col(yc).head(c);
+            SVec bx = llt.solve(gx), by = llt.solve(gy);
+            Pxx -= gx.dot(bx);
+            Pxy -= gx.dot(by);
+            Pyy -= gy.dot(by);
+          }
+          return std::isfinite(Pxx) && std::isfinite(Pxy) && std::isfinite(Pyy) &&
+                 Pxx > 0 && Pyy > 0;
+        };
+        for (int kk = 0; kk < nb; ++kk) {
+          const int j = keep[b0 + kk];
+          assemble(kk, 0, G0);
+          const double logdet0 = logdet_spd(G0, c + 1);
+          bool ok = std::isfinite(logdet0);
+          double beta = kNaN, se = kNaN, Pxx, Pxy, Pyy;
+          const bool need_full = exact && (do_wald || do_lrt);
+          if (need_full) {
+            A.col(xs) = UtG.col(kk);
+            ps.set_column(A, xs);
+          }
+          double lam_at = kNaN;  // lambda of the last ps.at
+          EvalFun fun_ml = [&](double lam, bool need_f, bool need_d2) {
+            Scalars sc;
+            ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+            lam_at = lam;
+            return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, false,
+                            need_f, true, need_d2);
+          };
+          EvalFun fun_re = [&](double lam, bool need_f, bool need_d2) {
+            Scalars sc;
+            ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+            lam_at = lam;
+            return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, true,
+                            need_f, true, need_d2);
+          };
+          double f_lo_ml = kNaN, f_hi_ml = kNaN, f_lo_re = kNaN, f_hi_re = kNaN;
+          if (ok && need_full) {
+            for (int l = 0; l < ng && ok; ++l) {
+              assemble(kk, 1 + 2 * l, G1);
+              assemble(kk, 2 + 2 * l, G2);
+              bool ends = (l == 0 || l == ng - 1);
+              if (do_lrt) {
+                LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
+                                      logdet0, false, ends, true, false);
+                ok = ok && v.ok;
+                dml[l] = v.d1;
+                if (l == 0) f_lo_ml = v.f;
+                if (l == ng - 1) f_hi_ml = v.f;
+              }
+              if (do_wald) {
+                LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
+                                      logdet0, true, ends, true, false);
+                ok = ok && v.ok;
+                dre[l] = v.d1;
+                if (l == 0) f_lo_re = v.f;
+                if (l == ng - 1) f_hi_re = v.f;
+              }
+            }
+          }
+          if (ok && do_score) {
+            assemble(kk, 1 + 2 * ng, G1);
+            ok = projected(G1, Pxx, Pxy, Pyy);
+            if (ok) {
+              put(j, 9, n * Pxy * Pxy / (Pyy * Pxx));
+              beta = Pxy / Pxx;
+              se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
+            }
+          }
+          if (ok && do_wald) {
+            double lam = lam_null_reml, f = kNaN;
+            if (exact) {
+              lam_at = kNaN;
+              if (gemma_search) {
+                ok = maximize_gemma(fun_re, grid, dre, f_lo_re, f_hi_re, lam, f);
+              } else {
+                assemble(kk, 1 + 2 * (ng + 1), G1);
+                assemble(kk, 2 + 2 * (ng + 1), G2);
+                assemble(kk, 2 + 2 * nl, G3);
+                LikValue v0 = lik_from(G1, G2, G3, scal[ng + 1], lam_null_reml, n,
+                                       c + 1, yc, logdet0, true, true, true, true);
+                ok = v0.ok && maximize(fun_re, grid, dre, f_lo_re, f_hi_re,
+                                       lam_null_reml, lam, f, &v0);
+              }
+              if (ok && lam != lam_at) {
+                Scalars sc;
+                ps.at(lam, 1, false, G1, G2, G3, sc);
+              }
+            } else {
+              assemble(kk, 3 + 2 * ng, G1);
+            }
+            if (ok) ok = projected(G1, Pxx, Pxy, Pyy);
+            if (ok) {
+              double Px_yy = Pyy - Pxy * Pxy / Pxx;
+              double tau = dfw / Px_yy;
+              beta = Pxy / Pxx;
+              se = std::sqrt(1.0 / (tau * Pxx));
+              put(j, 6, lam);
+              put(j, 8, (Pyy - Px_yy) * tau);
+              put(j, 10, f);
+            }
+          }
+          if (ok && do_lrt) {
+            double lam = lam_null_ml, f = kNaN;
+            if (exact) {
+              lam_at = kNaN;
+              if (gemma_search) {
+                ok = maximize_gemma(fun_ml, grid, dml, f_lo_ml, f_hi_ml, lam, f);
+              } else {
+                assemble(kk, 1 + 2 * ng, G1);
+                assemble(kk, 2 + 2 * ng, G2);
+                assemble(kk, 1 + 2 * nl, G3);
+                LikValue v0 = lik_from(G1, G2, G3, scal[ng], lam_null_ml, n, c + 1,
+                                       yc, logdet0, false, true, true, true);
+                ok = v0.ok && maximize(fun_ml, grid, dml, f_lo_ml, f_hi_ml,
+                                       lam_null_ml, lam, f, &v0);
+              }
+            } else {
+              assemble(kk, 1 + 2 * ng, G1);
+              LikValue v = lik_from(G1, G2, G3, scal[ng], lam, n, c + 1, yc,
+                                    logdet0, false, true, false, false);
+              ok = v.ok;
+              f = v.f;
+            }
+            if (ok) {
+              put(j, 7, lam);
+              put(j, 5, f);
+              if (!do_wald && !do_score) {
+                Scalars sc;
+                if (exact) { if (lam != lam_at) ps.at(lam, 1, false, G1, G2, G3, sc); }
+                else assemble(kk, 1 + 2 * ng, G1);
+                ok = projected(G1, Pxx, Pxy, Pyy);
+                if (ok) {
+                  beta = Pxy / Pxx;
+                  se = std::sqrt((Pyy - Pxy * Pxy / Pxx) / (dfw * Pxx));
+                }
+              }
+            }
+          }
+          if (!ok || !std::isfinite(beta) || !std::isfinite(se)) {
+            put(j, 0, 5);
+            for (int q = 3; q < NC; ++q) put(j, q, NA_REAL);
+            continue;
+          }
+          put(j, 3, beta);
+          put(j, 4, se);
         }
+      } catch (std::exception& e) {
+#pragma omp critical
+        error = e.what();
       }
     }
-    if (!ok || !std::isfinite(beta) || !std::isfinite(se)) {
-      out(j, 0) = 5;
-      for (int q = 3; q < NC; ++q) out(j, q) = NA_REAL;
-      continue;
-    }
-    out(j, 3) = beta;
-    out(j, 4) = se;
   }
+  if (!error.empty()) throw std::runtime_error(error);
   return out;
 }
