@@ -69,3 +69,7 @@
     .Call(`_lemma_scan_chunk_cpp`, U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search)
 }
 
+.sym_eigen <- function(K) {
+    .Call(`_lemma_sym_eigen_cpp`, K)
+}
+

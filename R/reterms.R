@@ -106,7 +106,7 @@ relationship_factor <- function(K, levels, group) {
   K <- (K + t(K)) / 2
   C <- tryCatch(t(chol(K)), error = function(e) NULL)
   if (is.null(C)) {
-    ev <- eigen(K, symmetric = TRUE)
+    ev <- .sym_eigen(K)
     if (min(ev$values) < -1e-8 * max(abs(ev$values)))
       stop(sprintf("relmat$%s is not positive semi-definite (smallest eigenvalue %.3g)", group, min(ev$values)),
            call. = FALSE)

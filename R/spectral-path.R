@@ -46,7 +46,7 @@ lmm_devfun_spectral <- function(frame, REML = TRUE, spectral = NULL) {
   if (is.null(spectral)) {
     t <- frame$reterms$terms[[1]]
     ord <- order(as.integer(t$factor))     # observations in level order
-    e <- eigen(tcrossprod(t$relchol), symmetric = TRUE)  # K over the levels
+    e <- .sym_eigen(tcrossprod(t$relchol))  # K over the levels
     U <- e$vectors
     spectral <- list(d = pmax(e$values, 0), U = U, ord = ord,
                      Xr = crossprod(U, frame$X[ord, , drop = FALSE]),

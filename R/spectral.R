@@ -19,7 +19,7 @@ spectral_decomp <- function(K, center = FALSE, tol = 1e-10) {
     rm <- rowMeans(K)
     K <- K - outer(rm, rm, "+") + mean(K)
   }
-  e <- eigen(K, symmetric = TRUE)
+  e <- .sym_eigen(K)
   vals <- e$values
   if (min(vals) < -1e-6 * max(1, max(abs(vals))))
     warning("the relationship matrix has negative eigenvalues (min ",

@@ -253,6 +253,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// sym_eigen_cpp
+Rcpp::List sym_eigen_cpp(Rcpp::NumericMatrix K);
+RcppExport SEXP _lemma_sym_eigen_cpp(SEXP KSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type K(KSEXP);
+    rcpp_result_gen = Rcpp::wrap(sym_eigen_cpp(K));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_theta_derivs", (DL_FUNC) &_lemma_model_theta_derivs, 3},
@@ -272,6 +282,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
     {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
     {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 21},
+    {"_lemma_sym_eigen_cpp", (DL_FUNC) &_lemma_sym_eigen_cpp, 1},
     {NULL, NULL, 0}
 };
 
