@@ -69,6 +69,10 @@
     .Call(`_lemma_scan_chunk_cpp`, U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search)
 }
 
+.scan_chunk_bed <- function(U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads = 1L, gemma_search = TRUE) {
+    .Call(`_lemma_scan_chunk_bed_cpp`, U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search)
+}
+
 .sym_eigen <- function(K) {
     .Call(`_lemma_sym_eigen_cpp`, K)
 }

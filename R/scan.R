@@ -158,21 +158,27 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
 scan_task_plink <- function(s, ctx, src) {
-  G <- .bed_read(src$bed, src$n, src$m, as.integer(s), as.integer(ctx$ind))
-  scan_run_chunk(G, ctx)
+  old <- blas_one_thread(ctx)
+  on.exit(blas_restore(old))
+  .scan_chunk_bed(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, src$bed, src$n, src$m,
+                  as.integer(s), as.integer(ctx$ind), ctx$do_wald, ctx$do_lrt,
+                  ctx$do_score, ctx$exact, ctx$lam_ml, ctx$lam_reml, ctx$maf,
+                  ctx$miss, ctx$r2, ctx$lmin, ctx$lmax, ctx$nregion,
+                  ctx$use_blas, ctx$threads, ctx$gemma_search)
 }
 
 scan_task_matrix <- function(G, ctx) scan_run_chunk(G, ctx)
 
+# One BLAS thread while a chunk runs, wherever it runs (restored after): the
+# chunk's own threads each call the BLAS on their blocks of SNPs, and
+# OpenBLAS's results depend on its number of threads, so this also keeps the
+# results identical across future plans.
+blas_one_thread <- function(ctx) if (isTRUE(ctx$use_blas)) .blas_threads(1L) else -1L
+blas_restore <- function(old) if (old > 1L) invisible(.blas_threads(old))
+
 scan_run_chunk <- function(G, ctx) {
-  # one BLAS thread per chunk, wherever it runs: the chunks are the unit of
-  # parallelism (a multithreaded BLAS in parallel workers only oversubscribes
-  # the cores), and OpenBLAS's results depend on its number of threads, so
-  # this also keeps the results identical across future plans
-  if (isTRUE(ctx$use_blas)) {
-    old <- .blas_threads(1L)
-    if (old > 1L) on.exit(.blas_threads(old))
-  }
+  old <- blas_one_thread(ctx)
+  on.exit(blas_restore(old))
   .scan_chunk(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, G, ctx$do_wald,
               ctx$do_lrt, ctx$do_score, ctx$exact, ctx$lam_ml, ctx$lam_reml,
               ctx$maf, ctx$miss, ctx$r2, ctx$lmin, ctx$lmax, ctx$nregion,

@@ -24,6 +24,10 @@ class BedReader {
   BedReader(const std::string& path, int n_total, int m_total);
   // j: 0-based SNP index; ind: 0-based individual indices; out: ind.size()
   void read_snp(int j, const std::vector<int>& ind, double* out);
+  // the packed bytes of the SNPs `snps` (0-based), one record of
+  // bytes_per_snp() after another; runs of consecutive SNPs are read at once
+  void read_raw(const std::vector<int>& snps, unsigned char* out);
+  long bytes_per_snp() const { return bytes_per_snp_; }
   int n_total() const { return n_; }
   int m_total() const { return m_; }
 
@@ -35,6 +39,10 @@ class BedReader {
   std::vector<unsigned char> buf_;
   std::vector<double> dos_;  // decoded dosages of all n_total individuals
 };
+
+// Dosages of the individuals `ind` (0-based) from one packed SNP record.
+void decode_snp(const unsigned char* record, const std::vector<int>& ind,
+                double* out);
 
 // Checks a .bed file's magic bytes and size; throws std::runtime_error with a
 // message naming the file on failure.

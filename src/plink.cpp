@@ -72,6 +72,32 @@ void BedReader::read_snp(int j, const std::vector<int>& ind, double* out) {
   for (size_t i = 0; i < k; ++i) out[i] = d[ind[i]];
 }
 
+void BedReader::read_raw(const std::vector<int>& snps, unsigned char* out) {
+  const size_t k = snps.size();
+  size_t a = 0;
+  while (a < k) {
+    size_t b = a + 1;
+    while (b < k && snps[b] == snps[b - 1] + 1) ++b;
+    if (snps[a] < 0 || snps[b - 1] >= m_)
+      throw std::runtime_error("SNP index out of range");
+    in_.seekg(3 + static_cast<long long>(snps[a]) * bytes_per_snp_);
+    const std::streamsize len = static_cast<std::streamsize>((b - a) * bytes_per_snp_);
+    in_.read(reinterpret_cast<char*>(out + a * bytes_per_snp_), len);
+    if (in_.gcount() != len)
+      throw std::runtime_error("read error in PLINK file '" + path_ + "'");
+    a = b;
+  }
+}
+
+void decode_snp(const unsigned char* record, const std::vector<int>& ind,
+                double* out) {
+  const size_t k = ind.size();
+  for (size_t i = 0; i < k; ++i) {
+    const int t = ind[i];
+    out[i] = kCode2Dose[(record[t >> 2] >> (2 * (t & 3))) & 3u];
+  }
+}
+
 SnpStats snp_stats(const double* x, int n) {
   SnpStats s;
   s.n_miss = 0;

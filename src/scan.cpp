@@ -530,22 +530,23 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
 //    classes, 4 r2 with covariates, 5 numerical failure)
 //  1 n_miss, 2 af, 3 beta, 4 se, 5 logl_H1 (ML), 6 l_remle, 7 l_mle,
 //  8 F wald, 9 F score, 10 logl_H1 (REML, GEMMA's convention)
-// [[Rcpp::export(.scan_chunk, rng = false)]]
-Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
-                                   Eigen::Map<Eigen::VectorXd> d_,
-                                   Eigen::Map<Eigen::MatrixXd> W,
-                                   Eigen::Map<Eigen::MatrixXd> UtW,
-                                   Eigen::Map<Eigen::VectorXd> Uty,
-                                   Rcpp::NumericMatrix G, bool do_wald,
-                                   bool do_lrt, bool do_score, bool exact,
-                                   double lam_null_ml, double lam_null_reml,
-                                   double maf, double miss, double r2,
-                                   double lmin, double lmax, int nregion,
-                                   bool use_blas, int threads = 1,
-                                   bool gemma_search = true) {
-  const int n = d_.size(), c = UtW.cols(), B = G.ncol();
-  if (G.nrow() != n || U.rows() != n || W.rows() != n)
-    throw std::runtime_error("genotype rows do not match the individuals");
+// fill(j, x): dosages of SNP j of the chunk (n values, NaN missing); called
+// from several threads at once.
+typedef std::function<void(int, double*)> GenoFill;
+
+Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
+                              const Eigen::Map<Eigen::VectorXd>& d_,
+                              const Eigen::Map<Eigen::MatrixXd>& W,
+                              const Eigen::Map<Eigen::MatrixXd>& UtW,
+                              const Eigen::Map<Eigen::VectorXd>& Uty, int B,
+                              const GenoFill& fill, bool do_wald, bool do_lrt,
+                              bool do_score, bool exact, double lam_null_ml,
+                              double lam_null_reml, double maf, double miss,
+                              double r2, double lmin, double lmax, int nregion,
+                              bool use_blas, int threads, bool gemma_search) {
+  const int n = d_.size(), c = UtW.cols();
+  if (U.rows() != n || W.rows() != n)
+    throw std::runtime_error("the rotation does not match the individuals");
   if (c + 2 > kMaxK)
     throw std::runtime_error("too many covariates for the spectral scan (at most 37)");
   if (threads < 1) threads = 1;
@@ -555,7 +556,6 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
   std::fill(out.begin(), out.end(), NA_REAL);
   double* outp = &out(0, 0);
   auto put = [&](int j, int col, double v) { outp[j + static_cast<long>(col) * B] = v; };
-  const double* Gp = &G(0, 0);
 
   // ---- filters (GEMMA's defaults) and mean imputation, per SNP ----
   Eigen::MatrixXd WtW = W.transpose() * W;
@@ -564,9 +564,8 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
   std::vector<int> status(B, 0);
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int j = 0; j < B; ++j) {
-    const double* col = Gp + static_cast<long>(j) * n;
     double* xv = X.col(j).data();
-    for (int i = 0; i < n; ++i) xv[i] = ISNAN(col[i]) ? kNaN : col[i];
+    fill(j, xv);
     SnpStats s = snp_stats(xv, n);
     put(j, 1, s.n_miss);
     put(j, 2, std::isnan(s.af) ? NA_REAL : s.af);
@@ -843,4 +842,74 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
   }
   if (!error.empty()) throw std::runtime_error(error);
   return out;
+}
+
+// The chunk's genotypes as a dosage matrix (n x B, NA missing).
+// [[Rcpp::export(.scan_chunk, rng = false)]]
+Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
+                                   Eigen::Map<Eigen::VectorXd> d_,
+                                   Eigen::Map<Eigen::MatrixXd> W,
+                                   Eigen::Map<Eigen::MatrixXd> UtW,
+                                   Eigen::Map<Eigen::VectorXd> Uty,
+                                   Rcpp::NumericMatrix G, bool do_wald,
+                                   bool do_lrt, bool do_score, bool exact,
+                                   double lam_null_ml, double lam_null_reml,
+                                   double maf, double miss, double r2,
+                                   double lmin, double lmax, int nregion,
+                                   bool use_blas, int threads = 1,
+                                   bool gemma_search = true) {
+  const int n = G.nrow(), B = G.ncol();
+  if (n != d_.size()) throw std::runtime_error("genotype rows do not match the individuals");
+  const double* Gp = B > 0 ? &G(0, 0) : NULL;
+  GenoFill fill = [&](int j, double* x) {
+    const double* col = Gp + static_cast<long>(j) * n;
+    for (int i = 0; i < n; ++i) x[i] = ISNAN(col[i]) ? kNaN : col[i];
+  };
+  return scan_core(U, d_, W, UtW, Uty, B, fill, do_wald, do_lrt, do_score,
+                   exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax,
+                   nregion, use_blas, threads, gemma_search);
+}
+
+// The chunk's genotypes read from a PLINK .bed file: SNPs snp_idx and
+// individuals ind_idx (1-based, in the order of the rows of U), decoded
+// straight into the scan's buffers.
+// [[Rcpp::export(.scan_chunk_bed, rng = false)]]
+Rcpp::NumericMatrix scan_chunk_bed_cpp(Eigen::Map<Eigen::MatrixXd> U,
+                                       Eigen::Map<Eigen::VectorXd> d_,
+                                       Eigen::Map<Eigen::MatrixXd> W,
+                                       Eigen::Map<Eigen::MatrixXd> UtW,
+                                       Eigen::Map<Eigen::VectorXd> Uty,
+                                       std::string path, int n_total,
+                                       int m_total, Rcpp::IntegerVector snp_idx,
+                                       Rcpp::IntegerVector ind_idx, bool do_wald,
+                                       bool do_lrt, bool do_score, bool exact,
+                                       double lam_null_ml, double lam_null_reml,
+                                       double maf, double miss, double r2,
+                                       double lmin, double lmax, int nregion,
+                                       bool use_blas, int threads = 1,
+                                       bool gemma_search = true) {
+  std::vector<int> snps(snp_idx.size()), inds(ind_idx.size());
+  for (R_xlen_t j = 0; j < snp_idx.size(); ++j) {
+    if (snp_idx[j] == NA_INTEGER || snp_idx[j] < 1 || snp_idx[j] > m_total)
+      throw std::runtime_error("SNP index out of range");
+    snps[j] = snp_idx[j] - 1;
+  }
+  for (R_xlen_t i = 0; i < ind_idx.size(); ++i) {
+    if (ind_idx[i] == NA_INTEGER || ind_idx[i] < 1 || ind_idx[i] > n_total)
+      throw std::runtime_error("individual index out of range");
+    inds[i] = ind_idx[i] - 1;
+  }
+  if (static_cast<int>(inds.size()) != d_.size())
+    throw std::runtime_error("genotype rows do not match the individuals");
+  BedReader reader(path, n_total, m_total);
+  const long bps = reader.bytes_per_snp();
+  std::vector<unsigned char> raw(static_cast<size_t>(bps) * snps.size());
+  if (!snps.empty()) reader.read_raw(snps, raw.data());
+  GenoFill fill = [&](int j, double* x) {
+    decode_snp(raw.data() + static_cast<size_t>(j) * bps, inds, x);
+  };
+  return scan_core(U, d_, W, UtW, Uty, static_cast<int>(snps.size()), fill,
+                   do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml,
+                   maf, miss, r2, lmin, lmax, nregion, use_blas, threads,
+                   gemma_search);
 }

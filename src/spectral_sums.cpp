@@ -17,15 +17,19 @@ const int kBlock = 128;
 inline __attribute__((always_inline)) void sums_body(
     const double* d, int n, double lambda, const double* P, int ldp, int npair,
     int powers, bool need_log, double* sums, SpectralScalars& sc) {
-  double h1[kBlock], h2[kBlock], h3[kBlock];
+  double h1[kBlock], h2[kBlock], h3[kBlock], t1[kBlock];
   for (int q = 0; q < powers * npair; ++q) sums[q] = 0.0;
-  double s_h = 0.0, s_h2 = 0.0, s_dh = 0.0, s_dh2 = 0.0, logdet = 0.0;
+  double s_h = 0.0, s_h2 = 0.0, s_dh = 0.0, s_dh2 = 0.0;
+  double log_mant = 1.0;  // logdet = log(log_mant) + log_exp log(2)
+  long log_exp = 0;
   for (int i0 = 0; i0 < n; i0 += kBlock) {
     const int m = std::min(kBlock, n - i0);
     const double* di = d + i0;
 #pragma omp simd reduction(+ : s_h, s_h2, s_dh, s_dh2)
     for (int i = 0; i < m; ++i) {
-      double h = 1.0 / (1.0 + lambda * di[i]);
+      double t = 1.0 + lambda * di[i];
+      double h = 1.0 / t;
+      t1[i] = t;
       double hh = h * h;
       double dh = di[i] * h;
       h1[i] = h;
@@ -37,13 +41,18 @@ inline __attribute__((always_inline)) void sums_body(
       s_dh2 += dh * dh;
     }
     if (need_log) {
-      // log of products of 16 factors (each >= 1, at most ~1e9): one log per
-      // 16 individuals instead of one each, no overflow
+      // products of 16 factors (each >= 1, at most ~1e9, so no overflow)
+      // folded into a mantissa and a binary exponent: one log per call
       for (int i = 0; i < m; i += 16) {
-        double prod = 1.0;
+        double pr[4] = {1.0, 1.0, 1.0, 1.0};
         const int e = std::min(m, i + 16);
-        for (int t = i; t < e; ++t) prod *= 1.0 + lambda * di[t];
-        logdet += std::log(prod);
+        int t = i;
+        for (; t + 4 <= e; t += 4)
+          for (int u = 0; u < 4; ++u) pr[u] *= t1[t + u];
+        for (; t < e; ++t) pr[0] *= t1[t];
+        int ex = 0;
+        log_mant = std::frexp(log_mant * ((pr[0] * pr[1]) * (pr[2] * pr[3])), &ex);
+        log_exp += ex;
       }
     }
     for (int q = 0; q < npair; ++q) {
@@ -75,7 +84,7 @@ inline __attribute__((always_inline)) void sums_body(
   sc.s_h2 = s_h2;
   sc.s_dh = s_dh;
   sc.s_dh2 = s_dh2;
-  sc.logdet = logdet;
+  sc.logdet = need_log ? std::log(log_mant) + static_cast<double>(log_exp) * M_LN2 : 0.0;
 }
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
