@@ -73,7 +73,7 @@
     .Call(`_lemma_scan_chunk_bed_cpp`, U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search)
 }
 
-.sym_eigen <- function(K) {
-    .Call(`_lemma_sym_eigen_cpp`, K)
+.sym_eigen <- function(K, center = FALSE, sym_tol = -1.0) {
+    .Call(`_lemma_sym_eigen_cpp`, K, center, sym_tol)
 }
 

@@ -48,10 +48,12 @@ grm <- function(genotypes, method = c("centered", "standardized"),
     snp_names <- g$bim$snp[si]
   }
   K <- res$K
-  n_used <- sum(res$used)
+  used <- res$used
+  res <- NULL  # K is then referenced once: the attributes below do not copy it
+  n_used <- sum(used)
   if (n_used == 0L) stop("no SNP passed the filters", call. = FALSE)
-  if (n_used < length(res$used))
-    message("grm(): ", length(res$used) - n_used, " of ", length(res$used),
+  if (n_used < length(used))
+    message("grm(): ", length(used) - n_used, " of ", length(used),
             " SNPs dropped by the filters (maf < ", maf, ", missingness > ",
             miss, ", or monomorphic)")
   if (!is.null(ids)) dimnames(K) <- list(ids, ids)

@@ -288,12 +288,14 @@ BEGIN_RCPP
 END_RCPP
 }
 // sym_eigen_cpp
-Rcpp::List sym_eigen_cpp(Rcpp::NumericMatrix K);
-RcppExport SEXP _lemma_sym_eigen_cpp(SEXP KSEXP) {
+Rcpp::List sym_eigen_cpp(Rcpp::NumericMatrix K, bool center, double sym_tol);
+RcppExport SEXP _lemma_sym_eigen_cpp(SEXP KSEXP, SEXP centerSEXP, SEXP sym_tolSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type K(KSEXP);
-    rcpp_result_gen = Rcpp::wrap(sym_eigen_cpp(K));
+    Rcpp::traits::input_parameter< bool >::type center(centerSEXP);
+    Rcpp::traits::input_parameter< double >::type sym_tol(sym_tolSEXP);
+    rcpp_result_gen = Rcpp::wrap(sym_eigen_cpp(K, center, sym_tol));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -317,7 +319,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
     {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 21},
     {"_lemma_scan_chunk_bed_cpp", (DL_FUNC) &_lemma_scan_chunk_bed_cpp, 25},
-    {"_lemma_sym_eigen_cpp", (DL_FUNC) &_lemma_sym_eigen_cpp, 1},
+    {"_lemma_sym_eigen_cpp", (DL_FUNC) &_lemma_sym_eigen_cpp, 3},
     {NULL, NULL, 0}
 };
 

@@ -13,15 +13,46 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <vector>
 
 // Values in decreasing order (as eigen()), vectors in the same order.
+// sym_tol >= 0: first check that K is symmetric to sym_tol * max(1, max|K|)
+// (R error otherwise). center: decompose the double-centred K (K minus row
+// means minus column means plus the grand mean), as GEMMA does. Both are done
+// here, on the one copy that dsyevd overwrites, so that no other n x n
+// temporary is made.
 // [[Rcpp::export(.sym_eigen, rng = false)]]
-Rcpp::List sym_eigen_cpp(Rcpp::NumericMatrix K) {
+Rcpp::List sym_eigen_cpp(Rcpp::NumericMatrix K, bool center = false,
+                         double sym_tol = -1.0) {
   const int n = K.nrow();
   if (K.ncol() != n) throw std::runtime_error("the matrix is not square");
-  Rcpp::NumericMatrix V = Rcpp::clone(K);
+  if (sym_tol >= 0) {
+    double amax = 1.0, dmax = 0.0;
+    for (int j = 0; j < n; ++j)
+      for (int i = j; i < n; ++i) {
+        amax = std::max(amax, std::fabs(K(i, j)));
+        dmax = std::max(dmax, std::fabs(K(i, j) - K(j, i)));
+      }
+    if (dmax > sym_tol * amax)
+      throw std::runtime_error("the relationship matrix is not symmetric");
+  }
+  Rcpp::NumericMatrix V(n, n);
+  std::copy(K.begin(), K.end(), V.begin());
+  if (center && n > 0) {
+    std::vector<double> rm(n, 0.0);
+    double gm = 0.0;
+    for (int j = 0; j < n; ++j) {
+      double s = 0.0;
+      for (int i = 0; i < n; ++i) s += K(i, j);
+      rm[j] = s / n;  // column means = row means (symmetric)
+      gm += rm[j];
+    }
+    gm /= n;
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < n; ++i) V(i, j) = K(i, j) - rm[i] - rm[j] + gm;
+  }
   Rcpp::NumericVector w(n);
   if (n == 0)
     return Rcpp::List::create(Rcpp::Named("values") = w, Rcpp::Named("vectors") = V);
