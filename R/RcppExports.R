@@ -49,12 +49,12 @@
     .Call(`_lemma_bed_read_cpp`, path, n_total, m_total, snp_idx, ind_idx)
 }
 
-.grm_bed <- function(path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas) {
-    .Call(`_lemma_grm_bed_cpp`, path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas)
+.grm_bed <- function(path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas, threads = 1L) {
+    .Call(`_lemma_grm_bed_cpp`, path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas, threads)
 }
 
-.grm_matrix <- function(G, standardize, maf, miss, block, use_blas) {
-    .Call(`_lemma_grm_matrix_cpp`, G, standardize, maf, miss, block, use_blas)
+.grm_matrix <- function(G, standardize, maf, miss, block, use_blas, threads = 1L) {
+    .Call(`_lemma_grm_matrix_cpp`, G, standardize, maf, miss, block, use_blas, threads)
 }
 
 .blas_threads <- function(n) {

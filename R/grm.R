@@ -37,13 +37,13 @@ grm <- function(genotypes, method = c("centered", "standardized"),
   chunk_size <- as.integer(chunk_size)
   if (is.matrix(g)) {
     if (!is.null(snps)) g <- g[, snps, drop = FALSE]
-    res <- .grm_matrix(g, std, maf, miss, chunk_size, use_blas())
+    res <- .grm_matrix(g, std, maf, miss, chunk_size, use_blas(), grm_threads())
     ids <- rownames(g)
     snp_names <- colnames(g)
   } else {
     si <- plink_index(snps, g$bim$snp, g$m, "SNP")
     res <- .grm_bed(g$bed, g$n, g$m, si, seq_len(g$n), std, maf, miss,
-                    chunk_size, use_blas())
+                    chunk_size, use_blas(), grm_threads())
     ids <- g$fam$iid
     snp_names <- g$bim$snp[si]
   }
@@ -72,4 +72,12 @@ use_blas <- function() {
   blas <- tryCatch(extSoftVersion()[["BLAS"]], error = function(e) "")
   isTRUE(grepl("openblas|mkl|blis|atlas|accelerate|veclib", blas,
                ignore.case = TRUE))
+}
+
+# OpenMP threads for the per-SNP work of grm(): the available cores (the
+# products themselves run in the BLAS, with its own threads)
+grm_threads <- function() {
+  th <- getOption("lemma.threads")
+  if (!is.null(th)) return(max(1L, as.integer(th)))
+  max(1L, as.integer(future::availableCores()))
 }

@@ -163,8 +163,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // grm_bed_cpp
-Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx, bool standardize, double maf, double miss, int block, bool use_blas);
-RcppExport SEXP _lemma_grm_bed_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP, SEXP standardizeSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP blockSEXP, SEXP use_blasSEXP) {
+Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx, bool standardize, double maf, double miss, int block, bool use_blas, int threads);
+RcppExport SEXP _lemma_grm_bed_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP, SEXP standardizeSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP blockSEXP, SEXP use_blasSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
@@ -177,13 +177,14 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type miss(missSEXP);
     Rcpp::traits::input_parameter< int >::type block(blockSEXP);
     Rcpp::traits::input_parameter< bool >::type use_blas(use_blasSEXP);
-    rcpp_result_gen = Rcpp::wrap(grm_bed_cpp(path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(grm_bed_cpp(path, n_total, m_total, snp_idx, ind_idx, standardize, maf, miss, block, use_blas, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // grm_matrix_cpp
-Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf, double miss, int block, bool use_blas);
-RcppExport SEXP _lemma_grm_matrix_cpp(SEXP GSEXP, SEXP standardizeSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP blockSEXP, SEXP use_blasSEXP) {
+Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf, double miss, int block, bool use_blas, int threads);
+RcppExport SEXP _lemma_grm_matrix_cpp(SEXP GSEXP, SEXP standardizeSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP blockSEXP, SEXP use_blasSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type G(GSEXP);
@@ -192,7 +193,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type miss(missSEXP);
     Rcpp::traits::input_parameter< int >::type block(blockSEXP);
     Rcpp::traits::input_parameter< bool >::type use_blas(use_blasSEXP);
-    rcpp_result_gen = Rcpp::wrap(grm_matrix_cpp(G, standardize, maf, miss, block, use_blas));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(grm_matrix_cpp(G, standardize, maf, miss, block, use_blas, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -313,8 +315,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_kernel_test", (DL_FUNC) &_lemma_kernel_test, 3},
     {"_lemma_bed_check_cpp", (DL_FUNC) &_lemma_bed_check_cpp, 3},
     {"_lemma_bed_read_cpp", (DL_FUNC) &_lemma_bed_read_cpp, 5},
-    {"_lemma_grm_bed_cpp", (DL_FUNC) &_lemma_grm_bed_cpp, 10},
-    {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 6},
+    {"_lemma_grm_bed_cpp", (DL_FUNC) &_lemma_grm_bed_cpp, 11},
+    {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 7},
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
     {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
     {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 21},

@@ -5,7 +5,11 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <functional>
 #include <stdexcept>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #ifndef _WIN32
 #include <dlfcn.h>
 #endif
@@ -234,54 +238,93 @@ class GrmAccumulator {
       Z_.resize(n, block);
     }
   }
-  // returns true if the SNP passed the filters and was used
-  bool add(const double* x) {
-    SnpStats s = snp_stats(x, n_);
-    if (s.n_miss == n_) return false;
-    if (static_cast<double>(s.n_miss) / n_ > miss_) return false;
-    if (s.af < maf_ || s.af > 1.0 - maf_) return false;
-    if (s.n_class < 2) return false;
-    const double mean = s.mean;
+  // Adds `count` (<= block) SNPs: fill(j, x) writes SNP j's dosages (NaN
+  // missing); used[j] says whether it passed the filters. The per-SNP work
+  // runs on `threads` OpenMP threads; every sum is formed in the same order
+  // whatever their number.
+  void add_block(int count, const std::function<void(int, double*)>& fill,
+                 int* used, int threads) {
+    if (count > block_) throw std::runtime_error("GRM block too large");
+    X_.resize(n_, count);
+    mean_.resize(count);
+    scale_.resize(count);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int j = 0; j < count; ++j) {
+      double* x = X_.col(j).data();
+      fill(j, x);
+      SnpStats s = snp_stats(x, n_);
+      bool ok = !(s.n_miss == n_ || static_cast<double>(s.n_miss) / n_ > miss_ ||
+                  s.af < maf_ || s.af > 1.0 - maf_ || s.n_class < 2);
+      used[j] = ok;
+      mean_[j] = s.mean;
+      scale_[j] = 1.0;
+      if (ok && standardize_) {
+        // population variance with missing values set to the mean
+        double ss = 0.0;
+        for (int i = 0; i < n_; ++i)
+          if (!std::isnan(x[i])) ss += (x[i] - s.mean) * (x[i] - s.mean);
+        const double var = ss / n_;
+        if (var > 0) scale_[j] = 1.0 / std::sqrt(var);
+      }
+    }
+    std::vector<int> cols;
+    for (int j = 0; j < count; ++j)
+      if (used[j]) cols.push_back(j);
+    const int k = cols.size();
+    if (k == 0) return;
+    if (filled_ + k > block_) flush();
+    const int f0 = filled_;
     if (split_) {
-      float* f = Zf_.col(filled_).data();
-      missing_.clear();
-      for (int i = 0; i < n_; ++i) {
-        if (std::isnan(x[i])) {
-          f[i] = 0.0f;
-          missing_.push_back(i);
-        } else {
-          f[i] = static_cast<float>(x[i]);
-          v_[i] += mean * x[i];
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (int t = 0; t < k; ++t) {
+        const double* x = X_.col(cols[t]).data();
+        float* f = Zf_.col(f0 + t).data();
+        for (int i = 0; i < n_; ++i) f[i] = std::isnan(x[i]) ? 0.0f : static_cast<float>(x[i]);
+      }
+      // v += sum_t mean_t g0_t, w, s and C (see the class comment), split
+      // over rows (v) and columns (C) so that threads never share an entry
+#pragma omp parallel num_threads(threads)
+      {
+#ifdef _OPENMP
+        const int nt = omp_get_num_threads(), me = omp_get_thread_num();
+#else
+        const int nt = 1, me = 0;
+#endif
+        const int lo = static_cast<int>(static_cast<long>(n_) * me / nt);
+        const int hi = static_cast<int>(static_cast<long>(n_) * (me + 1) / nt);
+        std::vector<int> miss;
+        for (int t = 0; t < k; ++t) {
+          const double mu = mean_[cols[t]];
+          const float* f = Zf_.col(f0 + t).data();
+          for (int i = lo; i < hi; ++i) v_[i] += mu * f[i];
+          const double* x = X_.col(cols[t]).data();
+          miss.clear();
+          for (int i = 0; i < n_; ++i) if (std::isnan(x[i])) miss.push_back(i);
+          const double mm2 = 0.5 * mu * mu;
+          for (size_t a = 0; a < miss.size(); ++a) {
+            const int c = miss[a];
+            if (c < lo || c >= hi) continue;
+            w_[c] += mu * mu;
+            double* ck = &K_(0, c);
+            for (int i = 0; i < n_; ++i) ck[i] += mu * f[i];
+            for (size_t b = 0; b < miss.size(); ++b) ck[miss[b]] += mm2;
+            cdiag_[c] += mm2;
+          }
         }
       }
-      s_ += mean * mean;
-      // C is accumulated in K_ itself, over the whole matrix: the lower
-      // triangle then holds A + C and the upper one C', folded at the end
-      // (C's diagonal is kept apart, as A + C shares it)
-      const double mm2 = 0.5 * mean * mean;
-      for (size_t a = 0; a < missing_.size(); ++a) {
-        const int k = missing_[a];
-        w_[k] += mean * mean;
-        double* ck = &K_(0, k);
-        for (int i = 0; i < n_; ++i) ck[i] += mean * f[i];
-        for (size_t b = 0; b < missing_.size(); ++b) ck[missing_[b]] += mm2;
-        cdiag_[k] += mm2;  // f[k] = 0: the diagonal got only mm2
-      }
+      for (int t = 0; t < k; ++t) s_ += mean_[cols[t]] * mean_[cols[t]];
     } else {
-      // population variance with missing values set to the mean
-      double ss = 0.0;
-      for (int i = 0; i < n_; ++i)
-        if (!std::isnan(x[i])) ss += (x[i] - mean) * (x[i] - mean);
-      double var = ss / n_;
-      double scale = (standardize_ && var > 0) ? 1.0 / std::sqrt(var) : 1.0;
-      double* z = Z_.col(filled_).data();
-      for (int i = 0; i < n_; ++i)
-        z[i] = std::isnan(x[i]) ? 0.0 : (x[i] - mean) * scale;
+#pragma omp parallel for num_threads(threads) schedule(static)
+      for (int t = 0; t < k; ++t) {
+        const double* x = X_.col(cols[t]).data();
+        const double mu = mean_[cols[t]], sc = scale_[cols[t]];
+        double* z = Z_.col(f0 + t).data();
+        for (int i = 0; i < n_; ++i) z[i] = std::isnan(x[i]) ? 0.0 : (x[i] - mu) * sc;
+      }
     }
-    ++filled_;
-    ++used_;
+    filled_ += k;
+    used_ += k;
     if (filled_ == block_) flush();
-    return true;
   }
   void flush() {
     if (filled_ == 0) return;
@@ -337,10 +380,10 @@ class GrmAccumulator {
   long in_float_;
   double s_;
   ssyrk_fun ssyrk_;
-  Eigen::MatrixXd Z_;
+  Eigen::MatrixXd Z_, X_;
   Eigen::MatrixXf Kf_, Zf_;
   Eigen::VectorXd v_, w_, cdiag_;
-  std::vector<int> missing_;
+  std::vector<double> mean_, scale_;
 };
 
 }  // namespace
@@ -349,37 +392,38 @@ class GrmAccumulator {
 Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total,
                        Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx,
                        bool standardize, double maf, double miss, int block,
-                       bool use_blas) {
+                       bool use_blas, int threads = 1) {
   std::vector<int> snps = to_zero_based(snp_idx, m_total, "SNP");
   std::vector<int> inds = to_zero_based(ind_idx, n_total, "individual");
   BedReader reader(path, n_total, m_total);
   const int n = static_cast<int>(inds.size());
+  if (block < 1) block = 1;
   Rcpp::NumericMatrix K(n, n);
   GrmAccumulator acc(&K(0, 0), n, standardize, maf, miss, block, use_blas, true);
-  std::vector<double> x(n);
-  Rcpp::LogicalVector used(snps.size());
+  std::vector<int> used(snps.size());
   const long bps = reader.bytes_per_snp();
-  const size_t chunk = 4096;
-  std::vector<unsigned char> raw(bps * chunk);
+  std::vector<unsigned char> raw(static_cast<size_t>(bps) * block);
   std::vector<int> part;
-  for (size_t j0 = 0; j0 < snps.size(); j0 += chunk) {
+  for (size_t j0 = 0; j0 < snps.size(); j0 += block) {
     Rcpp::checkUserInterrupt();
-    const size_t j1 = std::min(snps.size(), j0 + chunk);
+    const size_t j1 = std::min(snps.size(), j0 + block);
     part.assign(snps.begin() + j0, snps.begin() + j1);
     reader.read_raw(part, raw.data());
-    for (size_t j = j0; j < j1; ++j) {
-      decode_snp(raw.data() + (j - j0) * bps, inds, x.data());
-      used[j] = acc.add(x.data());
-    }
+    std::function<void(int, double*)> fill = [&](int j, double* x) {
+      decode_snp(raw.data() + static_cast<size_t>(j) * bps, inds, x);
+    };
+    acc.add_block(static_cast<int>(j1 - j0), fill, &used[j0], threads);
   }
   acc.finish();
-  return Rcpp::List::create(Rcpp::Named("K") = K, Rcpp::Named("used") = used);
+  Rcpp::LogicalVector u(used.begin(), used.end());
+  return Rcpp::List::create(Rcpp::Named("K") = K, Rcpp::Named("used") = u);
 }
 
 // [[Rcpp::export(.grm_matrix, rng = false)]]
 Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
-                          double miss, int block, bool use_blas) {
+                          double miss, int block, bool use_blas, int threads = 1) {
   const int n = G.nrow(), m = G.ncol();
+  if (block < 1) block = 1;
   bool integer_genotypes = true;
   for (R_xlen_t i = 0; i < G.size() && integer_genotypes; ++i) {
     double v = G[i];
@@ -388,19 +432,22 @@ Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
   Rcpp::NumericMatrix K(n, n);
   GrmAccumulator acc(&K(0, 0), n, standardize, maf, miss, block, use_blas,
                      integer_genotypes);
-  std::vector<double> x(n);
-  Rcpp::LogicalVector used(m);
-  for (int j = 0; j < m; ++j) {
-    if (j % 256 == 0) Rcpp::checkUserInterrupt();
-    const double* col = &G(0, j);
-    for (int i = 0; i < n; ++i)
-      x[i] = ISNAN(col[i]) ? std::numeric_limits<double>::quiet_NaN() : col[i];
-    used[j] = acc.add(x.data());
+  std::vector<int> used(m);
+  const double* Gp = m > 0 ? &G(0, 0) : NULL;
+  for (int j0 = 0; j0 < m; j0 += block) {
+    Rcpp::checkUserInterrupt();
+    const int j1 = std::min(m, j0 + block);
+    std::function<void(int, double*)> fill = [&](int j, double* x) {
+      const double* col = Gp + static_cast<long>(j0 + j) * n;
+      for (int i = 0; i < n; ++i)
+        x[i] = ISNAN(col[i]) ? std::numeric_limits<double>::quiet_NaN() : col[i];
+    };
+    acc.add_block(j1 - j0, fill, &used[j0], threads);
   }
   acc.finish();
-  return Rcpp::List::create(Rcpp::Named("K") = K, Rcpp::Named("used") = used);
+  Rcpp::LogicalVector u(used.begin(), used.end());
+  return Rcpp::List::create(Rcpp::Named("K") = K, Rcpp::Named("used") = u);
 }
-
 
 // Sets the number of OpenBLAS threads (if R's BLAS is OpenBLAS) and returns
 // the previous number, or -1 if that BLAS does not offer the control. Used to
