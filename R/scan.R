@@ -58,7 +58,10 @@
 #'   matched by rownames, or in the order of the null model when it has none).
 #' @param test `"wald"`, `"lrt"`, `"score"` or `"all"`.
 #' @param method `"exact"` (per-SNP \eqn{\lambda}) or `"fixed"`.
-#' @param chunk_size SNPs per task.
+#' @param chunk_size SNPs per task; `NULL` for 1,000 when the future plan has
+#'   several workers and 10,000 otherwise (fewer, larger tasks for the
+#'   threads). Memory is O(n x block) per thread plus n/4 bytes per SNP of
+#'   the task, whatever its size.
 #' @param maf,miss,r2 SNP filters (GEMMA's defaults).
 #' @param snps optional subset of SNPs (indices or names).
 #' @param lambda_range,n_region search interval for \eqn{\lambda} and its
@@ -82,7 +85,7 @@
 #' head(res)
 #' @export
 lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"),
-                     method = c("exact", "fixed"), chunk_size = 1000L,
+                     method = c("exact", "fixed"), chunk_size = NULL,
                      maf = 0.01, miss = 0.05, r2 = 0.9999, snps = NULL,
                      lambda_range = c(1e-5, 1e5), n_region = 10L,
                      lambda_search = c("gemma", "exact"), threads = NULL) {
@@ -131,6 +134,8 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   info <- geno_snp_info(g)
   si <- if (is.matrix(g)) plink_index(snps, colnames(g) %||% info$snp, geno_m(g), "SNP")
         else plink_index(snps, info$snp, geno_m(g), "SNP")
+  if (is.null(chunk_size))
+    chunk_size <- if (future::nbrOfWorkers() > 1) 1000L else 10000L
   chunk_size <- max(1L, as.integer(chunk_size))
   chunks <- split(si, ceiling(seq_along(si) / chunk_size))
   names(chunks) <- NULL

@@ -350,16 +350,35 @@ class GrmAccumulator {
   }
   void finish() {
     flush();
+    const double scale = used_ > 0 ? 1.0 / static_cast<double>(used_) : 1.0;
     if (split_) {
       move_to_double();
       for (int j = 0; j < n_; ++j) {
-        K_(j, j) += s_ - 2.0 * (v_[j] + w_[j]) + cdiag_[j];
-        for (int i = j + 1; i < n_; ++i)
-          K_(i, j) += K_(j, i) + s_ - v_[i] - v_[j] - w_[i] - w_[j];
+        cdiag_[j] += s_ - 2.0 * (v_[j] + w_[j]);  // diagonal correction
+        v_[j] += w_[j];
       }
     }
-    if (used_ > 0) K_ /= static_cast<double>(used_);
-    K_.triangularView<Eigen::StrictlyUpper>() = K_.transpose();
+    // in tiles, so that reading the upper triangle (a row) stays in cache:
+    // lower = (lower + corrections [+ upper, C']) / m, then upper = lower'
+    const int T = 64;
+    for (int j0 = 0; j0 < n_; j0 += T) {
+      const int j1 = std::min(n_, j0 + T);
+      for (int i0 = j0; i0 < n_; i0 += T) {
+        const int i1 = std::min(n_, i0 + T);
+        for (int j = j0; j < j1; ++j) {
+          for (int i = std::max(i0, j); i < i1; ++i) {
+            double v = K_(i, j);
+            if (split_) {
+              if (i == j) v += cdiag_[j];
+              else v += K_(j, i) + s_ - v_[i] - v_[j];
+            }
+            K_(i, j) = v * scale;
+          }
+        }
+        for (int j = j0; j < j1; ++j)
+          for (int i = std::max(i0, j + 1); i < i1; ++i) K_(j, i) = K_(i, j);
+      }
+    }
   }
   int used() const { return used_; }
 

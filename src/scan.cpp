@@ -560,13 +560,19 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
   // ---- filters (GEMMA's defaults) and mean imputation, per SNP ----
   Eigen::MatrixXd WtW = W.transpose() * W;
   Eigen::LDLT<Eigen::MatrixXd> wtw(WtW);
-  Eigen::MatrixXd X(n, B);
+  // (the dosages are decoded again per block below: no n x B buffer, so the
+  // memory is O(n x block) per thread whatever the chunk size)
   std::vector<int> status(B, 0);
-#pragma omp parallel for num_threads(threads) schedule(static)
+  std::vector<double> snp_mean(B, kNaN);
+#pragma omp parallel num_threads(threads)
+  {
+  std::vector<double> xbuf(n);
+#pragma omp for schedule(static)
   for (int j = 0; j < B; ++j) {
-    double* xv = X.col(j).data();
+    double* xv = xbuf.data();
     fill(j, xv);
     SnpStats s = snp_stats(xv, n);
+    snp_mean[j] = s.mean;
     put(j, 1, s.n_miss);
     put(j, 2, std::isnan(s.af) ? NA_REAL : s.af);
     int st = 0;
@@ -584,6 +590,7 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
     }
     status[j] = st;
     put(j, 0, st);
+  }
   }
   std::vector<int> keep;
   keep.reserve(B);
@@ -667,7 +674,12 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
       try {
         const int b0 = blk * kBlockSnps, nb = std::min(kBlockSnps, nk - b0);
         Xb.resize(n, nb);
-        for (int t = 0; t < nb; ++t) Xb.col(t) = X.col(keep[b0 + t]);
+        for (int t = 0; t < nb; ++t) {
+          const int j = keep[b0 + t];
+          double* xv = Xb.col(t).data();
+          fill(j, xv);
+          for (int i = 0; i < n; ++i) if (std::isnan(xv[i])) xv[i] = snp_mean[j];
+        }
         crossprod_into(U, Xb, UtG, use_blas);
         crossprod_into(UtG, HbA, Sxa, use_blas);
         sq = UtG.cwiseProduct(UtG);
