@@ -35,15 +35,23 @@ grm <- function(genotypes, method = c("centered", "standardized"),
   g <- geno_source(genotypes)
   std <- method == "standardized"
   chunk_size <- as.integer(chunk_size)
+  blas <- use_blas()
+  threads <- grm_threads()
+  if (blas && threads > 1L && !std) {
+    # the exact single-precision products then run on lemma's own threads,
+    # each with a one-thread BLAS (no two thread pools spinning at once)
+    old <- .blas_threads(1L)
+    if (old > 1L) on.exit(.blas_threads(old), add = TRUE)
+  }
   if (is.matrix(g)) {
     if (!is.null(snps)) g <- g[, snps, drop = FALSE]
-    res <- .grm_matrix(g, std, maf, miss, chunk_size, use_blas(), grm_threads())
+    res <- .grm_matrix(g, std, maf, miss, chunk_size, blas, threads)
     ids <- rownames(g)
     snp_names <- colnames(g)
   } else {
     si <- plink_index(snps, g$bim$snp, g$m, "SNP")
     res <- .grm_bed(g$bed, g$n, g$m, si, seq_len(g$n), std, maf, miss,
-                    chunk_size, use_blas(), grm_threads())
+                    chunk_size, blas, threads)
     ids <- g$fam$iid
     snp_names <- g$bim$snp[si]
   }

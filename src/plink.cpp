@@ -202,6 +202,17 @@ ssyrk_fun find_ssyrk() {
   return NULL;
 #endif
 }
+typedef void (*sgemm_fun)(const char*, const char*, const int*, const int*,
+                          const int*, const float*, const float*, const int*,
+                          const float*, const int*, const float*, float*,
+                          const int*, size_t, size_t);
+sgemm_fun find_sgemm() {
+#ifndef _WIN32
+  return reinterpret_cast<sgemm_fun>(dlsym(RTLD_DEFAULT, "sgemm_"));
+#else
+  return NULL;
+#endif
+}
 
 // Accumulates K = sum_j z_j z_j' / m in blocks of SNPs, where z_j is the
 // mean-imputed, centred (and for the standardized GRM, scaled) genotype
@@ -227,7 +238,8 @@ class GrmAccumulator {
       : K_(K, n, n), n_(n), standardize_(standardize), maf_(maf), miss_(miss),
         block_(block), filled_(0), used_(0), use_blas_(use_blas),
         split_(!standardize && integer_genotypes), in_float_(0),
-        s_(0.0), ssyrk_(use_blas ? find_ssyrk() : NULL) {
+        s_(0.0), ssyrk_(use_blas ? find_ssyrk() : NULL),
+        sgemm_(use_blas ? find_sgemm() : NULL), threads_(1) {
     if (split_) {
       Kf_ = Eigen::MatrixXf::Zero(n, n);
       Zf_.resize(n, block);
@@ -245,6 +257,7 @@ class GrmAccumulator {
   void add_block(int count, const std::function<void(int, double*)>& fill,
                  int* used, int threads) {
     if (count > block_) throw std::runtime_error("GRM block too large");
+    threads_ = threads;
     X_.resize(n_, count);
     mean_.resize(count);
     scale_.resize(count);
@@ -330,7 +343,27 @@ class GrmAccumulator {
     if (filled_ == 0) return;
     int n = n_, k = filled_;
     if (split_) {
-      if (ssyrk_ != NULL) {
+      if (ssyrk_ != NULL && sgemm_ != NULL && threads_ > 1 && n >= 64) {
+        // two single-threaded BLAS calls side by side on OpenMP threads (the
+        // caller keeps the BLAS at one thread): rows [0, r) take r^2/2 of the
+        // work, rows [r, n) the rest; r = n / sqrt(2) balances them. The
+        // sums are of integers, exact in any order.
+        const float one = 1.0f;
+        int r = static_cast<int>(n / std::sqrt(2.0)), nr = n - r;
+        float* Z = Zf_.data();
+        float* C = Kf_.data();
+#pragma omp parallel sections num_threads(2)
+        {
+#pragma omp section
+          ssyrk_("L", "N", &r, &k, &one, Z, &n, &one, C, &n, 1, 1);
+#pragma omp section
+          {
+            sgemm_("N", "T", &nr, &r, &k, &one, Z + r, &n, Z, &n, &one, C + r, &n, 1, 1);
+            ssyrk_("L", "N", &nr, &k, &one, Z + r, &n, &one,
+                   C + r + static_cast<long>(r) * n, &n, 1, 1);
+          }
+        }
+      } else if (ssyrk_ != NULL) {
         const float one = 1.0f;
         ssyrk_("L", "N", &n, &k, &one, Zf_.data(), &n, &one, Kf_.data(), &n, 1, 1);
       } else {
@@ -399,6 +432,8 @@ class GrmAccumulator {
   long in_float_;
   double s_;
   ssyrk_fun ssyrk_;
+  sgemm_fun sgemm_;
+  int threads_;
   Eigen::MatrixXd Z_, X_;
   Eigen::MatrixXf Kf_, Zf_;
   Eigen::VectorXd v_, w_, cdiag_;
