@@ -44,6 +44,11 @@ class BedReader {
 void decode_snp(const unsigned char* record, const std::vector<int>& ind,
                 double* out);
 
+// 1-based R indices to 0-based, checked against 1..max (the error names
+// `what`).
+std::vector<int> to_zero_based(const Rcpp::IntegerVector& idx, int max,
+                               const char* what);
+
 // Checks a .bed file's magic bytes and size; throws std::runtime_error with a
 // message naming the file on failure.
 void check_bed(const std::string& path, int n_total, int m_total);

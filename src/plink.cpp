@@ -148,7 +148,7 @@ void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
 
 using namespace lemma;
 
-static std::vector<int> to_zero_based(const Rcpp::IntegerVector& idx, int max,
+std::vector<int> lemma::to_zero_based(const Rcpp::IntegerVector& idx, int max,
                                       const char* what) {
   std::vector<int> out(idx.size());
   for (R_xlen_t i = 0; i < idx.size(); ++i) {

@@ -566,31 +566,31 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
   std::vector<double> snp_mean(B, kNaN);
 #pragma omp parallel num_threads(threads)
   {
-  std::vector<double> xbuf(n);
+    std::vector<double> xbuf(n);
 #pragma omp for schedule(static)
-  for (int j = 0; j < B; ++j) {
-    double* xv = xbuf.data();
-    fill(j, xv);
-    SnpStats s = snp_stats(xv, n);
-    snp_mean[j] = s.mean;
-    put(j, 1, s.n_miss);
-    put(j, 2, std::isnan(s.af) ? NA_REAL : s.af);
-    int st = 0;
-    if (s.n_miss == n || static_cast<double>(s.n_miss) / n > miss) st = 1;
-    else if (s.af < maf || s.af > 1.0 - maf) st = 2;
-    else if (s.n_class < 2) st = 3;
-    if (st == 0) {
-      for (int i = 0; i < n; ++i) if (std::isnan(xv[i])) xv[i] = s.mean;
-      if (c > 1) {
-        Eigen::Map<const Eigen::VectorXd> x(xv, n);
-        Eigen::VectorXd Wtx = W.transpose() * x;
-        double vw = Wtx.dot(wtw.solve(Wtx)), vx = x.squaredNorm();
-        if (vw / vx > r2) st = 4;
+    for (int j = 0; j < B; ++j) {
+      double* xv = xbuf.data();
+      fill(j, xv);
+      SnpStats s = snp_stats(xv, n);
+      snp_mean[j] = s.mean;
+      put(j, 1, s.n_miss);
+      put(j, 2, std::isnan(s.af) ? NA_REAL : s.af);
+      int st = 0;
+      if (s.n_miss == n || static_cast<double>(s.n_miss) / n > miss) st = 1;
+      else if (s.af < maf || s.af > 1.0 - maf) st = 2;
+      else if (s.n_class < 2) st = 3;
+      if (st == 0) {
+        for (int i = 0; i < n; ++i) if (std::isnan(xv[i])) xv[i] = s.mean;
+        if (c > 1) {
+          Eigen::Map<const Eigen::VectorXd> x(xv, n);
+          Eigen::VectorXd Wtx = W.transpose() * x;
+          double vw = Wtx.dot(wtw.solve(Wtx)), vx = x.squaredNorm();
+          if (vw / vx > r2) st = 4;
+        }
       }
+      status[j] = st;
+      put(j, 0, st);
     }
-    status[j] = st;
-    put(j, 0, st);
-  }
   }
   std::vector<int> keep;
   keep.reserve(B);
@@ -724,42 +724,35 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
             ps.set_column(A, xs);
           }
           double lam_at = kNaN;  // lambda of the last ps.at
-          EvalFun fun_ml = [&](double lam, bool need_f, bool need_d2) {
-            Scalars sc;
-            ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
-            lam_at = lam;
-            return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, false,
-                            need_f, true, need_d2);
+          // (f, d1, d2) at any lambda, REML or ML
+          auto make_fun = [&](bool reml) -> EvalFun {
+            return [&, reml](double lam, bool need_f, bool need_d2) {
+              Scalars sc;
+              ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
+              lam_at = lam;
+              return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, reml,
+                              need_f, true, need_d2);
+            };
           };
-          EvalFun fun_re = [&](double lam, bool need_f, bool need_d2) {
-            Scalars sc;
-            ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
-            lam_at = lam;
-            return lik_from(G1, G2, G3, sc, lam, n, c + 1, yc, logdet0, true,
-                            need_f, true, need_d2);
-          };
+          EvalFun fun_ml = make_fun(false), fun_re = make_fun(true);
           double f_lo_ml = kNaN, f_hi_ml = kNaN, f_lo_re = kNaN, f_hi_re = kNaN;
           if (ok && need_full) {
             for (int l = 0; l < ng && ok; ++l) {
               assemble(kk, 1 + 2 * l, G1);
               assemble(kk, 2 + 2 * l, G2);
               bool ends = (l == 0 || l == ng - 1);
-              if (do_lrt) {
+              // derivative at the grid point, f at the two ends
+              auto at_grid = [&](bool reml, std::vector<double>& dg, double& f_lo,
+                                 double& f_hi) {
                 LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
-                                      logdet0, false, ends, true, false);
-                ok = ok && v.ok;
-                dml[l] = v.d1;
-                if (l == 0) f_lo_ml = v.f;
-                if (l == ng - 1) f_hi_ml = v.f;
-              }
-              if (do_wald) {
-                LikValue v = lik_from(G1, G2, G3, scal[l], grid[l], n, c + 1, yc,
-                                      logdet0, true, ends, true, false);
-                ok = ok && v.ok;
-                dre[l] = v.d1;
-                if (l == 0) f_lo_re = v.f;
-                if (l == ng - 1) f_hi_re = v.f;
-              }
+                                      logdet0, reml, ends, true, false);
+                dg[l] = v.d1;
+                if (l == 0) f_lo = v.f;
+                if (l == ng - 1) f_hi = v.f;
+                return v.ok;
+              };
+              if (do_lrt) ok = at_grid(false, dml, f_lo_ml, f_hi_ml) && ok;
+              if (do_wald) ok = at_grid(true, dre, f_lo_re, f_hi_re) && ok;
             }
           }
           if (ok && do_score) {
@@ -903,17 +896,8 @@ Rcpp::NumericMatrix scan_chunk_bed_cpp(Eigen::Map<Eigen::MatrixXd> U,
                                        double lmin, double lmax, int nregion,
                                        bool use_blas, int threads = 1,
                                        bool gemma_search = true) {
-  std::vector<int> snps(snp_idx.size()), inds(ind_idx.size());
-  for (R_xlen_t j = 0; j < snp_idx.size(); ++j) {
-    if (snp_idx[j] == NA_INTEGER || snp_idx[j] < 1 || snp_idx[j] > m_total)
-      throw std::runtime_error("SNP index out of range");
-    snps[j] = snp_idx[j] - 1;
-  }
-  for (R_xlen_t i = 0; i < ind_idx.size(); ++i) {
-    if (ind_idx[i] == NA_INTEGER || ind_idx[i] < 1 || ind_idx[i] > n_total)
-      throw std::runtime_error("individual index out of range");
-    inds[i] = ind_idx[i] - 1;
-  }
+  std::vector<int> snps = to_zero_based(snp_idx, m_total, "SNP");
+  std::vector<int> inds = to_zero_based(ind_idx, n_total, "individual");
   if (static_cast<int>(inds.size()) != d_.size())
     throw std::runtime_error("genotype rows do not match the individuals");
   BedReader reader(path, n_total, m_total);
