@@ -197,6 +197,18 @@ test_that("filtered SNPs are reported, never NaN", {
   expect_false(anyNA(res2[res2$snp != "rs1", c("beta", "se", "p_wald", "p_lrt", "p_score")]))
 })
 
+test_that("bad scan arguments get named errors", {
+  g <- read_plink(example_bed())
+  null <- list(y = g$fam$pheno, X = example_cov(), K = suppressMessages(grm(g)),
+               ids = g$fam$iid)
+  expect_error(suppressMessages(lmm_scan(null, g, threads = 0)),
+               "'threads' must be a positive integer")
+  expect_error(suppressMessages(lmm_scan(null, g, threads = "two")),
+               "'threads' must be a positive integer")
+  expect_error(suppressMessages(lmm_scan(null, g, lambda_search = "brent")),
+               "should be one of")
+})
+
 test_that("results do not depend on the future plan", {
   skip_if_not_installed("future")
   skip_on_cran()
