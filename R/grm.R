@@ -37,12 +37,6 @@ grm <- function(genotypes, method = c("centered", "standardized"),
   chunk_size <- as.integer(chunk_size)
   blas <- use_blas()
   threads <- grm_threads()
-  if (blas && threads > 1L && !std) {
-    # the exact single-precision products then run on lemma's own threads,
-    # each with a one-thread BLAS (no two thread pools spinning at once)
-    old <- .blas_threads(1L)
-    if (old > 1L) on.exit(.blas_threads(old), add = TRUE)
-  }
   if (is.matrix(g)) {
     if (!is.null(snps)) g <- g[, snps, drop = FALSE]
     res <- .grm_matrix(g, std, maf, miss, chunk_size, blas, threads)

@@ -202,6 +202,24 @@ ssyrk_fun find_ssyrk() {
   return NULL;
 #endif
 }
+// Sets OpenBLAS's number of threads (if R's BLAS is OpenBLAS) and returns
+// the previous number, or -1 if that BLAS offers no such control.
+int set_blas_threads(int n) {
+#ifndef _WIN32
+  typedef void (*set_fun)(int);
+  typedef int (*get_fun)(void);
+  void* s = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+  void* g = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+  if (s == NULL || g == NULL) return -1;
+  int old = reinterpret_cast<get_fun>(g)();
+  if (n > 0) reinterpret_cast<set_fun>(s)(n);
+  return old;
+#else
+  (void)n;
+  return -1;
+#endif
+}
+
 typedef void (*sgemm_fun)(const char*, const char*, const int*, const int*,
                           const int*, const float*, const float*, const int*,
                           const float*, const int*, const float*, float*,
@@ -414,6 +432,8 @@ class GrmAccumulator {
     }
   }
   int used() const { return used_; }
+  // whether the exact single-precision split is used
+  bool split() const { return split_; }
 
  private:
   void move_to_double() {
@@ -440,6 +460,17 @@ class GrmAccumulator {
   std::vector<double> mean_, scale_;
 };
 
+// While alive, keeps an OpenBLAS at one thread (the split GRM product runs
+// its own two threads, each with a one-thread BLAS); restores it after.
+class OneThreadBlas {
+ public:
+  explicit OneThreadBlas(bool on) : old_(on ? set_blas_threads(1) : -1) {}
+  ~OneThreadBlas() { if (old_ > 1) set_blas_threads(old_); }
+
+ private:
+  int old_;
+};
+
 }  // namespace
 
 // [[Rcpp::export(.grm_bed, rng = false)]]
@@ -454,6 +485,7 @@ Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total,
   if (block < 1) block = 1;
   Rcpp::NumericMatrix K(n, n);
   GrmAccumulator acc(&K(0, 0), n, standardize, maf, miss, block, use_blas, true);
+  OneThreadBlas blas_guard(use_blas && threads > 1 && acc.split());
   std::vector<int> used(snps.size());
   const long bps = reader.bytes_per_snp();
   std::vector<unsigned char> raw(static_cast<size_t>(bps) * block);
@@ -486,6 +518,7 @@ Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
   Rcpp::NumericMatrix K(n, n);
   GrmAccumulator acc(&K(0, 0), n, standardize, maf, miss, block, use_blas,
                      integer_genotypes);
+  OneThreadBlas blas_guard(use_blas && threads > 1 && acc.split());
   std::vector<int> used(m);
   const double* Gp = m > 0 ? &G(0, 0) : NULL;
   for (int j0 = 0; j0 < m; j0 += block) {
@@ -507,18 +540,4 @@ Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
 // the previous number, or -1 if that BLAS does not offer the control. Used to
 // keep scan workers, which already run in parallel, single-threaded.
 // [[Rcpp::export(.blas_threads, rng = false)]]
-int blas_threads_cpp(int n) {
-#ifndef _WIN32
-  typedef void (*set_fun)(int);
-  typedef int (*get_fun)(void);
-  void* s = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
-  void* g = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
-  if (s == NULL || g == NULL) return -1;
-  int old = reinterpret_cast<get_fun>(g)();
-  if (n > 0) reinterpret_cast<set_fun>(s)(n);
-  return old;
-#else
-  (void)n;
-  return -1;
-#endif
-}
+int blas_threads_cpp(int n) { return set_blas_threads(n); }
