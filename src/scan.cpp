@@ -755,6 +755,22 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
               if (do_wald) ok = at_grid(true, dre, f_lo_re, f_hi_re) && ok;
             }
           }
+          // the per-SNP search for lambda (REML or ML): GEMMA's, or the exact
+          // one started at the null model's lambda (lams[ng] ML, [ng + 1] REML,
+          // whose first Newton step comes from the shared products)
+          auto search = [&](bool reml, const std::vector<double>& dg, double f_lo,
+                            double f_hi, double& lam, double& f) {
+            lam_at = kNaN;
+            const EvalFun& fun = reml ? fun_re : fun_ml;
+            if (gemma_search) return maximize_gemma(fun, grid, dg, f_lo, f_hi, lam, f);
+            const int li = reml ? ng + 1 : ng;
+            assemble(kk, 1 + 2 * li, G1);
+            assemble(kk, 2 + 2 * li, G2);
+            assemble(kk, 1 + 2 * nl + (li - ng), G3);
+            LikValue v0 = lik_from(G1, G2, G3, scal[li], lams[li], n, c + 1, yc,
+                                   logdet0, reml, true, true, true);
+            return v0.ok && maximize(fun, grid, dg, f_lo, f_hi, lams[li], lam, f, &v0);
+          };
           if (ok && do_score) {
             assemble(kk, 1 + 2 * ng, G1);
             ok = projected(G1, Pxx, Pxy, Pyy);
@@ -767,18 +783,7 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
           if (ok && do_wald) {
             double lam = lam_null_reml, f = kNaN;
             if (exact) {
-              lam_at = kNaN;
-              if (gemma_search) {
-                ok = maximize_gemma(fun_re, grid, dre, f_lo_re, f_hi_re, lam, f);
-              } else {
-                assemble(kk, 1 + 2 * (ng + 1), G1);
-                assemble(kk, 2 + 2 * (ng + 1), G2);
-                assemble(kk, 2 + 2 * nl, G3);
-                LikValue v0 = lik_from(G1, G2, G3, scal[ng + 1], lam_null_reml, n,
-                                       c + 1, yc, logdet0, true, true, true, true);
-                ok = v0.ok && maximize(fun_re, grid, dre, f_lo_re, f_hi_re,
-                                       lam_null_reml, lam, f, &v0);
-              }
+              ok = search(true, dre, f_lo_re, f_hi_re, lam, f);
               if (ok && lam != lam_at) {
                 Scalars sc;
                 ps.at(lam, 1, false, G1, G2, G3, sc);
@@ -800,18 +805,7 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
           if (ok && do_lrt) {
             double lam = lam_null_ml, f = kNaN;
             if (exact) {
-              lam_at = kNaN;
-              if (gemma_search) {
-                ok = maximize_gemma(fun_ml, grid, dml, f_lo_ml, f_hi_ml, lam, f);
-              } else {
-                assemble(kk, 1 + 2 * ng, G1);
-                assemble(kk, 2 + 2 * ng, G2);
-                assemble(kk, 1 + 2 * nl, G3);
-                LikValue v0 = lik_from(G1, G2, G3, scal[ng], lam_null_ml, n, c + 1,
-                                       yc, logdet0, false, true, true, true);
-                ok = v0.ok && maximize(fun_ml, grid, dml, f_lo_ml, f_hi_ml,
-                                       lam_null_ml, lam, f, &v0);
-              }
+              ok = search(false, dml, f_lo_ml, f_hi_ml, lam, f);
             } else {
               assemble(kk, 1 + 2 * ng, G1);
               LikValue v = lik_from(G1, G2, G3, scal[ng], lam, n, c + 1, yc,
