@@ -65,12 +65,12 @@
     .Call(`_lemma_spectral_null_cpp`, d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search)
 }
 
-.scan_chunk <- function(U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads = 1L, gemma_search = TRUE) {
-    .Call(`_lemma_scan_chunk_cpp`, U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search)
+.scan_chunk <- function(U, d_, W, UtW, Uty, G, ctx) {
+    .Call(`_lemma_scan_chunk_cpp`, U, d_, W, UtW, Uty, G, ctx)
 }
 
-.scan_chunk_bed <- function(U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads = 1L, gemma_search = TRUE) {
-    .Call(`_lemma_scan_chunk_bed_cpp`, U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search)
+.scan_chunk_bed <- function(U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, ctx) {
+    .Call(`_lemma_scan_chunk_bed_cpp`, U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, ctx)
 }
 
 .sym_eigen <- function(K, center = FALSE, sym_tol = -1.0) {

@@ -166,10 +166,7 @@ scan_task_plink <- function(s, ctx, src) {
   old <- blas_one_thread(ctx)
   on.exit(blas_restore(old))
   .scan_chunk_bed(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, src$bed, src$n, src$m,
-                  as.integer(s), as.integer(ctx$ind), ctx$do_wald, ctx$do_lrt,
-                  ctx$do_score, ctx$exact, ctx$lam_ml, ctx$lam_reml, ctx$maf,
-                  ctx$miss, ctx$r2, ctx$lmin, ctx$lmax, ctx$nregion,
-                  ctx$use_blas, ctx$threads, ctx$gemma_search)
+                  as.integer(s), as.integer(ctx$ind), ctx)
 }
 
 scan_task_matrix <- function(G, ctx) scan_run_chunk(G, ctx)
@@ -184,10 +181,7 @@ blas_restore <- function(old) if (old > 1L) invisible(.blas_threads(old))
 scan_run_chunk <- function(G, ctx) {
   old <- blas_one_thread(ctx)
   on.exit(blas_restore(old))
-  .scan_chunk(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, G, ctx$do_wald,
-              ctx$do_lrt, ctx$do_score, ctx$exact, ctx$lam_ml, ctx$lam_reml,
-              ctx$maf, ctx$miss, ctx$r2, ctx$lmin, ctx$lmax, ctx$nregion,
-              ctx$use_blas, ctx$threads, ctx$gemma_search)
+  .scan_chunk(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, G, ctx)
 }
 
 # Threads per task: all available cores when the tasks run one after another

@@ -226,8 +226,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // scan_chunk_cpp
-Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> W, Eigen::Map<Eigen::MatrixXd> UtW, Eigen::Map<Eigen::VectorXd> Uty, Rcpp::NumericMatrix G, bool do_wald, bool do_lrt, bool do_score, bool exact, double lam_null_ml, double lam_null_reml, double maf, double miss, double r2, double lmin, double lmax, int nregion, bool use_blas, int threads, bool gemma_search);
-RcppExport SEXP _lemma_scan_chunk_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP GSEXP, SEXP do_waldSEXP, SEXP do_lrtSEXP, SEXP do_scoreSEXP, SEXP exactSEXP, SEXP lam_null_mlSEXP, SEXP lam_null_remlSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP r2SEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP use_blasSEXP, SEXP threadsSEXP, SEXP gemma_searchSEXP) {
+Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> W, Eigen::Map<Eigen::MatrixXd> UtW, Eigen::Map<Eigen::VectorXd> Uty, Rcpp::NumericMatrix G, Rcpp::List ctx);
+RcppExport SEXP _lemma_scan_chunk_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP GSEXP, SEXP ctxSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type U(USEXP);
@@ -236,28 +236,14 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type UtW(UtWSEXP);
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type Uty(UtySEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericMatrix >::type G(GSEXP);
-    Rcpp::traits::input_parameter< bool >::type do_wald(do_waldSEXP);
-    Rcpp::traits::input_parameter< bool >::type do_lrt(do_lrtSEXP);
-    Rcpp::traits::input_parameter< bool >::type do_score(do_scoreSEXP);
-    Rcpp::traits::input_parameter< bool >::type exact(exactSEXP);
-    Rcpp::traits::input_parameter< double >::type lam_null_ml(lam_null_mlSEXP);
-    Rcpp::traits::input_parameter< double >::type lam_null_reml(lam_null_remlSEXP);
-    Rcpp::traits::input_parameter< double >::type maf(mafSEXP);
-    Rcpp::traits::input_parameter< double >::type miss(missSEXP);
-    Rcpp::traits::input_parameter< double >::type r2(r2SEXP);
-    Rcpp::traits::input_parameter< double >::type lmin(lminSEXP);
-    Rcpp::traits::input_parameter< double >::type lmax(lmaxSEXP);
-    Rcpp::traits::input_parameter< int >::type nregion(nregionSEXP);
-    Rcpp::traits::input_parameter< bool >::type use_blas(use_blasSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    Rcpp::traits::input_parameter< bool >::type gemma_search(gemma_searchSEXP);
-    rcpp_result_gen = Rcpp::wrap(scan_chunk_cpp(U, d_, W, UtW, Uty, G, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search));
+    Rcpp::traits::input_parameter< Rcpp::List >::type ctx(ctxSEXP);
+    rcpp_result_gen = Rcpp::wrap(scan_chunk_cpp(U, d_, W, UtW, Uty, G, ctx));
     return rcpp_result_gen;
 END_RCPP
 }
 // scan_chunk_bed_cpp
-Rcpp::NumericMatrix scan_chunk_bed_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> W, Eigen::Map<Eigen::MatrixXd> UtW, Eigen::Map<Eigen::VectorXd> Uty, std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx, bool do_wald, bool do_lrt, bool do_score, bool exact, double lam_null_ml, double lam_null_reml, double maf, double miss, double r2, double lmin, double lmax, int nregion, bool use_blas, int threads, bool gemma_search);
-RcppExport SEXP _lemma_scan_chunk_bed_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP, SEXP do_waldSEXP, SEXP do_lrtSEXP, SEXP do_scoreSEXP, SEXP exactSEXP, SEXP lam_null_mlSEXP, SEXP lam_null_remlSEXP, SEXP mafSEXP, SEXP missSEXP, SEXP r2SEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP use_blasSEXP, SEXP threadsSEXP, SEXP gemma_searchSEXP) {
+Rcpp::NumericMatrix scan_chunk_bed_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> W, Eigen::Map<Eigen::MatrixXd> UtW, Eigen::Map<Eigen::VectorXd> Uty, std::string path, int n_total, int m_total, Rcpp::IntegerVector snp_idx, Rcpp::IntegerVector ind_idx, Rcpp::List ctx);
+RcppExport SEXP _lemma_scan_chunk_bed_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP, SEXP snp_idxSEXP, SEXP ind_idxSEXP, SEXP ctxSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type U(USEXP);
@@ -270,22 +256,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type m_total(m_totalSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type snp_idx(snp_idxSEXP);
     Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type ind_idx(ind_idxSEXP);
-    Rcpp::traits::input_parameter< bool >::type do_wald(do_waldSEXP);
-    Rcpp::traits::input_parameter< bool >::type do_lrt(do_lrtSEXP);
-    Rcpp::traits::input_parameter< bool >::type do_score(do_scoreSEXP);
-    Rcpp::traits::input_parameter< bool >::type exact(exactSEXP);
-    Rcpp::traits::input_parameter< double >::type lam_null_ml(lam_null_mlSEXP);
-    Rcpp::traits::input_parameter< double >::type lam_null_reml(lam_null_remlSEXP);
-    Rcpp::traits::input_parameter< double >::type maf(mafSEXP);
-    Rcpp::traits::input_parameter< double >::type miss(missSEXP);
-    Rcpp::traits::input_parameter< double >::type r2(r2SEXP);
-    Rcpp::traits::input_parameter< double >::type lmin(lminSEXP);
-    Rcpp::traits::input_parameter< double >::type lmax(lmaxSEXP);
-    Rcpp::traits::input_parameter< int >::type nregion(nregionSEXP);
-    Rcpp::traits::input_parameter< bool >::type use_blas(use_blasSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    Rcpp::traits::input_parameter< bool >::type gemma_search(gemma_searchSEXP);
-    rcpp_result_gen = Rcpp::wrap(scan_chunk_bed_cpp(U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, nregion, use_blas, threads, gemma_search));
+    Rcpp::traits::input_parameter< Rcpp::List >::type ctx(ctxSEXP);
+    rcpp_result_gen = Rcpp::wrap(scan_chunk_bed_cpp(U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, ctx));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -319,8 +291,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 7},
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
     {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
-    {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 21},
-    {"_lemma_scan_chunk_bed_cpp", (DL_FUNC) &_lemma_scan_chunk_bed_cpp, 25},
+    {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 7},
+    {"_lemma_scan_chunk_bed_cpp", (DL_FUNC) &_lemma_scan_chunk_bed_cpp, 11},
     {"_lemma_sym_eigen_cpp", (DL_FUNC) &_lemma_sym_eigen_cpp, 3},
     {NULL, NULL, 0}
 };

@@ -190,46 +190,38 @@ Rcpp::NumericMatrix bed_read_cpp(std::string path, int n_total, int m_total,
 
 namespace {
 
-// ssyrk from the BLAS R is linked to, if it has one (looked up at run time:
-// R's own reference BLAS has only the double-precision routines).
-typedef void (*ssyrk_fun)(const char*, const char*, const int*, const int*,
-                          const float*, const float*, const int*, const float*,
-                          float*, const int*, size_t, size_t);
-ssyrk_fun find_ssyrk() {
+// A function of the BLAS R is linked to, looked up at run time (NULL if that
+// BLAS lacks it: R's own reference BLAS has only the double-precision
+// routines, and only OpenBLAS has the thread controls).
+template <class Fun>
+Fun blas_function(const char* name) {
 #ifndef _WIN32
-  return reinterpret_cast<ssyrk_fun>(dlsym(RTLD_DEFAULT, "ssyrk_"));
+  return reinterpret_cast<Fun>(dlsym(RTLD_DEFAULT, name));
 #else
+  (void)name;
   return NULL;
 #endif
 }
-// Sets OpenBLAS's number of threads (if R's BLAS is OpenBLAS) and returns
-// the previous number, or -1 if that BLAS offers no such control.
-int set_blas_threads(int n) {
-#ifndef _WIN32
-  typedef void (*set_fun)(int);
-  typedef int (*get_fun)(void);
-  void* s = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
-  void* g = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
-  if (s == NULL || g == NULL) return -1;
-  int old = reinterpret_cast<get_fun>(g)();
-  if (n > 0) reinterpret_cast<set_fun>(s)(n);
-  return old;
-#else
-  (void)n;
-  return -1;
-#endif
-}
 
+typedef void (*ssyrk_fun)(const char*, const char*, const int*, const int*,
+                          const float*, const float*, const int*, const float*,
+                          float*, const int*, size_t, size_t);
 typedef void (*sgemm_fun)(const char*, const char*, const int*, const int*,
                           const int*, const float*, const float*, const int*,
                           const float*, const int*, const float*, float*,
                           const int*, size_t, size_t);
-sgemm_fun find_sgemm() {
-#ifndef _WIN32
-  return reinterpret_cast<sgemm_fun>(dlsym(RTLD_DEFAULT, "sgemm_"));
-#else
-  return NULL;
-#endif
+
+// Sets OpenBLAS's number of threads (if R's BLAS is OpenBLAS) and returns
+// the previous number, or -1 if that BLAS offers no such control.
+int set_blas_threads(int n) {
+  typedef void (*set_fun)(int);
+  typedef int (*get_fun)(void);
+  set_fun s = blas_function<set_fun>("openblas_set_num_threads");
+  get_fun g = blas_function<get_fun>("openblas_get_num_threads");
+  if (s == NULL || g == NULL) return -1;
+  int old = g();
+  if (n > 0) s(n);
+  return old;
 }
 
 // Accumulates K = sum_j z_j z_j' / m in blocks of SNPs, where z_j is the
@@ -256,8 +248,8 @@ class GrmAccumulator {
       : K_(K, n, n), n_(n), standardize_(standardize), maf_(maf), miss_(miss),
         block_(block), filled_(0), used_(0), use_blas_(use_blas),
         split_(!standardize && integer_genotypes), in_float_(0),
-        s_(0.0), ssyrk_(use_blas ? find_ssyrk() : NULL),
-        sgemm_(use_blas ? find_sgemm() : NULL), threads_(1) {
+        s_(0.0), ssyrk_(use_blas ? blas_function<ssyrk_fun>("ssyrk_") : NULL),
+        sgemm_(use_blas ? blas_function<sgemm_fun>("sgemm_") : NULL), threads_(1) {
     if (split_) {
       Kf_ = Eigen::MatrixXf::Zero(n, n);
       Zf_.resize(n, block);
@@ -306,11 +298,17 @@ class GrmAccumulator {
     if (filled_ + k > block_) flush();
     const int f0 = filled_;
     if (split_) {
+      missing_.resize(k);
 #pragma omp parallel for num_threads(threads) schedule(static)
       for (int t = 0; t < k; ++t) {
         const double* x = X_.col(cols[t]).data();
         float* f = Zf_.col(f0 + t).data();
-        for (int i = 0; i < n_; ++i) f[i] = std::isnan(x[i]) ? 0.0f : static_cast<float>(x[i]);
+        missing_[t].clear();
+        for (int i = 0; i < n_; ++i) {
+          const bool na = std::isnan(x[i]);
+          f[i] = na ? 0.0f : static_cast<float>(x[i]);
+          if (na) missing_[t].push_back(i);
+        }
       }
       // v += sum_t mean_t g0_t, w, s and C (see the class comment), split
       // over rows (v) and columns (C) so that threads never share an entry
@@ -323,14 +321,11 @@ class GrmAccumulator {
 #endif
         const int lo = static_cast<int>(static_cast<long>(n_) * me / nt);
         const int hi = static_cast<int>(static_cast<long>(n_) * (me + 1) / nt);
-        std::vector<int> miss;
         for (int t = 0; t < k; ++t) {
           const double mu = mean_[cols[t]];
           const float* f = Zf_.col(f0 + t).data();
           for (int i = lo; i < hi; ++i) v_[i] += mu * f[i];
-          const double* x = X_.col(cols[t]).data();
-          miss.clear();
-          for (int i = 0; i < n_; ++i) if (std::isnan(x[i])) miss.push_back(i);
+          const std::vector<int>& miss = missing_[t];
           const double mm2 = 0.5 * mu * mu;
           for (size_t a = 0; a < miss.size(); ++a) {
             const int c = miss[a];
@@ -458,6 +453,7 @@ class GrmAccumulator {
   Eigen::MatrixXf Kf_, Zf_;
   Eigen::VectorXd v_, w_, cdiag_;
   std::vector<double> mean_, scale_;
+  std::vector<std::vector<int> > missing_;  // per SNP of the block
 };
 
 // While alive, keeps an OpenBLAS at one thread (the split GRM product runs

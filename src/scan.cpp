@@ -26,6 +26,7 @@
 #include "genetics.h"
 #include "spectral_sums.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <functional>
@@ -50,43 +51,13 @@ typedef Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor,
 typedef Eigen::Matrix<double, Eigen::Dynamic, 1, Eigen::ColMajor, kMaxK, 1>
     SVec;
 
-struct Scalars {
-  double s_h, s_h2, s_dh, s_dh2, logdet;  // sums of h, h^2, dh, (dh)^2, log(1+ld)
-};
+typedef SpectralScalars Scalars;
 
 struct LikValue {
   double f, d1, d2;
   bool ok;
 };
 
-// weights and scalar sums at lambda
-void weights(const Eigen::VectorXd& d, double lam, int powers, bool need_log,
-             Eigen::MatrixXd& H, Scalars& s) {
-  const int n = d.size();
-  s.s_h = s.s_h2 = s.s_dh = s.s_dh2 = 0.0;
-  s.logdet = 0.0;
-  double prod = 1.0;
-  for (int i = 0; i < n; ++i) {
-    double t = 1.0 + lam * d[i];
-    double h = 1.0 / t;
-    H(i, 0) = h;
-    if (powers > 1) H(i, 1) = h * h;
-    if (powers > 2) H(i, 2) = h * h * h;
-    s.s_h += h;
-    s.s_h2 += h * h;
-    double dh = d[i] * h;
-    s.s_dh += dh;
-    s.s_dh2 += dh * dh;
-    if (need_log) {
-      prod *= t;
-      if ((i & 15) == 15) {
-        s.logdet += std::log(prod);
-        prod = 1.0;
-      }
-    }
-  }
-  if (need_log) s.logdet += std::log(prod);
-}
 
 // Profiled log-likelihood (GEMMA's conventions: the REML version includes
 // + 0.5 log|X'X|) and derivatives in lambda, from the weighted Gram matrices
@@ -190,14 +161,8 @@ class PairSums {
           Scalars& sc) {
     const int np = Pm_.cols();
     sums_.resize(3 * np);
-    SpectralScalars ss;
     spectral_sums(d_.data(), d_.size(), lam, Pm_.data(), Pm_.rows(), np, powers,
-                  need_log, sums_.data(), ss);
-    sc.s_h = ss.s_h;
-    sc.s_h2 = ss.s_h2;
-    sc.s_dh = ss.s_dh;
-    sc.s_dh2 = ss.s_dh2;
-    sc.logdet = need_log ? ss.logdet : 0.0;
+                  need_log, sums_.data(), sc);
     fill(G1, 0);
     if (powers > 1) fill(G2, 1);
     if (powers > 2) fill(G3, 2);
@@ -534,22 +499,46 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
 // from several threads at once.
 typedef std::function<void(int, double*)> GenoFill;
 
+// The scan's settings, read from the R list built by lmm_scan() (its `ctx`).
+struct ScanOptions {
+  bool do_wald, do_lrt, do_score, exact, use_blas, gemma_search;
+  double lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax;
+  int nregion, threads;
+  explicit ScanOptions(const Rcpp::List& ctx)
+      : do_wald(Rcpp::as<bool>(ctx["do_wald"])),
+        do_lrt(Rcpp::as<bool>(ctx["do_lrt"])),
+        do_score(Rcpp::as<bool>(ctx["do_score"])),
+        exact(Rcpp::as<bool>(ctx["exact"])),
+        use_blas(Rcpp::as<bool>(ctx["use_blas"])),
+        gemma_search(Rcpp::as<bool>(ctx["gemma_search"])),
+        lam_null_ml(Rcpp::as<double>(ctx["lam_ml"])),
+        lam_null_reml(Rcpp::as<double>(ctx["lam_reml"])),
+        maf(Rcpp::as<double>(ctx["maf"])),
+        miss(Rcpp::as<double>(ctx["miss"])),
+        r2(Rcpp::as<double>(ctx["r2"])),
+        lmin(Rcpp::as<double>(ctx["lmin"])),
+        lmax(Rcpp::as<double>(ctx["lmax"])),
+        nregion(Rcpp::as<int>(ctx["nregion"])),
+        threads(std::max(1, Rcpp::as<int>(ctx["threads"]))) {}
+};
+
 Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
                               const Eigen::Map<Eigen::VectorXd>& d_,
                               const Eigen::Map<Eigen::MatrixXd>& W,
                               const Eigen::Map<Eigen::MatrixXd>& UtW,
                               const Eigen::Map<Eigen::VectorXd>& Uty, int B,
-                              const GenoFill& fill, bool do_wald, bool do_lrt,
-                              bool do_score, bool exact, double lam_null_ml,
-                              double lam_null_reml, double maf, double miss,
-                              double r2, double lmin, double lmax, int nregion,
-                              bool use_blas, int threads, bool gemma_search) {
+                              const GenoFill& fill, const ScanOptions& opt) {
+  const bool do_wald = opt.do_wald, do_lrt = opt.do_lrt, do_score = opt.do_score,
+             exact = opt.exact, use_blas = opt.use_blas,
+             gemma_search = opt.gemma_search;
+  const double lam_null_ml = opt.lam_null_ml, lam_null_reml = opt.lam_null_reml,
+               maf = opt.maf, miss = opt.miss, r2 = opt.r2;
+  const int threads = opt.threads;
   const int n = d_.size(), c = UtW.cols();
   if (U.rows() != n || W.rows() != n)
     throw std::runtime_error("the rotation does not match the individuals");
   if (c + 2 > kMaxK)
     throw std::runtime_error("too many covariates for the spectral scan (at most 37)");
-  if (threads < 1) threads = 1;
   const Eigen::VectorXd d = d_;
   const int NC = 11;
   Rcpp::NumericMatrix out(B, NC);
@@ -605,7 +594,7 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
   A0.leftCols(c) = UtW;
   A0.col(yc) = Uty;
   A0.col(xs).setZero();
-  std::vector<double> grid = make_grid(lmin, lmax, nregion);
+  std::vector<double> grid = make_grid(opt.lmin, opt.lmax, opt.nregion);
   const int ng = grid.size();
   std::vector<double> lams(grid);
   lams.push_back(lam_null_ml);    // index ng
@@ -617,14 +606,13 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
   Eigen::MatrixXd Hb(n, 3 + 2 * nl);
   Hb.col(0).setOnes();
   std::vector<Scalars> scal(nl);
-  {
-    Eigen::MatrixXd Ht(n, 3);
-    for (int l = 0; l < nl; ++l) {
-      weights(d, lams[l], 3, true, Ht, scal[l]);
-      Hb.col(1 + 2 * l) = Ht.col(0);
-      Hb.col(2 + 2 * l) = Ht.col(1);
-      if (l >= ng) Hb.col(1 + 2 * nl + (l - ng)) = Ht.col(2);
-    }
+  for (int l = 0; l < nl; ++l) {
+    // the scalar sums from the likelihood kernel (no columns)
+    spectral_sums(d.data(), n, lams[l], NULL, n, 0, 3, true, NULL, scal[l]);
+    Eigen::ArrayXd h = 1.0 / (1.0 + lams[l] * d.array());
+    Hb.col(1 + 2 * l) = h;
+    Hb.col(2 + 2 * l) = h * h;
+    if (l >= ng) Hb.col(1 + 2 * nl + (l - ng)) = h * h * h;
   }
   const int nc = Hb.cols();
   // sums of the pairs not involving the SNP, at every shared lambda
@@ -853,13 +841,7 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
                                    Eigen::Map<Eigen::MatrixXd> W,
                                    Eigen::Map<Eigen::MatrixXd> UtW,
                                    Eigen::Map<Eigen::VectorXd> Uty,
-                                   Rcpp::NumericMatrix G, bool do_wald,
-                                   bool do_lrt, bool do_score, bool exact,
-                                   double lam_null_ml, double lam_null_reml,
-                                   double maf, double miss, double r2,
-                                   double lmin, double lmax, int nregion,
-                                   bool use_blas, int threads = 1,
-                                   bool gemma_search = true) {
+                                   Rcpp::NumericMatrix G, Rcpp::List ctx) {
   const int n = G.nrow(), B = G.ncol();
   if (n != d_.size()) throw std::runtime_error("genotype rows do not match the individuals");
   const double* Gp = B > 0 ? &G(0, 0) : NULL;
@@ -867,9 +849,7 @@ Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U,
     const double* col = Gp + static_cast<long>(j) * n;
     for (int i = 0; i < n; ++i) x[i] = ISNAN(col[i]) ? kNaN : col[i];
   };
-  return scan_core(U, d_, W, UtW, Uty, B, fill, do_wald, do_lrt, do_score,
-                   exact, lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax,
-                   nregion, use_blas, threads, gemma_search);
+  return scan_core(U, d_, W, UtW, Uty, B, fill, ScanOptions(ctx));
 }
 
 // The chunk's genotypes read from a PLINK .bed file: SNPs snp_idx and
@@ -883,13 +863,8 @@ Rcpp::NumericMatrix scan_chunk_bed_cpp(Eigen::Map<Eigen::MatrixXd> U,
                                        Eigen::Map<Eigen::VectorXd> Uty,
                                        std::string path, int n_total,
                                        int m_total, Rcpp::IntegerVector snp_idx,
-                                       Rcpp::IntegerVector ind_idx, bool do_wald,
-                                       bool do_lrt, bool do_score, bool exact,
-                                       double lam_null_ml, double lam_null_reml,
-                                       double maf, double miss, double r2,
-                                       double lmin, double lmax, int nregion,
-                                       bool use_blas, int threads = 1,
-                                       bool gemma_search = true) {
+                                       Rcpp::IntegerVector ind_idx,
+                                       Rcpp::List ctx) {
   std::vector<int> snps = to_zero_based(snp_idx, m_total, "SNP");
   std::vector<int> inds = to_zero_based(ind_idx, n_total, "individual");
   if (static_cast<int>(inds.size()) != d_.size())
@@ -902,7 +877,5 @@ Rcpp::NumericMatrix scan_chunk_bed_cpp(Eigen::Map<Eigen::MatrixXd> U,
     decode_snp(raw.data() + static_cast<size_t>(j) * bps, inds, x);
   };
   return scan_core(U, d_, W, UtW, Uty, static_cast<int>(snps.size()), fill,
-                   do_wald, do_lrt, do_score, exact, lam_null_ml, lam_null_reml,
-                   maf, miss, r2, lmin, lmax, nregion, use_blas, threads,
-                   gemma_search);
+                   ScanOptions(ctx));
 }

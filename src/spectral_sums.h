@@ -13,7 +13,8 @@ struct SpectralScalars {
   double s_h, s_h2, s_dh, s_dh2, logdet;
 };
 
-// P: n x npair, column-major with leading dimension ldp. On return
+// P: n x npair, column-major with leading dimension ldp (P and sums may be
+// NULL when npair is 0: only the scalars are wanted). On return
 // sums[r * npair + q] = sum_i h_i^(r + 1) P(i, q) for r < powers (1..3).
 // Compiled for AVX2/FMA where the CPU has them (chosen at run time), so the
 // result can differ between machines in the last bits, never between runs.

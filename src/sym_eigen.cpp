@@ -3,14 +3,8 @@
 // slower at the sizes of a relationship matrix (n = 5,000: 75 s against 15 s
 // with OpenBLAS on two cores), and the decomposition is the largest fixed
 // cost of a spectral fit or a genome scan.
-#ifndef USE_FC_LEN_T
-#define USE_FC_LEN_T
-#endif
-#include <Rcpp.h>
+#include "genetics.h"  // R's Fortran-call conventions (FCONE) with Rcpp
 #include <R_ext/Lapack.h>
-#ifndef FCONE
-#define FCONE
-#endif
 
 #include <algorithm>
 #include <cmath>

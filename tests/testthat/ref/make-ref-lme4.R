@@ -147,18 +147,8 @@ rd$rep <- NULL
 rownames(rd) <- NULL
 
 ## longitudinal trial, 2 arms, visits 0..6 with dropout
-set.seed(202)
-nsub <- 60
-trial <- expand.grid(visit = 0:6, id = sprintf("s%02d", 1:nsub))
-trial$id <- factor(trial$id)
-arm_of <- rep(c("placebo", "active"), length.out = nsub)
-trial$arm <- factor(arm_of[trial$id], levels = c("placebo", "active"))
-b0 <- rnorm(nsub, 0, 4); b1 <- rnorm(nsub, 0, 1.2)
-trial$y <- 30 + b0[trial$id] + (-0.5 - 1.0 * (trial$arm == "active") + b1[trial$id]) * trial$visit +
-  rnorm(nrow(trial), 0, 2.5)
-last_visit <- sample(c(2:6, rep(6, 5)), nsub, replace = TRUE)   # dropout time per subject
-trial <- trial[trial$visit <= last_visit[trial$id], ]
-rownames(trial) <- NULL
+source("sim-trial.R")
+trial <- simulate_trial()
 
 ## crossed design: subjects crossed with assay days (batches), treatment fixed
 set.seed(303)
