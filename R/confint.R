@@ -276,7 +276,7 @@ boot_intervals <- function(fit, parm, level, nsim) {
 #' confint(fit, method = "Wald")
 #' \donttest{confint(fit)}
 #' @export
-confint.lmm <- function(object, parm, level = 0.95, method = c("profile", "Wald", "boot"), nsim = 500, ...) {
+confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", "Wald", "boot"), nsim = 500, ...) {
   method <- match.arg(method)
   all_names <- c(varpar_names(object), names(object$beta))
   if (missing(parm)) parm <- all_names

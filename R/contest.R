@@ -28,7 +28,7 @@ contest <- function(fit, L, ...) UseMethod("contest")
 
 #' @rdname contest
 #' @export
-contest.lmm <- function(fit, L, ddf = c("Satterthwaite", "Kenward-Roger"), joint = TRUE,
+contest.lemma_fit <- function(fit, L, ddf = c("Satterthwaite", "Kenward-Roger"), joint = TRUE,
                         confint = TRUE, level = 0.95, rhs = 0, ...) {
   ddf <- match_ddf(ddf, none = FALSE)
   check_ddf_fit(fit, ddf)

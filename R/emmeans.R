@@ -1,4 +1,4 @@
-# emmeans support: recover_data and emm_basis methods for "lmm" fits, registered
+# emmeans support: recover_data and emm_basis methods for "lemma_fit" fits, registered
 # by register_inference_methods() when emmeans is installed. Degrees of freedom
 # come from lemma's own Satterthwaite (default) or Kenward-Roger computations
 # (argument lmm.df), with no cap on the number of observations.
@@ -22,13 +22,13 @@
 NULL
 
 #' @rdname emmeans-lmm
-recover_data.lmm <- function(object, ...) {
+recover_data.lemma_fit <- function(object, ...) {
   emmeans::recover_data(object$call, stats::delete.response(object$fixed_terms), object$na.action,
                         frame = object$frame, ...)
 }
 
 #' @rdname emmeans-lmm
-emm_basis.lmm <- function(object, trms, xlev, grid, lmm.df = getOption("lemma.lmm.df", "satterthwaite"), ...) {
+emm_basis.lemma_fit <- function(object, trms, xlev, grid, lmm.df = getOption("lemma.lmm.df", "satterthwaite"), ...) {
   mode <- match.arg(tolower(lmm.df), c("satterthwaite", "kenward-roger", "asymptotic"))
   contr <- attr(object$X, "contrasts")
   m <- stats::model.frame(trms, grid, na.action = stats::na.pass, xlev = xlev)

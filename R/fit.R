@@ -27,7 +27,7 @@
 #' @param relmat optional named list of known covariance (relationship) matrices
 #'   over the levels of grouping factors, e.g. `list(id = K)`; dimnames name levels.
 #' @param control a list from [lmm_control()].
-#' @return An object of class `"lmm"`; see its methods: `summary`, `fixef`,
+#' @return An object of class `"lemma_fit"`; see its methods: `summary`, `fixef`,
 #'   `ranef`, `VarCorr`, `predict`, `anova`, ...
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)

@@ -30,5 +30,5 @@
 #' @param object,x a fitted model.
 #' @param sigma used by nlme's methods only.
 #' @param ... passed to methods.
-#' @return See [fixef.lmm()], [ranef.lmm()], [VarCorr.lmm()].
+#' @return See [fixef.lemma_fit()], [ranef.lemma_fit()], [VarCorr.lemma_fit()].
 NULL

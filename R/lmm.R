@@ -1,6 +1,6 @@
-# The fitted-model object of class "lmm".
+# The fitted-model object of class "lemma_fit".
 
-#' Assemble a fitted "lmm" object
+#' Assemble a fitted "lemma_fit" object
 #'
 #' The last step of [lmm()], callable alone (as lme4's `mkMerMod`): solves the
 #' penalized least squares problem at the optimal theta and collects everything the
@@ -9,7 +9,7 @@
 #' @param devfun a function from [lmm_devfun()].
 #' @param opt the result of [lmm_optimize()] (a list with `par`, `fval`, ...).
 #' @param call the call to record.
-#' @return An object of class `"lmm"`.
+#' @return An object of class `"lemma_fit"`.
 #' @examples
 #' fr <- lmm_frame(Yield ~ 1 + (1 | Batch), Dyestuff)
 #' f <- lmm_devfun(fr)
@@ -49,7 +49,7 @@ lmm_object <- function(devfun, opt, call = NULL) {
   fit$model_env$ptr <- env$ptr
   fit$model_env$frame <- frame
   fit$spectral <- env$spectral
-  class(fit) <- "lmm"
+  class(fit) <- "lemma_fit"
   eta <- linear_predictor(fit, fit$X, fit$offset, lapply(rt$terms, function(t) t$factor),
                           lapply(rt$terms, function(t) t$X), b)
   fit$fitted <- as.numeric(eta)
@@ -96,7 +96,7 @@ linear_predictor <- function(fit, X, offset, factors, term_X, b) {
 isSingular <- function(x, tol = 1e-4) UseMethod("isSingular")
 
 #' @export
-isSingular.lmm <- function(x, tol = 1e-4) {
+isSingular.lemma_fit <- function(x, tol = 1e-4) {
   lower <- x$reterms$lower
   any(x$theta[lower == 0] < tol)
 }
@@ -112,7 +112,7 @@ isSingular.lmm <- function(x, tol = 1e-4) {
 REMLcrit <- function(object, ...) UseMethod("REMLcrit")
 
 #' @export
-REMLcrit.lmm <- function(object, ...) unname(object$devcomp["REML"])
+REMLcrit.lemma_fit <- function(object, ...) unname(object$devcomp["REML"])
 
 #' Number of levels of each grouping factor
 #'
@@ -125,7 +125,7 @@ REMLcrit.lmm <- function(object, ...) unname(object$devcomp["REML"])
 ngrps <- function(object, ...) UseMethod("ngrps")
 
 #' @export
-ngrps.lmm <- function(object, ...) vapply(object$flist, nlevels, integer(1))
+ngrps.lemma_fit <- function(object, ...) vapply(object$flist, nlevels, integer(1))
 
 #' Is the fit REML?
 #'
@@ -138,4 +138,4 @@ ngrps.lmm <- function(object, ...) vapply(object$flist, nlevels, integer(1))
 isREML <- function(x, ...) UseMethod("isREML")
 
 #' @export
-isREML.lmm <- function(x, ...) isTRUE(x$REML)
+isREML.lemma_fit <- function(x, ...) isTRUE(x$REML)

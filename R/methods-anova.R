@@ -18,9 +18,9 @@
 #' m2 <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' anova(m1, m2)
 #' @export
-anova.lmm <- function(object, ..., refit = TRUE, model.names = NULL) {
+anova.lemma_fit <- function(object, ..., refit = TRUE, model.names = NULL) {
   dots <- list(...)
-  is_fit <- vapply(dots, function(d) inherits(d, "lmm"), logical(1))
+  is_fit <- vapply(dots, function(d) inherits(d, "lemma_fit"), logical(1))
   if (!any(is_fit)) return(anova_terms(object, ...))
   fits <- c(list(object), dots[is_fit])
   if (is.null(model.names)) {

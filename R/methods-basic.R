@@ -1,6 +1,6 @@
 # Accessors with lme4's names and return shapes.
 
-#' Methods for fitted "lmm" models
+#' Methods for fitted "lemma_fit" models
 #'
 #' Accessors that behave as lme4's methods for `lmer` fits.
 #'
@@ -28,11 +28,11 @@ NULL
 
 #' @rdname lmm-methods
 #' @export
-fixef.lmm <- function(object, ...) object$beta
+fixef.lemma_fit <- function(object, ...) object$beta
 
 #' @rdname lmm-methods
 #' @export
-vcov.lmm <- function(object, adjust = c("none", "Kenward-Roger"), ...) {
+vcov.lemma_fit <- function(object, adjust = c("none", "Kenward-Roger"), ...) {
   adjust <- match.arg(adjust)
   if (adjust == "Kenward-Roger") return(vcov_kr(object))
   Rinv <- backsolve(t(object$RX), diag(ncol(object$RX)))
@@ -43,11 +43,11 @@ vcov.lmm <- function(object, adjust = c("none", "Kenward-Roger"), ...) {
 
 #' @rdname lmm-methods
 #' @export
-sigma.lmm <- function(object, ...) object$sigma
+sigma.lemma_fit <- function(object, ...) object$sigma
 
 #' @rdname lmm-methods
 #' @export
-logLik.lmm <- function(object, REML = NULL, ...) {
+logLik.lemma_fit <- function(object, REML = NULL, ...) {
   reml <- if (is.null(REML)) object$REML else isTRUE(REML)
   if (reml && !object$REML) stop("an ML fit has no REML log-likelihood here; refit with REML = TRUE", call. = FALSE)
   crit <- if (reml) object$devcomp[["REML"]] else object$devcomp[["dev"]]
@@ -57,7 +57,7 @@ logLik.lmm <- function(object, REML = NULL, ...) {
 
 #' @rdname lmm-methods
 #' @export
-deviance.lmm <- function(object, REML = NULL, ...) {
+deviance.lemma_fit <- function(object, REML = NULL, ...) {
   if (is.null(REML)) REML <- object$REML
   if (isTRUE(REML)) {
     if (!object$REML) stop("an ML fit has no REML criterion here; refit with REML = TRUE", call. = FALSE)
@@ -68,22 +68,22 @@ deviance.lmm <- function(object, REML = NULL, ...) {
 
 #' @rdname lmm-methods
 #' @export
-nobs.lmm <- function(object, ...) length(object$y)
+nobs.lemma_fit <- function(object, ...) length(object$y)
 
 #' @rdname lmm-methods
 #' @export
-df.residual.lmm <- function(object, ...) nobs(object) - (length(object$beta) + length(object$theta) + 1L)
+df.residual.lemma_fit <- function(object, ...) nobs(object) - (length(object$beta) + length(object$theta) + 1L)
 
 #' @rdname lmm-methods
 #' @export
-fitted.lmm <- function(object, ...) {
+fitted.lemma_fit <- function(object, ...) {
   f <- stats::setNames(object$fitted, rownames(object$frame))
   stats::naresid(object$na.action, f)
 }
 
 #' @rdname lmm-methods
 #' @export
-residuals.lmm <- function(object, type = c("response", "pearson"), scaled = FALSE, ...) {
+residuals.lemma_fit <- function(object, type = c("response", "pearson"), scaled = FALSE, ...) {
   type <- match.arg(type)
   r <- object$resid
   if (type == "pearson") r <- r * sqrt(object$weights)
@@ -94,38 +94,38 @@ residuals.lmm <- function(object, type = c("response", "pearson"), scaled = FALS
 
 #' @rdname lmm-methods
 #' @export
-weights.lmm <- function(object, ...) stats::setNames(object$weights, rownames(object$frame))
+weights.lemma_fit <- function(object, ...) stats::setNames(object$weights, rownames(object$frame))
 
 #' @rdname lmm-methods
 #' @export
-formula.lmm <- function(x, ...) x$formula
+formula.lemma_fit <- function(x, ...) x$formula
 
 #' @rdname lmm-methods
 #' @export
-terms.lmm <- function(x, ...) x$fixed_terms
+terms.lemma_fit <- function(x, ...) x$fixed_terms
 
 #' @rdname lmm-methods
 #' @export
-model.frame.lmm <- function(formula, ...) formula$frame
+model.frame.lemma_fit <- function(formula, ...) formula$frame
 
 #' @rdname lmm-methods
 #' @export
-model.matrix.lmm <- function(object, fixed.only = TRUE, ...) {
+model.matrix.lemma_fit <- function(object, fixed.only = TRUE, ...) {
   if (!fixed.only) stop("only the fixed-effects model matrix is available; lemma never forms Z", call. = FALSE)
   object$X
 }
 
 #' @rdname lmm-methods
 #' @export
-na.action.lmm <- function(object, ...) object$na.action
+na.action.lemma_fit <- function(object, ...) object$na.action
 
 #' @rdname lmm-methods
 #' @export
-getCall.lmm <- function(x, ...) x$call
+getCall.lemma_fit <- function(x, ...) x$call
 
 #' @rdname lmm-methods
 #' @export
-coef.lmm <- function(object, ...) {
+coef.lemma_fit <- function(object, ...) {
   re <- ranef(object)
   beta <- object$beta
   out <- lapply(re, function(r) {
@@ -136,11 +136,11 @@ coef.lmm <- function(object, ...) {
     }
     cf
   })
-  structure(out, class = "coef.lmm")
+  structure(out, class = "lemma_coef")
 }
 
 #' @export
-print.coef.lmm <- function(x, ...) {
+print.lemma_coef <- function(x, ...) {
   print(unclass(x), ...)
   invisible(x)
 }

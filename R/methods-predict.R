@@ -17,7 +17,7 @@
 #' predict(fit, nd, allow.new.levels = TRUE)
 #' predict(fit, nd, re.form = NA)
 #' @export
-predict.lmm <- function(object, newdata = NULL, re.form = NULL, allow.new.levels = FALSE, ...) {
+predict.lemma_fit <- function(object, newdata = NULL, re.form = NULL, allow.new.levels = FALSE, ...) {
   terms <- object$reterms$terms
   use <- terms_in_re_form(object, re.form)
   if (is.null(newdata)) {
@@ -92,7 +92,7 @@ terms_in_re_form <- function(object, re.form) {
 #' s <- simulate(fit, nsim = 2, seed = 1)
 #' head(s)
 #' @export
-simulate.lmm <- function(object, nsim = 1, seed = NULL, use.u = FALSE, ...) {
+simulate.lemma_fit <- function(object, nsim = 1, seed = NULL, use.u = FALSE, ...) {
   if (!is.null(seed)) set.seed(seed)
   rng_state <- get(".Random.seed", envir = .GlobalEnv)
   n <- nobs(object)

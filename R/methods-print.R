@@ -1,7 +1,7 @@
 # print and summary, laid out as lme4 (and lmerTest, for the df columns) print them.
 
 #' @export
-print.lmm <- function(x, digits = max(3, getOption("digits") - 3), ...) {
+print.lemma_fit <- function(x, digits = max(3, getOption("digits") - 3), ...) {
   cat(fit_title(x), "\n")
   cat("Formula:", deparse1(x$formula), "\n")
   if (!is.null(x$call$data)) cat("   Data:", deparse1(x$call$data), "\n")
@@ -33,14 +33,14 @@ fit_title <- function(x) {
 #' @param object a fitted model.
 #' @param ddf `"Satterthwaite"`, `"Kenward-Roger"` or `"none"` (t values only).
 #' @param ... unused.
-#' @return An object of class `"summary.lmm"` with `coefficients`, `varcor`,
+#' @return An object of class `"summary.lemma_fit"` with `coefficients`, `varcor`,
 #'   `residuals` (scaled), `vcov`, `logLik`, ...
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' summary(fit)
 #' summary(fit, ddf = "Kenward-Roger")$coefficients
 #' @export
-summary.lmm <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "none"), ...) {
+summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "none"), ...) {
   ddf <- match.arg(ddf)
   coefs <- fixef_table(object, ddf)
   V <- vcov(object)
@@ -51,11 +51,11 @@ summary.lmm <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "none"
                  logLik = logLik(object), AIC = stats::AIC(object), BIC = stats::BIC(object),
                  ngrps = ngrps(object), nobs = nobs(object), singular = isSingular(object),
                  df.residual = stats::df.residual(object)),
-            class = "summary.lmm")
+            class = "summary.lemma_fit")
 }
 
 #' @export
-print.summary.lmm <- function(x, digits = max(3, getOption("digits") - 3),
+print.summary.lemma_fit <- function(x, digits = max(3, getOption("digits") - 3),
                               signif.stars = getOption("show.signif.stars"), ...) {
   cat(x$title, "\n")
   if (x$ddf != "none")

@@ -10,13 +10,13 @@
 #' @param object a fitted model.
 #' @param condVar also compute conditional variances (given the fixed effects).
 #' @param ... unused.
-#' @return An object of class `"ranef.lmm"`; `as.data.frame()` gives columns grpvar,
+#' @return An object of class `"lemma_ranef"`; `as.data.frame()` gives columns grpvar,
 #'   term, grp, condval (and condsd).
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' head(as.data.frame(ranef(fit, condVar = TRUE)))
 #' @export
-ranef.lmm <- function(object, condVar = FALSE, ...) {
+ranef.lemma_fit <- function(object, condVar = FALSE, ...) {
   terms <- object$reterms$terms
   groups <- vapply(terms, function(t) t$group, character(1))
   cv <- if (condVar) term_condvar(object) else NULL
@@ -31,7 +31,7 @@ ranef.lmm <- function(object, condVar = FALSE, ...) {
     df
   })
   names(out) <- unique(groups)
-  structure(out, class = "ranef.lmm")
+  structure(out, class = "lemma_ranef")
 }
 
 # Conditional covariance arrays (p x p x levels) of b for each term, sigma^2 included.
@@ -52,13 +52,13 @@ term_condvar <- function(object) {
 }
 
 #' @export
-print.ranef.lmm <- function(x, ...) {
+print.lemma_ranef <- function(x, ...) {
   print(lapply(unclass(x), function(d) { attr(d, "postVar") <- NULL; d }), ...)
   invisible(x)
 }
 
 #' @export
-as.data.frame.ranef.lmm <- function(x, ...) {
+as.data.frame.lemma_ranef <- function(x, ...) {
   out <- lapply(names(x), function(g) {
     d <- x[[g]]
     pv <- attr(d, "postVar")
@@ -93,14 +93,14 @@ as.data.frame.ranef.lmm <- function(x, ...) {
 #' @param x a fitted model.
 #' @param sigma unused (for the generic).
 #' @param ... unused.
-#' @return An object of class `"VarCorr.lmm"`; `as.data.frame()` gives columns
+#' @return An object of class `"lemma_VarCorr"`; `as.data.frame()` gives columns
 #'   grp, var1, var2, vcov, sdcor.
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' VarCorr(fit)
 #' as.data.frame(VarCorr(fit))
 #' @export
-VarCorr.lmm <- function(x, sigma = 1, ...) {
+VarCorr.lemma_fit <- function(x, sigma = 1, ...) {
   terms <- x$reterms$terms
   s <- x$sigma
   out <- lapply(terms, function(t) {
@@ -116,7 +116,7 @@ VarCorr.lmm <- function(x, sigma = 1, ...) {
     V
   })
   names(out) <- make.unique(vapply(terms, function(t) t$group, character(1)))
-  structure(out, sc = s, useSc = TRUE, class = "VarCorr.lmm")
+  structure(out, sc = s, useSc = TRUE, class = "lemma_VarCorr")
 }
 
 theta_to_lambda <- function(theta, p) {
@@ -126,7 +126,7 @@ theta_to_lambda <- function(theta, p) {
 }
 
 #' @export
-as.data.frame.VarCorr.lmm <- function(x, row.names = NULL, optional = FALSE, ...) {
+as.data.frame.lemma_VarCorr <- function(x, row.names = NULL, optional = FALSE, ...) {
   rows <- lapply(names(x), function(g) {
     V <- x[[g]]
     nm <- rownames(V)
@@ -151,7 +151,7 @@ as.data.frame.VarCorr.lmm <- function(x, row.names = NULL, optional = FALSE, ...
 }
 
 #' @export
-print.VarCorr.lmm <- function(x, digits = max(3, getOption("digits") - 2), comp = c("Std.Dev.", "Variance"), ...) {
+print.lemma_VarCorr <- function(x, digits = max(3, getOption("digits") - 2), comp = c("Std.Dev.", "Variance"), ...) {
   tab <- format_varcorr(x, digits, comp = match.arg(comp, several.ok = TRUE))
   print(tab, quote = FALSE, right = FALSE)
   invisible(x)

@@ -199,7 +199,7 @@ scan_threads <- function(threads) {
 
 # y, X, K, ids (and possibly a decomposition) from the accepted null models
 scan_null_data <- function(null_fit) {
-  if (inherits(null_fit, "lmm")) {
+  if (inherits(null_fit, "lemma_fit")) {
     terms <- names(null_fit$relmat)
     if (length(terms) != 1L)
       stop("lmm_scan() needs a null model with exactly one relationship-matrix ",

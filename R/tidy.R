@@ -40,21 +40,21 @@ ranpar_table <- function(fit) {
 #' @param conf.int add conf.low and conf.high (fixed effects).
 #' @param conf.level their level.
 #' @param conf.method `"Wald"` (normal quantiles, as broom.mixed), `"profile"` or
-#'   `"boot"` (through [confint.lmm()]).
+#'   `"boot"` (through [confint.lemma_fit()]).
 #' @param ddf degrees-of-freedom method for the fixed effects.
 #' @param data for `augment()`: the data to augment (default the model frame).
 #' @param ... passed to `confint()` for profile or bootstrap limits.
 #' @return A data frame.
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
-#' tidy.lmm(fit, effects = c("fixed", "ran_pars"))
-#' glance.lmm(fit)
-#' @name tidy.lmm
+#' tidy.lemma_fit(fit, effects = c("fixed", "ran_pars"))
+#' glance.lemma_fit(fit)
+#' @name tidy.lemma_fit
 NULL
 
-#' @rdname tidy.lmm
+#' @rdname tidy.lemma_fit
 #' @export
-tidy.lmm <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE, conf.level = 0.95,
+tidy.lemma_fit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE, conf.level = 0.95,
                      conf.method = c("Wald", "profile", "boot"), ddf = c("Satterthwaite", "Kenward-Roger", "none"),
                      ...) {
   effects <- match.arg(effects, c("fixed", "ran_pars", "ran_vals"), several.ok = TRUE)
@@ -112,9 +112,9 @@ tidy.lmm <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE, conf
   res
 }
 
-#' @rdname tidy.lmm
+#' @rdname tidy.lemma_fit
 #' @export
-glance.lmm <- function(x, ...) {
+glance.lemma_fit <- function(x, ...) {
   n <- length(x$y)
   df <- length(x$beta) + length(x$theta) + 1L
   crit <- if (isTRUE(x$REML)) x$devcomp[["REML"]] else x$devcomp[["dev"]]
@@ -126,9 +126,9 @@ glance.lmm <- function(x, ...) {
   res
 }
 
-#' @rdname tidy.lmm
+#' @rdname tidy.lemma_fit
 #' @export
-augment.lmm <- function(x, data = x$frame, ...) {
+augment.lemma_fit <- function(x, data = x$frame, ...) {
   fixed <- as.numeric(x$X %*% x$beta) + x$offset
   res <- as.data.frame(data)
   if (nrow(res) != length(x$fitted)) stop("'data' must have one row per observation of the fit", call. = FALSE)

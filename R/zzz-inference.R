@@ -3,8 +3,8 @@
 
 #' Register lemma's methods for emmeans and the generics package (internal)
 #'
-#' Registers `recover_data.lmm` / `emm_basis.lmm` with emmeans and
-#' `tidy.lmm` / `glance.lmm` / `augment.lmm` on the generics package's generics.
+#' Registers `recover_data.lemma_fit` / `emm_basis.lemma_fit` with emmeans and
+#' `tidy.lemma_fit` / `glance.lemma_fit` / `augment.lemma_fit` on the generics package's generics.
 #' A package that is already loaded gets them at once; otherwise a load hook
 #' registers them when it is loaded, so lemma itself never loads emmeans or
 #' generics. Called from lemma's `.onLoad`.
@@ -14,12 +14,12 @@
 #' @keywords internal
 #' @noRd
 register_inference_methods <- function(pkgname = "lemma") {
-  reg_emmeans <- function(...) emmeans::.emm_register("lmm", pkgname)
+  reg_emmeans <- function(...) emmeans::.emm_register("lemma_fit", pkgname)
   reg_generics <- function(...) {
     ns <- asNamespace(pkgname)
     gns <- asNamespace("generics")
     for (g in c("tidy", "glance", "augment"))
-      registerS3method(g, "lmm", get(paste0(g, ".lmm"), envir = ns), envir = gns)
+      registerS3method(g, "lemma_fit", get(paste0(g, ".lemma_fit"), envir = ns), envir = gns)
   }
   if (isNamespaceLoaded("emmeans")) reg_emmeans()
   setHook(packageEvent("emmeans", "onLoad"), reg_emmeans)

@@ -13,7 +13,7 @@ register_lme4_methods <- function(pkgname = "lemma") {
     l4 <- asNamespace("lme4")
     for (g in c("isREML", "ngrps")) {
       if (exists(g, envir = l4, inherits = FALSE))
-        registerS3method(g, "lmm", get(paste0(g, ".lmm"), envir = ns), envir = l4)
+        registerS3method(g, "lemma_fit", get(paste0(g, ".lemma_fit"), envir = ns), envir = l4)
     }
   }
   if (isNamespaceLoaded("lme4")) reg()

@@ -73,7 +73,7 @@ test_that("nlme's generics dispatch with nlme and lme4 attached", {
   skip_if_not_installed("lme4")
   suppressPackageStartupMessages({ library(nlme); library(lme4) })
   expect_equal(nlme::fixef(fit), fit$beta)
-  expect_s3_class(nlme::ranef(fit), "ranef.lmm")
+  expect_s3_class(nlme::ranef(fit), "lemma_ranef")
   expect_equal(fixef(fit), fit$beta)
   detach("package:lme4"); detach("package:nlme")
 })

@@ -157,7 +157,7 @@ test_that("an lmm-like null fit is accepted", {
   ok <- !is.na(g$fam$pheno)
   fit <- structure(list(y = g$fam$pheno[ok], X = example_cov()[ok, ],
                         flist = list(id = factor(g$fam$iid[ok])),
-                        relmat = list(id = K), REML = TRUE), class = "lmm")
+                        relmat = list(id = K), REML = TRUE), class = "lemma_fit")
   r1 <- suppressMessages(lmm_scan(fit, g, snps = 1:100))
   r2 <- suppressMessages(lmm_scan(list(y = g$fam$pheno, X = example_cov(), K = K),
                                   g, snps = 1:100))

@@ -5,7 +5,7 @@ test_that("tidy gives fixed effects, variance components in VarCorr order and BL
   d <- lme4::sleepstudy
   fit <- lmm(Reaction ~ Days + (Days | Subject), d)
   fm <- lme4::lmer(Reaction ~ Days + (Days | Subject), d)
-  td <- as.data.frame(tidy.lmm(fit, effects = c("fixed", "ran_pars", "ran_vals"), conf.int = TRUE))
+  td <- as.data.frame(tidy.lemma_fit(fit, effects = c("fixed", "ran_pars", "ran_vals"), conf.int = TRUE))
   fe <- td[td$effect == "fixed", ]
   expect_equal(fe$term, c("(Intercept)", "Days"))
   expect_equal(fe$estimate, unname(lme4::fixef(fm)), tolerance = 1e-5)
@@ -26,10 +26,10 @@ test_that("tidy gives fixed effects, variance components in VarCorr order and BL
 
 test_that("glance and augment", {
   fit <- lmm(Reaction ~ Days + (Days | Subject), lme4::sleepstudy)
-  g <- glance.lmm(fit)
+  g <- glance.lemma_fit(fit)
   expect_equal(g$nobs, 180)
   expect_equal(g$logLik, -REMLcrit(fit) / 2)
-  a <- augment.lmm(fit)
+  a <- augment.lemma_fit(fit)
   expect_equal(nrow(a), 180)
   expect_equal(a$.fitted + a$.resid, lme4::sleepstudy$Reaction)
 })
