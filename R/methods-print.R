@@ -44,7 +44,7 @@ fit_title <- function(x) {
 summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "none"), ...) {
   ddf <- match_ddf(ddf)
   coefs <- fixef_table(object, ddf)
-  V <- vcov(object)
+  V <- if (length(object$beta)) vcov(object) else matrix(numeric(0), 0L, 0L)
   structure(list(title = fit_title(object), formula = object$formula, call = object$call,
                  REML = object$REML, devcomp = object$devcomp, coefficients = coefs, ddf = ddf,
                  varcor = VarCorr(object), sigma = object$sigma, vcov = V,
