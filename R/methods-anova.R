@@ -74,7 +74,10 @@ anova.lemma_fit <- function(object, ..., type = c("III", "II", "I"),
                     Chisq = chisq, Df = dfs,
                     `Pr(>Chisq)` = ifelse(dfs > 0, stats::pchisq(chisq, dfs, lower.tail = FALSE), NA),
                     check.names = FALSE, row.names = model.names[ord])
-  structure(tab, heading = c("Data: models compared on the same observations", "Models:",
+  data_arg <- lapply(fits, function(f) stats::getCall(f)$data)
+  header <- if (!is.null(data_arg[[1L]]) && all(vapply(data_arg, identical, logical(1), data_arg[[1L]])))
+    paste("Data:", deparse1(data_arg[[1L]])) else "Data: models compared on the same observations"
+  structure(tab, heading = c(header, "Models:",
                              paste0(model.names[ord], ": ",
                                     vapply(fits, function(f) deparse1(stats::formula(f)), character(1)),
                                     collapse = "\n")),

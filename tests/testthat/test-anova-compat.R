@@ -39,6 +39,7 @@ test_that("anova() compares a fit with an lm() fit as lme4 does", {
   a <- suppressMessages(anova(fit, l0))
   b <- suppressMessages(anova(ref, l0))
   expect_identical(rownames(a), c("l0", "fit"))
+  expect_identical(attr(a, "heading")[1], attr(b, "heading")[1])   # "Data: ss"
   expect_identical(a$npar, b$npar)
   for (col in c("AIC", "BIC", "logLik", "deviance", "Chisq"))
     expect_close(a[[col]], b[[col]], rel = 1e-6, label = col)
