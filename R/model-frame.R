@@ -10,7 +10,9 @@
 #' @inheritParams lmm
 #' @return A list of class `"lmm_frame"` with `frame` (the model frame of all
 #'   variables), `y`, `X`, `weights`, `offset`, `fixed_terms`, `reterms` (see
-#'   [lmm_reterms()]), `formula`, `na.action` and `contrasts`.
+#'   [lmm_reterms()]), `formula` (the model's formula: `(x || g)` expanded as lme4
+#'   stores it, `.` replaced by the columns it stands for, so that `update()` works),
+#'   `na.action` and `contrasts`. A formula may also be given as a string.
 #' @examples
 #' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' dim(fr$X)
@@ -30,7 +32,15 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
     stop("the formula has no random-effect term such as (1 | g); use lm() for a model without one",
          call. = FALSE)
   if (!is.null(data) && !is.data.frame(data)) data <- as.data.frame(data)
-  fixed <- expand_dot(fixed_formula(formula), data)
+  fixed <- fixed_formula(formula)
+  if ("." %in% all.vars(fixed[[3]])) {
+    # The model's formula names the columns '.' stands for (lme4 keeps the '.', and
+    # then update() fails: '.' in formula and no 'data' argument).
+    fixed <- expand_dot(fixed, data)
+    rhs <- fixed[[3]]
+    for (b in find_bars(formula[[3]])) rhs <- call("+", rhs, call("(", b))
+    formula[[3]] <- rhs
+  }
   check_variables_present(fixed, bars, data)
 
   mc <- match.call()
@@ -108,15 +118,14 @@ variables_formula <- function(fixed, bars) {
   stats::as.formula(paste("~", rhs), env = environment(fixed))
 }
 
-# `y ~ . - g` -> `y ~ x + z` for the fixed part: `.` is every column of `data` but the
-# response, as in lm(). The model's formula keeps the `.`, as lme4's does.
+# `y ~ . - g` -> `y ~ x + z` for the fixed part: `.` is every column of `data` not
+# otherwise in the fixed part, as in lm().
 expand_dot <- function(fixed, data) {
-  if (!("." %in% all.vars(fixed[[3]]))) return(fixed)
   if (is.null(data)) stop("'.' in the formula needs the 'data' argument", call. = FALSE)
   tt <- stats::terms(fixed, data = data)
-  labs <- attr(tt, "term.labels")
-  rhs <- c(if (attr(tt, "intercept") == 0L) "0" else "1", labs,
+  rhs <- c(if (attr(tt, "intercept") == 0L) "0", attr(tt, "term.labels"),
            vapply(as.list(attr(tt, "variables"))[-1L][attr(tt, "offset")], deparse1, character(1)))
+  if (length(rhs) == 0L) rhs <- "1"
   stats::reformulate(rhs, response = fixed[[2]], env = environment(fixed))
 }
 
