@@ -1,6 +1,15 @@
 # F tests per model term (lmerTest's anova for a single model): the contrast
 # matrices of type I, II and III hypotheses, then joint F tests through contest_md().
 
+# The model's variables as a plain data frame: without the model frame's "terms",
+# model.matrix() evaluates the terms (I(x^2), log(x)) from the variables instead of
+# looking for columns named after them.
+variables_data <- function(fit) {
+  fr <- fit$frame
+  attr(fr, "terms") <- NULL
+  fr
+}
+
 term_labels <- function(fit) attr(fit$fixed_terms, "term.labels")
 
 # columns of X per term (from the "assign" attribute)
@@ -101,7 +110,7 @@ contrasts_type3 <- function(fit) {
   if (length(codings) == 0L || (is.character(codings) && all(codings == "contr.treatment")))
     return(type3_treatment(fit, X))
   ctr <- lapply(attr(X, "contrasts"), function(x) "contr.treatment")
-  Xt <- stats::model.matrix(fit$fixed_terms, fit$frame, contrasts.arg = ctr)
+  Xt <- stats::model.matrix(fit$fixed_terms, variables_data(fit), contrasts.arg = ctr)
   Xt <- drop_dependent(Xt)
   L3 <- type3_treatment(fit, Xt)
   map <- zapsmall(pseudo_inverse(Xt) %*% X)
@@ -127,7 +136,7 @@ drop_dependent <- function(X) {
 
 type3_treatment <- function(fit, X) {
   labs <- term_labels(fit)
-  fr <- fit$frame
+  fr <- variables_data(fit)
   pieces <- lapply(labs, function(t) stats::model.matrix(stats::as.formula(paste("~ 0 +", t)), data = fr))
   rdX <- do.call(cbind, pieces)
   nms <- unlist(lapply(pieces, colnames))

@@ -36,7 +36,26 @@ contest.lemma_fit <- function(fit, L, ddf = c("Satterthwaite", "Kenward-Roger"),
   if (!is.matrix(L)) L <- matrix(L, nrow = 1L)
   if (ncol(L) != p)
     stop(sprintf("L has %d columns; the model has %d coefficients", ncol(L), p), call. = FALSE)
+  if (!is.numeric(L) || anyNA(L) || any(!is.finite(L)))
+    stop("contest(): 'L' must be numeric without missing or infinite values", call. = FALSE)
+  check_flag(joint, "joint", "contest")
+  zero <- rowSums(L != 0) == 0
+  if (nrow(L) == 0L || all(zero))
+    stop("contest(): 'L' is all zero, so it defines no contrast to test", call. = FALSE)
+  if (!joint && any(zero))
+    stop(sprintf("contest(): row(s) %s of 'L' are all zero, so they define no contrast to test",
+                 paste(which(zero), collapse = ", ")), call. = FALSE)
+  if (!is.numeric(rhs) || !(length(rhs) %in% c(1L, nrow(L))))
+    stop(sprintf("contest(): 'rhs' must be a number or one number per row of 'L' (%d)", nrow(L)), call. = FALSE)
+  check_dots_unused(list(...), "contest")
   if (length(rhs) == 1L) rhs <- rep(rhs, nrow(L))
+  if (joint && any(rhs != 0)) {
+    # With dependent rows of L, rhs must satisfy the same dependencies.
+    fitted_rhs <- drop(L %*% (pseudo_inverse(L) %*% rhs))
+    if (max(abs(fitted_rhs - rhs)) > 1e-8 * max(1, abs(rhs)))
+      stop("contest(): the rows of 'L' are linearly dependent and 'rhs' does not follow the same dependence, so L beta = rhs has no solution",
+           call. = FALSE)
+  }
   if (joint) return(contest_md(fit, L, ddf, rhs))
   rows <- lapply(seq_len(nrow(L)), function(i) contest_1d(fit, L[i, ], ddf, rhs[i], confint, level))
   out <- do.call(rbind, rows)
@@ -83,9 +102,10 @@ contest_md <- function(fit, L, ddf, rhs = rep(0, nrow(L)), eps = sqrt(.Machine$d
   if (any(rhs != 0)) beta <- beta - drop(pseudo_inverse(L) %*% rhs)
   if (ddf == "Kenward-Roger") {
     kr <- kenward_roger_parts(fit)
-    adj <- kr_adjust(kr, L)
-    keep <- qr(t(L))
-    Lr <- L[keep$pivot[seq_len(keep$rank)], , drop = FALSE]
+    # As pbkrtest: a rank-deficient L is replaced by an orthonormal basis of its row
+    # space; the test does not depend on which basis.
+    Lr <- row_space_basis(L)
+    adj <- kr_adjust(kr, Lr)
     Lb <- Lr %*% beta
     Wald <- as.numeric(t(Lb) %*% solve(Lr %*% kr$PhiA %*% t(Lr), Lb))
     return(f_table(Wald / adj$q, adj$q, adj$ddf, fit$sigma, adj$F.scaling))
@@ -109,4 +129,11 @@ contest_md <- function(fit, L, ddf, rhs = rep(0, nrow(L)), eps = sqrt(.Machine$d
     2 * d[m]^2 / sum(g * (parts$vcov_varpar %*% g))
   }, numeric(1))
   f_table(sum(t2) / q, q, fstat_ddf(nu), fit$sigma)
+}
+
+# Rows spanning the row space of L (L itself when its rows are independent).
+row_space_basis <- function(L) {
+  qx <- qr(t(L))
+  if (qx$rank == nrow(L)) return(L)
+  t(qr.Q(qx)[, seq_len(qx$rank), drop = FALSE])
 }

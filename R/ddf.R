@@ -148,20 +148,24 @@ match_ddf <- function(ddf, none = TRUE) {
 #' adjusted covariance (SEs from it) and pbkrtest's df.
 #'
 #' @param fit an `lmm` fit.
-#' @param ddf `"Satterthwaite"` (default), `"Kenward-Roger"` or `"none"` (no df:
-#'   Estimate, Std. Error, t value).
+#' @param ddf `"Satterthwaite"` (default), `"Kenward-Roger"`, or `"lme4"` (also
+#'   `"none"`; no df: Estimate, Std. Error, t value).
 #' @return A matrix with columns Estimate, Std. Error, df, t value, Pr(>|t|).
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' fixef_table(fit)
 #' fixef_table(fit, "Kenward-Roger")
 #' @export
-fixef_table <- function(fit, ddf = c("Satterthwaite", "Kenward-Roger", "none")) {
+fixef_table <- function(fit, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "none")) {
   ddf <- match_ddf(ddf)
   check_ddf_fit(fit, ddf)
   beta <- fit$beta
   p <- length(beta)
   nm <- names(beta)
+  if (p == 0L) {
+    cols <- c("Estimate", "Std. Error", if (ddf != "none") "df", "t value", if (ddf != "none") "Pr(>|t|)")
+    return(matrix(numeric(0), 0L, length(cols), dimnames = list(NULL, cols)))
+  }
   if (ddf == "none") {
     se <- fit$sigma * sqrt(diag(chol2inv(t(fit$RX))))
     out <- cbind(Estimate = unname(beta), `Std. Error` = se, `t value` = unname(beta) / se)

@@ -31,7 +31,8 @@ fit_title <- function(x) {
 #' Satterthwaite's (default) or Kenward-Roger's approximation, as lmerTest prints it.
 #'
 #' @param object a fitted model.
-#' @param ddf `"Satterthwaite"`, `"Kenward-Roger"` or `"none"` (t values only).
+#' @param ddf `"Satterthwaite"`, `"Kenward-Roger"`, or `"lme4"` (also `"none"`): t
+#'   values only, as lme4 prints them.
 #' @param ... unused.
 #' @return An object of class `"summary.lemma_fit"` with `coefficients`, `varcor`,
 #'   `residuals` (scaled), `vcov`, `logLik`, ...
@@ -40,10 +41,10 @@ fit_title <- function(x) {
 #' summary(fit)
 #' summary(fit, ddf = "Kenward-Roger")$coefficients
 #' @export
-summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "none"), ...) {
-  ddf <- match.arg(ddf)
+summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "none"), ...) {
+  ddf <- match_ddf(ddf)
   coefs <- fixef_table(object, ddf)
-  V <- vcov(object)
+  V <- if (length(object$beta)) vcov(object) else matrix(numeric(0), 0L, 0L)
   structure(list(title = fit_title(object), formula = object$formula, call = object$call,
                  REML = object$REML, devcomp = object$devcomp, coefficients = coefs, ddf = ddf,
                  varcor = VarCorr(object), sigma = object$sigma, vcov = V,
@@ -79,10 +80,13 @@ print.summary.lemma_fit <- function(x, digits = max(3, getOption("digits") - 3),
   print(x$varcor, digits = digits, comp = c("Variance", "Std.Dev."))
   cat(sprintf("Number of obs: %d, groups:  %s\n", x$nobs,
               paste(sprintf("%s, %d", names(x$ngrps), x$ngrps), collapse = "; ")))
-  cat("\nFixed effects:\n")
-  stats::printCoefmat(x$coefficients, digits = digits, signif.stars = signif.stars,
-                      has.Pvalue = "Pr(>|t|)" %in% colnames(x$coefficients))
   p <- nrow(x$coefficients)
+  # lme4 prints no fixed-effects section for a model without fixed effects.
+  if (p > 0) {
+    cat("\nFixed effects:\n")
+    stats::printCoefmat(x$coefficients, digits = digits, signif.stars = signif.stars,
+                        has.Pvalue = "Pr(>|t|)" %in% colnames(x$coefficients))
+  }
   if (p > 1 && p <= 12) {
     cat("\nCorrelation of Fixed Effects:\n")
     cr <- stats::cov2cor(x$vcov)

@@ -10,33 +10,49 @@
 #' @inheritParams lmm
 #' @return A list of class `"lmm_frame"` with `frame` (the model frame of all
 #'   variables), `y`, `X`, `weights`, `offset`, `fixed_terms`, `reterms` (see
-#'   [lmm_reterms()]), `formula`, `na.action` and `contrasts`.
+#'   [lmm_reterms()]), `formula` (the model's formula: `(x || g)` expanded as lme4
+#'   stores it, `.` replaced by the columns it stands for, so that `update()` works),
+#'   `na.action` and `contrasts`. A formula may also be given as a string.
 #' @examples
 #' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' dim(fr$X)
 #' @export
 lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
                       contrasts = NULL, relmat = NULL) {
+  # A string is read as lme4 reads it, with variables looked up from the caller.
+  if (is.character(formula) && length(formula) == 1L)
+    formula <- tryCatch(stats::as.formula(formula, env = parent.frame()), error = function(e)
+      stop(sprintf("'formula' (a string) is not a formula: %s", conditionMessage(e)), call. = FALSE))
   if (!inherits(formula, "formula") || length(formula) != 3L)
     stop("'formula' must be a two-sided formula such as y ~ x + (1 | g)", call. = FALSE)
+  # Stored with (x || g) expanded, as lme4 stores it, so that formula(fit) and update() see the pieces.
+  formula <- expand_formula(formula)
   bars <- random_terms(formula)
   if (length(bars) == 0L)
     stop("the formula has no random-effect term such as (1 | g); use lm() for a model without one",
          call. = FALSE)
   if (!is.null(data) && !is.data.frame(data)) data <- as.data.frame(data)
-  check_variables_present(formula, bars, data)
+  fixed <- fixed_formula(formula)
+  if ("." %in% all.vars(fixed[[3]])) {
+    # The model's formula names the columns '.' stands for (lme4 keeps the '.', and
+    # then update() fails: '.' in formula and no 'data' argument).
+    fixed <- expand_dot(fixed, data)
+    rhs <- fixed[[3]]
+    for (b in find_bars(formula[[3]])) rhs <- call("+", rhs, call("(", b))
+    formula[[3]] <- rhs
+  }
+  check_variables_present(fixed, bars, data)
 
   mc <- match.call()
   mf <- mc[c(1L, match(c("data", "weights", "offset", "subset", "na.action"), names(mc), 0L))]
   mf[[1L]] <- quote(stats::model.frame)
-  mf$formula <- variables_formula(formula)
+  mf$formula <- variables_formula(fixed, bars)
   mf$drop.unused.levels <- TRUE
   frame <- eval(mf, parent.frame())
   if (nrow(frame) == 0L) stop("no observations are left after removing rows with missing values", call. = FALSE)
   vars <- frame
   attr(vars, "terms") <- NULL
 
-  fixed <- fixed_formula(formula)
   fixed_frame <- stats::model.frame(fixed, vars, na.action = stats::na.pass, drop.unused.levels = TRUE)
   fixed_terms <- attr(fixed_frame, "terms")
   y <- stats::model.response(fixed_frame)
@@ -45,6 +61,10 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
     stop(sprintf("the response '%s' must be a numeric vector (it is %s)", yname, class(y)[1]), call. = FALSE)
   y <- as.numeric(y)
   if (any(!is.finite(y))) stop(sprintf("the response '%s' has non-finite values", yname), call. = FALSE)
+  # lme4 fits a constant response to a criterion of -Inf (zero residual variance).
+  if (all(y == y[1L]))
+    stop(sprintf("the response '%s' is constant (all values %s): there is no variation to model",
+                 yname, format(y[1L])), call. = FALSE)
 
   X <- stats::model.matrix(fixed_terms, fixed_frame, contrasts.arg = contrasts)
   check_finite_columns(X, "the fixed-effects model matrix")
@@ -74,10 +94,14 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
   if (reterms$nlev_max >= n && !reterms$any_relmat_at_max)
     stop(sprintf("the grouping factor '%s' has %d levels for %d observations: a random effect per observation is confounded with the residual",
                  reterms$largest, reterms$nlev_max, n), call. = FALSE)
+  # As lme4's check.nobs.vs.nRE: as many random effects in a term as observations leave
+  # the term's variance and the residual variance unidentifiable.
   for (tm in reterms$terms) {
-    if (tm$nlev * length(tm$cnms) > n)
-      stop(sprintf("the term (%s | %s) has %d random effects, more than the %d observations",
-                   paste(tm$cnms, collapse = " + "), tm$group, tm$nlev * length(tm$cnms), n), call. = FALSE)
+    nre <- tm$nlev * length(tm$cnms)
+    if (nre >= n && is.null(tm$relchol))
+      stop(sprintf("the term (%s | %s) has %d random effects, %s the %d observations: its variance and the residual variance are not identifiable",
+                   paste(tm$cnms, collapse = " + "), tm$group, nre, if (nre > n) "more than" else "as many as", n),
+           call. = FALSE)
   }
   structure(list(frame = frame, y = y, X = X, weights = w, offset = off,
                  fixed_terms = fixed_terms, xlevels = stats::.getXlevels(fixed_terms, fixed_frame),
@@ -88,10 +112,21 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
 
 # A formula naming every variable of the model once, so that one model frame
 # (with subset, weights, offset and na.action) decides which rows are used.
-variables_formula <- function(formula) {
-  vars <- unique(all.vars(formula))
+variables_formula <- function(fixed, bars) {
+  vars <- unique(c(all.vars(fixed), unlist(lapply(bars, function(b) c(all.vars(b$lhs), all.vars(str2lang(b$group)))))))
   rhs <- if (length(vars)) paste(sprintf("`%s`", vars), collapse = " + ") else "1"
-  stats::as.formula(paste("~", rhs), env = environment(formula))
+  stats::as.formula(paste("~", rhs), env = environment(fixed))
+}
+
+# `y ~ . - g` -> `y ~ x + z` for the fixed part: `.` is every column of `data` not
+# otherwise in the fixed part, as in lm().
+expand_dot <- function(fixed, data) {
+  if (is.null(data)) stop("'.' in the formula needs the 'data' argument", call. = FALSE)
+  tt <- stats::terms(fixed, data = data)
+  rhs <- c(if (attr(tt, "intercept") == 0L) "0", attr(tt, "term.labels"),
+           vapply(as.list(attr(tt, "variables"))[-1L][attr(tt, "offset")], deparse1, character(1)))
+  if (length(rhs) == 0L) rhs <- "1"
+  stats::reformulate(rhs, response = fixed[[2]], env = environment(fixed))
 }
 
 check_variables_present <- function(formula, bars, data) {
@@ -105,7 +140,7 @@ check_variables_present <- function(formula, bars, data) {
                      v, deparse1(b$lhs[[2]]), b$group), call. = FALSE)
     }
   }
-  for (v in all.vars(formula)) {
+  for (v in unique(c(all.vars(formula), unlist(lapply(bars, function(b) all.vars(b$lhs)))))) {
     if (missing_var(v)) stop(sprintf("the variable '%s' is not in the data", v), call. = FALSE)
   }
   invisible()
