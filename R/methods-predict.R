@@ -187,7 +187,12 @@ prediction_design <- function(object, newdata, sel, allow.new.levels, na_fun, fi
     Z[[k]] <- term_matrix(object, t, newdata)[, sel[[k]], drop = FALSE]
     bad <- bad | rowSums(is.na(Z[[k]])) > 0
   }
-  omit <- attr(na_fun(data.frame(.missing = ifelse(bad, NA, 0), row.names = rn)), "na.action")
+  omit <- NULL
+  if (any(bad)) {
+    flag <- numeric(n)
+    flag[bad] <- NA
+    omit <- attr(na_fun(data.frame(.missing = flag, row.names = rn)), "na.action")
+  }
   if (length(omit)) {
     keep <- -as.integer(omit)
     if (fixed) X <- X[keep, , drop = FALSE]

@@ -261,3 +261,59 @@ test_that("simulate() works on a saved fit in a fresh session whose generator is
   expect_equal(dim(res[[1]]), c(180L, 1L))
   expect_equal(res[[2]], simulate(fit, seed = 4))
 })
+
+test_that("se.fit with three crossed terms (pairs among the later terms) matches Henderson", {
+  skip_if_not_installed("lme4")
+  set.seed(11)
+  d <- expand.grid(a = factor(1:12), b = factor(1:6), c = factor(1:4))
+  d <- d[sample(nrow(d), 200), ]
+  d$x <- rnorm(200)
+  d$y <- 1 + d$x + rnorm(12)[d$a] + rnorm(6, sd = 0.7)[d$b] + rnorm(4, sd = 0.5)[d$c] + rnorm(200)
+  f <- y ~ x + (1 | a) + (1 | b) + (1 | c)
+  fm <- lme4::lmer(f, d)
+  fl <- lmm(f, d)
+  rows <- c(1, 50, 120, 200)
+  X <- lme4::getME(fm, "X")
+  Z <- as.matrix(lme4::getME(fm, "Z"))
+  expect_close(predict(fl, d[rows, ], se.fit = TRUE)$se.fit, henderson_se(fm, X[rows, ], Z[rows, ]), rel = 1e-4)
+  # only the two smaller terms
+  Zbc <- Z
+  Zbc[, seq_len(nlevels(d$a))] <- 0   # lme4's Z: a's columns first (most levels)
+  expect_close(predict(fl, d[rows, ], se.fit = TRUE, re.form = ~ (1 | b) + (1 | c))$se.fit,
+               henderson_se(fm, X[rows, ], Zbc[rows, ]), rel = 1e-4)
+})
+
+test_that("se.fit with a relationship matrix matches Henderson (general and spectral paths)", {
+  set.seed(2)
+  nl <- 30
+  ids <- paste0("i", seq_len(nl))
+  A <- matrix(rnorm(nl * 10), nl)
+  K <- tcrossprod(A) / 10 + diag(0.05, nl)
+  dimnames(K) <- list(ids, ids)
+  d <- data.frame(id = rep(ids, 3), x = rnorm(3 * nl), site = factor(rep(1:5, length.out = 3 * nl)))
+  d$y <- d$x + rep(drop(t(chol(K)) %*% rnorm(nl)), 3) + rnorm(3 * nl)
+  # Henderson with G = blockdiag(theta_id^2 K, theta_site^2 I), from lemma's estimates
+  # (lme4 has no relationship matrices): the formula is the independent part.
+  hand <- function(fit, d, rows, with_site) {
+    th <- fit$theta
+    Z <- outer(d$id, ids, "==") * 1
+    G <- th[["id.(Intercept)"]]^2 * K
+    if (with_site) {
+      Z <- cbind(Z, outer(d$site, levels(d$site), "==") * 1)
+      G <- as.matrix(Matrix::bdiag(G, th[["site.(Intercept)"]]^2 * diag(nlevels(d$site))))
+    }
+    X <- cbind(1, d$x)
+    C <- rbind(cbind(crossprod(X), crossprod(X, Z)), cbind(crossprod(Z, X), crossprod(Z) + solve(G)))
+    a <- cbind(X, Z)[rows, ]
+    sigma(fit) * sqrt(rowSums((a %*% solve(C)) * a))
+  }
+  rows <- c(1, 10, 45, 90)
+  fit <- lmm(y ~ x + (1 | id), d, relmat = list(id = K))
+  expect_close(predict(fit, d[rows, ], se.fit = TRUE)$se.fit, hand(fit, d, rows, FALSE), rel = 1e-8)
+  fit2 <- lmm(y ~ x + (1 | id) + (1 | site), d, relmat = list(id = K))
+  expect_close(predict(fit2, d[rows, ], se.fit = TRUE)$se.fit, hand(fit2, d, rows, TRUE), rel = 1e-8)
+  d1 <- d[seq_len(nl), ]   # one observation per level: the spectral path
+  fit1 <- lmm(y ~ x + (1 | id), d1, relmat = list(id = K))
+  expect_false(is.null(fit1$spectral))
+  expect_close(predict(fit1, d1[c(1, 7, 30), ], se.fit = TRUE)$se.fit, hand(fit1, d1, c(1, 7, 30), FALSE), rel = 1e-8)
+})
