@@ -382,17 +382,29 @@ simulated_effects <- function(object, des, drawn, nsim) {
     i <- ord[j]
     t <- terms[[ks[i]]]
     p <- ps[i]
-    lam <- object$sigma * theta_to_lambda(object$theta[t$theta_index], p)
     Z <- des$Z[[ks[i]]]
     rows <- start[j] + seq_len(sizes[j])
     for (s in seq_len(nsim)) {
-      u <- matrix(U[rows, s], nl[i], p, byrow = TRUE)   # level-major, as lme4's Zt rows
-      b <- u %*% t(lam)
-      if (!is.null(t$relchol)) b <- t$relchol %*% b
+      b <- term_effects(t, matrix(U[rows, s], nl[i], p, byrow = TRUE), object$theta, object$sigma)
       contrib <- rowSums(Z * b[lev[[i]]$map, , drop = FALSE])
       contrib[is.na(lev[[i]]$map)] <- 0
       out[, s] <- out[, s] + contrib
     }
   }
   out
+}
+
+# b = sigma (C (x) lambda) u for standard normals u (levels x columns), as a
+# levels x columns matrix.
+term_effects <- function(t, u, theta, sigma) {
+  b <- sigma * u %*% t(theta_to_lambda(theta[t$theta_index], length(t$cnms)))
+  if (!is.null(t$relchol)) b <- t$relchol %*% b
+  b
+}
+
+# Effects of all levels of term t drawn from their fitted distribution (lme4's
+# order: a level's columns together); the parametric bootstrap uses it too.
+draw_term_effects <- function(object, t, theta = object$theta, sigma = object$sigma) {
+  p <- length(t$cnms)
+  term_effects(t, matrix(stats::rnorm(t$nlev * p), t$nlev, p, byrow = TRUE), theta, sigma)
 }
