@@ -191,7 +191,10 @@ prediction_design <- function(object, newdata, sel, allow.new.levels, na_fun, fi
   if (any(bad)) {
     flag <- numeric(n)
     flag[bad] <- NA
-    omit <- attr(na_fun(data.frame(.missing = flag, row.names = rn)), "na.action")
+    omit <- tryCatch(attr(na_fun(data.frame(.missing = flag, row.names = rn)), "na.action"),
+                     error = function(e) stop(sprintf("newdata has missing values in row(s) %s, which 'na.action' refuses: %s",
+                                                      paste(utils::head(rn[bad], 5), collapse = ", "), conditionMessage(e)),
+                                              call. = FALSE))
   }
   if (length(omit)) {
     keep <- -as.integer(omit)

@@ -118,6 +118,28 @@ test_that("without newdata, na.action decides whether the fit's dropped rows are
     expect_close(a[!is.na(a)], b[!is.na(b)], rel = 1e-4, floor = 300)
   }
   expect_length(predict(sf$lemma, na.action = stats::na.exclude), 180L)
+  # a fit with na.exclude: simulate() pads as lme4 does, draws as lme4 does
+  fe <- lmm(Reaction ~ Days + (Days | Subject), d, na.action = na.exclude)
+  me <- lme4::lmer(Reaction ~ Days + (Days | Subject), d, na.action = na.exclude)
+  a <- simulate(fe, seed = 1)
+  b <- simulate(me, seed = 1)
+  expect_identical(rownames(a), rownames(b))
+  expect_identical(is.na(a$sim_1), is.na(b$sim_1))
+  expect_close(a$sim_1[!is.na(a$sim_1)], b$sim_1[!is.na(b$sim_1)], rel = 1e-4, floor = 300)
+})
+
+test_that("an offset in the formula is taken from newdata (lme4); na.fail refuses missing rows", {
+  skip_if_not_installed("lme4")
+  d <- sleepstudy
+  d$o <- seq(-1, 1, length.out = 180)
+  f <- Reaction ~ Days + offset(o) + (Days | Subject)
+  nd <- d[1:5, ]
+  nd$o <- 100
+  expect_close(predict(lmm(f, d), nd), predict(lme4::lmer(f, d), nd), rel = 1e-4, floor = 300)
+  fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  nd <- sleepstudy[1:3, ]
+  nd$Days[2] <- NA
+  expect_error(predict(fit, nd, na.action = na.fail), "missing values in row\\(s\\) 2, which 'na.action' refuses")
 })
 
 test_that("se.fit equals Henderson's prediction-error standard errors (dense hand computation)", {
