@@ -358,6 +358,9 @@ simulated_effects <- function(object, des, drawn, nsim) {
     cn <- colnames(stats::model.matrix(b$lhs, object$frame))
     which(vapply(terms, function(t) identical(t$group, b$group) && identical(t$cnms, cn), logical(1)))[1]
   }, integer(1))
+  # repeated or unmatched terms: draw in the fit's order (no lme4 order to follow)
+  if (anyNA(formula_order) || anyDuplicated(formula_order) || length(formula_order) != length(terms))
+    formula_order <- seq_along(terms)
   ks <- formula_order[formula_order %in% drawn]
   lev <- lapply(ks, function(k) {
     t <- terms[[k]]

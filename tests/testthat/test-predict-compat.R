@@ -181,6 +181,13 @@ test_that("se.fit equals Henderson's prediction-error standard errors (dense han
   Zp[, colnames(Z) %in% levels(Penicillin$sample)] <- 0
   expect_close(predict(pf$lemma, Penicillin[rows, ], se.fit = TRUE, re.form = ~ (1 | plate))$se.fit,
                henderson_se(pf$lme4, X[rows, , drop = FALSE], Zp[rows, ]), rel = 1e-4)
+  # nested terms (batch/cask): the cask:batch and batch blocks are coupled
+  nf <- list(lme4 = lme4::lmer(strength ~ 1 + (1 | batch/cask), lme4::Pastes),
+             lemma = lmm(strength ~ 1 + (1 | batch/cask), Pastes))
+  rows <- c(1, 17, 60)
+  expect_close(predict(nf$lemma, Pastes[rows, ], se.fit = TRUE)$se.fit,
+               henderson_se(nf$lme4, lme4::getME(nf$lme4, "X")[rows, , drop = FALSE],
+                            as.matrix(lme4::getME(nf$lme4, "Z"))[rows, ]), rel = 1e-4)
   # two terms on one factor, without newdata
   df <- sleep_fits(Reaction ~ Days + (Days || Subject))
   expect_close(predict(df$lemma, se.fit = TRUE)$se.fit,
@@ -214,6 +221,12 @@ test_that("simulate() draws as lme4 does: same seed, same estimates, same respon
   skip_if_not_installed("lme4")
   sf <- sleep_fits()
   # differences come from the estimates only (1e-5 relative of responses ~ 300)
+  # nested and uncorrelated terms: lme4's order of terms and of columns
+  expect_close(unlist(simulate(lmm(strength ~ 1 + (1 | batch/cask), Pastes), 2, seed = 3)),
+               unlist(simulate(lme4::lmer(strength ~ 1 + (1 | batch/cask), lme4::Pastes), 2, seed = 3)),
+               rel = 1e-4, floor = 60)
+  uf <- sleep_fits(Reaction ~ Days + (Days || Subject))
+  expect_close(unlist(simulate(uf$lemma, 2, seed = 3)), unlist(simulate(uf$lme4, 2, seed = 3)), rel = 1e-4, floor = 300)
   for (args in list(list(nsim = 3, seed = 5), list(nsim = 2, seed = 5, use.u = TRUE))) {
     a <- do.call(simulate, c(list(sf$lemma), args))
     b <- do.call(simulate, c(list(sf$lme4), args))
