@@ -45,7 +45,7 @@ prediction_se <- function(object, des, random.only) {
         zz <- Z[, a] * Z[, c]
         v[known] <- v[known] + zz[known] * H[a, c, cd[known]]
         v[unseen] <- v[unseen] + zz[unseen] * prior[a, c]
-        }
+      }
       for (a in seq_along(sl))
         D[known, ] <- D[known, ] - Z[known, a] * parts$G[[k]][(cd[known] - 1L) * p + sl[a], , drop = FALSE]
     }
