@@ -8,8 +8,9 @@
 #' @param REML for `deviance`: `NULL` gives the criterion the model was fitted
 #'   with (the REML criterion for a REML fit, as lme4), `FALSE` the deviance
 #'   (-2 log-likelihood) at the estimates.
-#' @param type for `residuals`: `"response"` (y minus fitted) or `"pearson"`
-#'   (times the square root of the prior weights).
+#' @param type for `residuals`: `"response"` or `"working"` (y minus fitted), or
+#'   `"pearson"` or `"deviance"` (times the square root of the prior weights), as
+#'   lme4 for a linear mixed model.
 #' @param scaled for `residuals`: divide by sigma.
 #' @param adjust for `vcov`: `"none"` or `"Kenward-Roger"` (the adjusted covariance).
 #' @param fixed.only for `model.matrix`: only the fixed-effects matrix is returned.
@@ -83,10 +84,15 @@ fitted.lemma_fit <- function(object, ...) {
 
 #' @rdname lmm-methods
 #' @export
-residuals.lemma_fit <- function(object, type = c("response", "pearson"), scaled = FALSE, ...) {
-  type <- match.arg(type)
+residuals.lemma_fit <- function(object, type = c("response", "working", "pearson", "deviance"), scaled = FALSE, ...) {
+  check_dots_unused(list(...), "residuals")
+  # lme4, for a linear mixed model: working = response = y - fitted;
+  # pearson = deviance = sqrt(prior weight) * (y - fitted).
+  type <- check_choice(if (missing(type)) "response" else type,
+                       c("response", "working", "pearson", "deviance"), "type", "residuals")
+  check_flag(scaled, "scaled", "residuals")
   r <- object$resid
-  if (type == "pearson") r <- r * sqrt(object$weights)
+  if (type %in% c("pearson", "deviance")) r <- r * sqrt(object$weights)
   if (scaled) r <- r / object$sigma
   r <- stats::setNames(r, rownames(object$frame))
   stats::naresid(object$na.action, r)
