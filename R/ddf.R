@@ -167,7 +167,7 @@ fixef_table <- function(fit, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "
     return(matrix(numeric(0), 0L, length(cols), dimnames = list(NULL, cols)))
   }
   if (ddf == "none") {
-    se <- fit$sigma * sqrt(diag(chol2inv(t(fit$RX))))
+    se <- sqrt(diag(vcov_beta(fit)))
     out <- cbind(Estimate = unname(beta), `Std. Error` = se, `t value` = unname(beta) / se)
     rownames(out) <- nm
     return(out)

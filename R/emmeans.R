@@ -55,7 +55,7 @@ emm_basis.lemma_fit <- function(object, trms, xlev, grid, lmm.df = getOption("le
     dfargs <- list(parts = parts, keep = keep, fun = satterthwaite_df1)
     dffun <- function(k, dfargs) dfargs$fun(dfargs$parts, k[dfargs$keep])
   } else {
-    V <- object$sigma^2 * chol2inv(t(object$RX))
+    V <- unname(vcov_beta(object))
     dfargs <- list()
     dffun <- function(k, dfargs) Inf
   }

@@ -34,11 +34,17 @@ fixef.lemma_fit <- function(object, ...) object$beta
 #' @rdname lmm-methods
 #' @export
 vcov.lemma_fit <- function(object, adjust = c("none", "Kenward-Roger"), ...) {
-  adjust <- match.arg(adjust)
+  adjust <- check_choice(adjust[1L], c("none", "Kenward-Roger"), "adjust", "vcov")
+  check_dots_unused(list(...), "vcov")
   if (adjust == "Kenward-Roger") return(vcov_kr(object))
-  Rinv <- backsolve(t(object$RX), diag(ncol(object$RX)))
-  V <- object$sigma^2 * tcrossprod(Rinv)
-  dimnames(V) <- list(names(object$beta), names(object$beta))
+  vcov_beta(object)
+}
+
+# sigma^2 (R_X' R_X)^{-1}: the covariance of beta-hat given theta (p x p, possibly 0 x 0).
+vcov_beta <- function(fit) {
+  p <- length(fit$beta)
+  V <- if (p == 0L) matrix(0, 0L, 0L) else fit$sigma^2 * chol2inv(t(fit$RX))
+  dimnames(V) <- list(names(fit$beta), names(fit$beta))
   V
 }
 
