@@ -34,7 +34,8 @@ hatvalues.lemma_fit <- function(model, fullHatMatrix = FALSE, ...) {
   U <- hat_design(model)
   q <- ncol(U) - ncol(model$X)
   M <- Matrix::crossprod(U) + Matrix::Diagonal(ncol(U), c(rep(1, q), rep(0, ncol(model$X))))
-  ch <- Matrix::Cholesky(Matrix::forceSymmetric(M), perm = TRUE, LDL = FALSE)
+  M <- Matrix::forceSymmetric(methods::as(M, "CsparseMatrix"))
+  ch <- Matrix::Cholesky(M, perm = TRUE, LDL = FALSE)
   # B = L^-1 P U': h = colSums(B^2); in chunks of observations to bound memory
   half <- function(rows) {
     Ut <- Matrix::t(U[rows, , drop = FALSE])

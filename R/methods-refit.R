@@ -41,14 +41,14 @@ refit.lemma_fit <- function(object, newresp = NULL, rename.response = FALSE, con
   newresp_expr <- substitute(newresp)
   if (is.null(newresp)) return(refit_with(object, REML = isREML(object), control = control))
   y <- as_new_response(object, newresp)
-  obj <- with_response(object, y)
+  out <- refit_with(with_response(object, y), REML = isREML(object), control = control)
+  out$call <- object$call
   if (rename.response) {
     lhs <- if (is.name(newresp_expr) || is.call(newresp_expr)) newresp_expr else as.name(deparse1(newresp_expr))
-    obj$formula[[2L]] <- lhs
-    if (!is.null(obj$call)) obj$call$formula[[2L]] <- lhs
+    out$formula[[2L]] <- lhs
+    out$model_env$frame$formula[[2L]] <- lhs
+    if (!is.null(out$call)) out$call$formula[[2L]] <- lhs
   }
-  out <- refit_with(obj, REML = isREML(object), control = control)
-  out$call <- obj$call
   out
 }
 

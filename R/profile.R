@@ -80,7 +80,7 @@ profile.lemma_fit <- function(fitted, which = NULL, alphamax = 0.01, maxpts = 10
   })
   out <- do.call(rbind, pieces)
   rownames(out) <- NULL
-  out$.par <- factor(out$.par, levels = which)
+  out$.par <- factor(out$.par)  # levels sorted, as lme4
   fwd <- bwd <- stats::setNames(vector("list", length(which)), which)
   for (nm in which) {
     d <- out[out$.par == nm, , drop = FALSE]
