@@ -171,7 +171,7 @@ boot_interval <- function(t, t0, level, type) {
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' confint(fit, method = "Wald")
 #' \donttest{confint(fit)
-#' ci <- confint(fit, method = "boot", nsim = 20, seed = 1)
+#' ci <- confint(fit, method = "boot", nsim = 40, seed = 1)
 #' dim(attr(ci, "boot"))}
 #' @export
 confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", "Wald", "boot"), zeta,
@@ -226,7 +226,7 @@ confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", 
       t0 <- attr(M, "t0")
       if (boot.type != "norm" && (nsim + 1) * a < 1)
         warning(sprintf("confint(): with nsim = %d the %s interval's ends are the extreme replicates; use nsim >= %d",
-                        nsim, boot.type, ceiling(1 / a)), call. = FALSE)
+                        nsim, boot.type, ceiling(1 / a - 1)), call. = FALSE)
       idx <- match(parm, all_names)
       out <- t(vapply(idx, function(k) boot_interval(M[, k], t0[[k]], level, boot.type), numeric(2)))
       dimnames(out) <- list(if (unnamed) NULL else parm, pct)
