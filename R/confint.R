@@ -147,7 +147,8 @@ boot_interval <- function(t, t0, level, type) {
 #' is reported through `progressr` when it is installed.
 #'
 #' @param object a fitted model from [lmm()].
-#' @param parm parameters (names or indices into the rows); default all.
+#' @param parm parameters (names or indices into the rows, or `"theta_"` for all
+#'   variance parameters, `"beta_"` for all fixed effects); default all.
 #' @param level confidence level.
 #' @param method `"profile"`, `"Wald"` or `"boot"`.
 #' @param zeta for `"profile"`: optional zeta values to invert instead of `level`'s
@@ -198,9 +199,14 @@ confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", 
     if (unnamed) as.character(seq_along(t0)) else names(t0)
   } else c(varpar_names(object), names(object$beta))
   if (missing(parm)) parm <- all_names
-  if (is.numeric(parm)) parm <- all_names[parm]
-  bad <- setdiff(parm, all_names)
-  if (length(bad)) stop("confint(): unknown parameter(s) in 'parm': ", paste(bad, collapse = ", "), call. = FALSE)
+  else if (method == "boot") {
+    if (is.numeric(parm)) parm <- all_names[parm]
+    bad <- setdiff(parm, all_names)
+    if (length(bad) || anyNA(parm))
+      stop("confint(): unknown parameter(s) in 'parm': ", paste(bad, collapse = ", "), call. = FALSE)
+  } else {
+    parm <- expand_parm(parm, varpar_names(object), names(object$beta), "confint", "parm")
+  }
   a <- (1 - level) / 2
   pct <- paste(format(100 * c(a, 1 - a), trim = TRUE, scientific = FALSE, digits = 3), "%")
   switch(method,

@@ -36,23 +36,24 @@ hatvalues.lemma_fit <- function(model, fullHatMatrix = FALSE, ...) {
   M <- Matrix::crossprod(U) + Matrix::Diagonal(ncol(U), c(rep(1, q), rep(0, ncol(model$X))))
   M <- Matrix::forceSymmetric(methods::as(M, "CsparseMatrix"))
   ch <- Matrix::Cholesky(M, perm = TRUE, LDL = FALSE)
-  # B = L^-1 P U': h = colSums(B^2); in chunks of observations to bound memory
+  # B = L^-1 P U' (sparse solves: each observation touches few random effects):
+  # h = colSums(B^2), in chunks of observations to bound memory
   half <- function(rows) {
     Ut <- Matrix::t(U[rows, , drop = FALSE])
-    as.matrix(Matrix::solve(ch, Matrix::solve(ch, Ut, system = "P"), system = "L"))
+    Matrix::solve(ch, Matrix::solve(ch, Ut, system = "P"), system = "L")
   }
   n <- nrow(U)
   if (fullHatMatrix) {
     B <- half(seq_len(n))
-    H <- crossprod(B)
+    H <- as.matrix(Matrix::crossprod(B))
     dimnames(H) <- list(rownames(model$frame), rownames(model$frame))
     return(H)
   }
-  chunk <- max(1L, floor(2e7 / ncol(U)))
+  chunk <- 2000L
   h <- numeric(n)
   for (s in seq(1L, n, by = chunk)) {
     rows <- s:min(n, s + chunk - 1L)
-    h[rows] <- colSums(half(rows)^2)
+    h[rows] <- Matrix::colSums(half(rows)^2)
   }
   stats::naresid(model$na.action, stats::setNames(h, rownames(model$frame)))
 }

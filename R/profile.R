@@ -48,7 +48,7 @@ profile.lemma_fit <- function(fitted, which = NULL, alphamax = 0.01, maxpts = 10
   vn <- varpar_names(fitted)
   bn <- names(fitted$beta)
   all_names <- c(vn, bn)
-  which <- profile_which(which, vn, bn)
+  which <- expand_parm(which, vn, bn, "profile", "which")
   cutoff <- sqrt(stats::qchisq(1 - alphamax, length(all_names)))
   if (is.null(delta)) delta <- cutoff * delta.cutoff
   check_number(delta, "delta", "profile", lower = 1e-6)
@@ -71,7 +71,7 @@ profile.lemma_fit <- function(fitted, which = NULL, alphamax = 0.01, maxpts = 10
       else 0.01 * est
     # at the upper bound of a correlation, step into the interior
     if (est + shift > upper[[k]]) shift <- -abs(shift)
-    rows <- profile_walk(point, est, opt_row, shift, cutoff, delta, lower[[k]], upper[[k]], maxpts)
+    rows <- profile_walk(point, nm, est, opt_row, shift, cutoff, delta, lower[[k]], upper[[k]], maxpts)
     d <- as.data.frame(rows, check.names = FALSE)
     d <- d[order(d[[nm]], d$.zeta), , drop = FALSE]
     d <- d[!duplicated(d[[nm]]), , drop = FALSE]
@@ -92,19 +92,21 @@ profile.lemma_fit <- function(fitted, which = NULL, alphamax = 0.01, maxpts = 10
             class = c("lemma_profile", "data.frame"))
 }
 
-profile_which <- function(which, vn, bn) {
+# Parameter names from names, indices, "theta_" (all variance parameters) or
+# "beta_" (all fixed effects), as lme4's; in the order of the fit's parameters.
+expand_parm <- function(which, vn, bn, fn, arg) {
   all_names <- c(vn, bn)
   if (is.null(which)) return(all_names)
   if (is.numeric(which)) {
     bad <- which[!(which %in% seq_along(all_names))]
-    if (length(bad)) stop(sprintf("profile(): 'which' index %s is not in 1..%d", paste(bad, collapse = ", "),
+    if (length(bad)) stop(sprintf("%s(): '%s' index %s is not in 1..%d", fn, arg, paste(bad, collapse = ", "),
                                   length(all_names)), call. = FALSE)
     return(all_names[which])
   }
-  if (!is.character(which)) stop("profile(): 'which' must be parameter names or indices", call. = FALSE)
+  if (!is.character(which)) stop(sprintf("%s(): '%s' must be parameter names or indices", fn, arg), call. = FALSE)
   which <- unlist(lapply(which, function(w) if (w == "theta_") vn else if (w == "beta_") bn else w))
   bad <- setdiff(which, all_names)
-  if (length(bad)) stop(sprintf("profile(): unknown parameter(s) in 'which': %s (the parameters are %s)",
+  if (length(bad)) stop(sprintf("%s(): unknown parameter(s) in '%s': %s (the parameters are %s)", fn, arg,
                                 paste(bad, collapse = ", "), paste(all_names, collapse = ", ")), call. = FALSE)
   all_names[all_names %in% which]
 }
@@ -216,7 +218,7 @@ fixef_profile_point <- function(fit, ml, j) {
 # Steps away from the estimate on both sides: each step aims at a change of `delta`
 # in zeta along the secant of the last two points (at most 10 times the last step),
 # until |zeta| > cutoff, a bound is reached, or maxpts points are taken.
-profile_walk <- function(point, est, opt_row, shift, cutoff, delta, lower, upper, maxpts) {
+profile_walk <- function(point, pname, est, opt_row, shift, cutoff, delta, lower, upper, maxpts) {
   p0 <- list(w = est, row = opt_row, start = NULL)
   first <- point(est + shift, NULL)
   p1 <- list(w = est + shift, row = first$row, start = first$start)
@@ -230,7 +232,12 @@ profile_walk <- function(point, est, opt_row, shift, cutoff, delta, lower, upper
       step <- if (is.finite(dz) && dz != 0 && dw / dz > 0) delta * dw / dz else 1e-6
       step <- min(abs(step), 10 * abs(dw))
       w <- min(upper, max(lower, b$w + dir * step))
-      nxt <- point(w, b$start)
+      nxt <- tryCatch(point(w, b$start), error = function(e) e)
+      if (inherits(nxt, "error")) {
+        warning(sprintf("profile(): the fit failed at %s = %.6g (%s); that side of the profile stops there",
+                        pname, w, conditionMessage(nxt)), call. = FALSE)
+        break
+      }
       a <- b
       b <- list(w = w, row = nxt$row, start = nxt$start)
       rows[[i]] <- nxt$row
