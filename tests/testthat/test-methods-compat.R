@@ -169,6 +169,51 @@ test_that("a profile that reaches a bound gives the bound (singular fit), as lme
   expect_equal(ci, b2, tolerance = 1e-3)
 })
 
+test_that("profile intervals of a weighted model with an offset: the deviance at each bound", {
+  skip_if_not_installed("lme4")
+  set.seed(11)
+  d <- data.frame(g = factor(rep(1:12, each = 6)), x = rnorm(72), w = runif(72) + 0.5, o = rnorm(72))
+  d$y <- 1 + d$x + d$o + rnorm(12)[d$g] + rnorm(72) / sqrt(d$w)
+  a <- lmm(y ~ x + offset(o) + (1 | g), d, weights = w)
+  ci <- confint(a)
+  b <- lme4::lmer(y ~ x + offset(o) + (1 | g), d, weights = w)
+  cb <- suppressMessages(confint(b))
+  ## variance rows: lme4's profile
+  expect_equal(ci[1:2, ], cb[1:2, ], tolerance = 1e-4)
+  ## fixed-effect rows: at each bound, lme4's ML fit with that coefficient held fixed
+  ## (moved into the offset) is qchisq(0.95, 1) above the ML fit. (lme4 1.1-31's own
+  ## profile of the fixed effects is off for weighted models: its bounds give 3.60.)
+  m0 <- lme4::lmer(y ~ x + offset(o) + (1 | g), d, weights = w, REML = FALSE)
+  for (bd in ci["(Intercept)", ]) {
+    d$o2 <- d$o + bd
+    m1 <- lme4::lmer(y ~ 0 + x + offset(o2) + (1 | g), d, weights = w, REML = FALSE)
+    expect_equal(deviance(m1) - deviance(m0), qchisq(0.95, 1), tolerance = 1e-4)
+  }
+  for (bd in ci["x", ]) {
+    d$o2 <- d$o + bd * d$x
+    m1 <- lme4::lmer(y ~ 1 + offset(o2) + (1 | g), d, weights = w, REML = FALSE)
+    expect_equal(deviance(m1) - deviance(m0), qchisq(0.95, 1), tolerance = 1e-4)
+  }
+})
+
+test_that("a spectral fit profiles, and has the leverages, of the same model fitted by the general path", {
+  set.seed(1)
+  ids <- paste0("i", 1:50)
+  A <- matrix(rnorm(50 * 20), 50)
+  K <- tcrossprod(A) / 20
+  dimnames(K) <- list(ids, ids)
+  ds <- data.frame(id = ids, x = rnorm(50))
+  ds$y <- ds$x + drop(t(chol(K + diag(1e-8, 50))) %*% rnorm(50)) + rnorm(50)
+  fs <- lmm(y ~ x + (1 | id), ds, relmat = list(id = K))
+  expect_false(is.null(fs$spectral))
+  fr <- lmm_frame(y ~ x + (1 | id), ds, relmat = list(id = K))
+  f0 <- lmm_devfun(fr)
+  fg <- lmm_object(f0, lmm_optimize(f0))
+  expect_null(fg$spectral)
+  expect_equal(confint(fs), confint(fg), tolerance = 1e-6)
+  expect_equal(hatvalues(fs), hatvalues(fg), tolerance = 1e-7)
+})
+
 ## ---- bootstrap ----------------------------------------------------------------------
 
 test_that("confint(method = 'boot') honours FUN, seed and boot.type, and keeps the replicates", {
