@@ -78,6 +78,7 @@ boot_default_stat <- function(fit) {
 # Returns the nsim x length(t0) matrix of replicates with attribute t0.
 boot_replicates <- function(fit, FUN, nsim, seed) {
   if (!is.null(seed)) set.seed(seed)
+  else if (!exists(".Random.seed", envir = globalenv())) stats::runif(1)  # a fresh session has no RNG state yet
   t0 <- FUN(fit)
   if (!is.numeric(t0) || !is.null(dim(t0)))
     stop("confint(): 'FUN' must return a numeric vector (it returned a ", class(t0)[1], ")", call. = FALSE)
@@ -166,7 +167,8 @@ boot_interval <- function(t, t0, level, type) {
 #' @param ... for `"profile"`: `alphamax`, `maxpts`, `delta`, `delta.cutoff` of
 #'   [profile.lemma_fit()]; otherwise unused.
 #' @return A matrix with two columns named by the percentages. A bootstrap result
-#'   carries the replicates (an `nsim` x statistics matrix, with attribute `t0` the
+#'   (class `"lemma_boot_ci"`, a matrix that prints without its replicates) carries
+#'   the replicates (an `nsim` x statistics matrix, with attribute `t0` the
 #'   statistics of the fit) as attribute `"boot"`.
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
@@ -237,6 +239,17 @@ confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", 
       out <- t(vapply(idx, function(k) boot_interval(M[, k], t0[[k]], level, boot.type), numeric(2)))
       dimnames(out) <- list(if (unnamed) NULL else parm, pct)
       attr(out, "boot") <- M
+      class(out) <- c("lemma_boot_ci", "matrix", "array")
       out
     })
+}
+
+# A bootstrap interval matrix prints as a matrix, without its replicates.
+#' @export
+print.lemma_boot_ci <- function(x, ...) {
+  m <- unclass(x)
+  attr(m, "boot") <- NULL
+  print(m, ...)
+  cat(sprintf("(%d bootstrap replicates in attr(, \"boot\"))\n", nrow(attr(x, "boot"))))
+  invisible(x)
 }

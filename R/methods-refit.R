@@ -38,6 +38,9 @@ refitML <- function(x, ...) UseMethod("refitML")
 refit.lemma_fit <- function(object, newresp = NULL, rename.response = FALSE, control = lmm_control(), ...) {
   check_dots_unused(list(...), "refit")
   check_flag(rename.response, "rename.response", "refit")
+  if (!is.list(control) || !all(c("rhoend", "maxfun", "polish") %in% names(control)))
+    stop("refit(): 'control' must be a list from lmm_control() (lme4's lmerControl() is not used by lemma)",
+         call. = FALSE)
   newresp_expr <- substitute(newresp)
   if (is.null(newresp)) return(refit_with(object, REML = isREML(object), control = control))
   y <- as_new_response(object, newresp)
@@ -130,6 +133,7 @@ with_response <- function(object, y) {
 #' family(fit)
 #' extractAIC(fit)
 #' @name lmm-data
+#' @aliases getData
 NULL
 
 #' @rdname lmm-data

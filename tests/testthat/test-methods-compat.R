@@ -78,6 +78,7 @@ test_that("refit() takes simulate() output and data-length responses, and reject
   expect_error(refit(fit, replace(s[[1]], 3, NA)), "'newresp' has missing")
   expect_error(refit(fit, letters[1:180 %% 26 + 1]), "'newresp' must be a numeric vector")
   expect_warning(refit(fit, s[[1]], maxit = 5), "'maxit' is not supported")
+  expect_error(refit(fit, s[[1]], control = list(optimizer = "Nelder_Mead")), "'control' must be a list from lmm_control")
   ## with rows dropped for missing values, a response per data row is subset the same way
   d <- sleepstudy
   d$Reaction[c(2, 40)] <- NA
