@@ -54,7 +54,6 @@ profile.lemma_fit <- function(fitted, which = NULL, alphamax = 0.01, maxpts = 10
   check_number(delta, "delta", "profile", lower = 1e-6)
 
   ml <- profile_ml(fitted)
-  n <- length(fitted$y)
   iscor <- is_cor_param(fitted)
   lower <- stats::setNames(c(ifelse(iscor, -1, 0), rep(-Inf, length(bn))), all_names)
   upper <- stats::setNames(c(ifelse(iscor, 1, Inf), rep(Inf, length(bn))), all_names)
@@ -84,7 +83,7 @@ profile.lemma_fit <- function(fitted, which = NULL, alphamax = 0.01, maxpts = 10
   fwd <- bwd <- stats::setNames(vector("list", length(which)), which)
   for (nm in which) {
     d <- out[out$.par == nm, , drop = FALSE]
-    sp <- profile_splines(d[[nm]], d$.zeta, nm)
+    sp <- profile_splines(d[[nm]], d$.zeta)
     fwd[nm] <- list(sp$forward)
     bwd[nm] <- list(sp$backward)
   }
@@ -201,7 +200,7 @@ fixef_profile_point <- function(fit, ml, j) {
   function(b, start) {
     fr <- red
     fr$offset <- frame$offset + frame$X[, j] * b
-    if (!is.null(start)) fr$reterms$theta <- pmax(start, fr$reterms$lower)
+    fr$reterms$theta <- pmax(if (is.null(start)) ml$theta else start, fr$reterms$lower)
     ptr <- .model_with_response(ptr0, red$X * sw, (frame$y - fr$offset) * sw)
     opt <- suppressWarnings(lmm_optimize(lmm_devfun(fr, REML = FALSE, ptr = ptr)))
     th <- as.numeric(opt$par)
@@ -254,7 +253,7 @@ profile_walk <- function(point, pname, est, opt_row, shift, cutoff, delta, lower
 # points, as lme4 inverts its spline): zeta is smooth in the value even where the
 # value is steep in zeta (a standard deviation near 0). Backward is NULL where zeta
 # is not increasing.
-profile_splines <- function(v, z, nm) {
+profile_splines <- function(v, z) {
   ok <- is.finite(v) & is.finite(z)
   v <- v[ok]
   z <- z[ok]
