@@ -181,14 +181,19 @@ confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", 
                               nsim = 500, boot.type = c("perc", "basic", "norm"), FUN = NULL, seed = NULL,
                               quiet = FALSE, oldNames = TRUE, ...) {
   method <- check_choice(method[1], c("profile", "Wald", "boot"), "method", "confint")
+  # arguments of another method than the one chosen would be ignored: name them
+  unused <- c(if (method != "boot") c(if (!is.null(FUN)) "FUN", if (!is.null(seed)) "seed",
+                                      if (!missing(nsim)) "nsim", if (!missing(boot.type)) "boot.type"),
+              if (method != "profile" && !missing(zeta)) "zeta")
+  if (length(unused))
+    warning(sprintf("confint(): %s not used by method = \"%s\" and ignored",
+                    paste0("'", unused, "'", collapse = ", "), method), call. = FALSE)
   boot.type <- check_choice(boot.type[1], c("perc", "basic", "norm"), "boot.type", "confint")
   check_number(level, "level", "confint", lower = 1e-8, upper = 1 - 1e-8)
   if (!isTRUE(oldNames))
     stop("confint(): 'oldNames = FALSE' is not supported by lemma; rows are named .sig01, ..., .sigma", call. = FALSE)
   dots <- list(...)
   if (method != "profile") check_dots_unused(dots, "confint")
-  if (method != "boot" && !is.null(FUN)) check_dots_unused(list(FUN = FUN), "confint")
-  if (method != "boot" && !is.null(seed)) check_dots_unused(list(seed = seed), "confint")
   if (method == "boot" && !is.null(FUN)) {
     FUN <- match.fun(FUN)
   } else {

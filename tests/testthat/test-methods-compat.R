@@ -258,7 +258,8 @@ test_that("confint(method = 'boot') honours FUN, seed and boot.type, and keeps t
     bn <- confint(f1, method = "boot", nsim = 40, seed = 7, boot.type = "norm")  # no order statistics
     expect_equal(unname(bn[i, ]), boot::boot.ci(bo, type = "norm", index = i)$normal[2:3], tolerance = 1e-12)
   }
-  expect_warning(confint(f1, method = "Wald", FUN = sigma), "'FUN' is not supported")
+  expect_warning(confint(f1, method = "Wald", FUN = sigma), "'FUN' not used by method = \"Wald\"")
+  expect_warning(confint(f1, method = "Wald", nsim = 10, seed = 1), "'seed', 'nsim' not used")
   expect_error(confint(f1, method = "boot", nsim = 5, FUN = function(f) "a"), "'FUN' must return a numeric vector")
 })
 
