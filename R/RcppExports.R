@@ -17,6 +17,10 @@
     .Call(`_lemma_model_new`, terms, X, y, threads)
 }
 
+.model_with_response <- function(ptr, X, y) {
+    .Call(`_lemma_model_with_response`, ptr, X, y)
+}
+
 .model_objective <- function(ptr, theta, reml) {
     .Call(`_lemma_model_objective`, ptr, theta, reml)
 }

@@ -54,59 +54,7 @@ sdcor_to_theta <- function(fit, v) {
   theta
 }
 
-# The ML refit used by lme4's profile (profile.merMod profiles the ML deviance).
-ml_refit <- function(fit) {
-  cache <- inference_cache(fit)
-  if (!is.null(cache$ml)) return(cache$ml)
-  frame <- fit$model_env$frame
-  f <- lmm_devfun(frame, REML = FALSE)
-  opt <- lmm_optimize(f)
-  ptr <- environment(f)$ptr
-  sol <- .model_solution(ptr, opt$par, FALSE)
-  n <- length(frame$y)
-  sigma <- sqrt(sol$pwrss / n)
-  ml <- list(theta = opt$par, sigma = sigma, beta = stats::setNames(as.numeric(sol$beta), colnames(frame$X)),
-             dev = opt$fval, ptr = ptr, devfun = f, frame = frame)
-  cache$ml <- ml
-  ml
-}
-
-# ML deviance (not profiled over sigma) at theta, sigma; weights' constant omitted.
-ml_dev <- function(ptr, theta, sigma, n) {
-  d <- .model_dev_parts(ptr, theta)
-  d[["ldL2"]] + d[["pwrss"]] / sigma^2 + n * log(2 * pi * sigma^2)
-}
-
-# Profile of the ML deviance for variance parameter k (sd/cor/sigma scale) at value w.
-profile_varpar_dev <- function(fit, ml, k, w, start) {
-  n <- length(fit$y)
-  npar <- length(start)
-  names0 <- varpar_names(fit)
-  is_cor <- !grepl("^\\.sigma$", names0) & is_cor_param(fit)
-  free <- setdiff(seq_len(npar), k)
-  lower <- ifelse(is_cor, -1, 0)[free]
-  upper <- ifelse(is_cor, 1, Inf)[free]
-  f <- function(x) {
-    v <- start
-    v[free] <- x
-    v[k] <- w
-    if (v[npar] <= 0) return(1e100)
-    th <- sdcor_to_theta(fit, v)
-    ml_dev(ml$ptr, th, v[npar], n)
-  }
-  x0 <- pmin(pmax(start[free], lower + 1e-6 * (lower > -Inf)), upper - 1e-6 * (upper < Inf))
-  if (length(free) == 0L) return(list(value = f(numeric(0)), par = start))
-  if (length(free) == 1L) {
-    o <- stats::optim(x0, f, method = "L-BFGS-B", lower = lower, upper = upper,
-                      control = list(factr = 1e3, pgtol = 0))
-    return(list(value = o$value, par = replace(replace(start, free, o$par), k, w)))
-  }
-  o <- minqa::bobyqa(x0, f, lower = lower, upper = upper,
-                     control = list(rhobeg = max(1e-3, 0.1 * min(abs(x0[x0 != 0]), 1)), rhoend = 1e-10,
-                                    maxfun = 20000))
-  list(value = o$fval, par = replace(replace(start, free, o$par), k, w))
-}
-
+# Which of the sd/cor/sigma parameters are correlations.
 is_cor_param <- function(fit) {
   out <- logical(0)
   for (tm in fit$reterms$terms) {
@@ -116,187 +64,197 @@ is_cor_param <- function(fit) {
   c(out, FALSE)
 }
 
-# ML deviance with beta_j fixed at b (offset method), minimized over theta.
-profile_fixef_dev <- function(fit, ml, j, b) {
-  frame <- ml$frame
-  fr <- frame
-  fr$offset <- frame$offset + frame$X[, j] * b
-  X <- frame$X[, -j, drop = FALSE]
-  attr(X, "assign") <- attr(frame$X, "assign")[-j]
-  fr$X <- X
-  f <- lmm_devfun(fr, REML = FALSE)
-  opt <- suppressWarnings(lmm_optimize(f))
-  opt$fval
+# The statistics lme4's confint(method = "boot") bootstraps by default: sd/cor of
+# each term and sigma (named as the profile's rows), then the fixed effects.
+boot_default_stat <- function(fit) {
+  stats::setNames(c(theta_to_sdcor(fit, fit$theta, fit$sigma), fit$beta),
+                  c(varpar_names(fit), names(fit$beta)))
 }
 
-# Root of the signed square-root profile at +-cutoff on one side.
-profile_side <- function(fdev, est, base, cutoff, dir, scale, lower = -Inf, upper = Inf) {
-  g <- function(w) fdev(w) - base - cutoff^2
-  step <- scale
-  prev <- est
-  for (i in seq_len(60)) {
-    w <- est + dir * step
-    if (w <= lower) {
-      w <- lower
-      if (g(w) < 0) return(lower)
-      break
-    }
-    if (w >= upper) {
-      w <- upper
-      if (g(w) < 0) return(upper)
-      break
-    }
-    if (g(w) > 0) break
-    prev <- w
-    step <- step * 1.6
-  }
-  r <- stats::uniroot(g, sort(c(prev, w)), tol = 1e-10 * max(abs(est), scale, 1e-8))
-  r$root
-}
-
-profile_intervals <- function(fit, parm, level) {
-  ml <- ml_refit(fit)
-  n <- length(fit$y)
-  cutoff <- sqrt(stats::qchisq(level, 1))
-  vnames <- varpar_names(fit)
-  start <- theta_to_sdcor(fit, ml$theta, ml$sigma)
-  names(start) <- vnames
-  base <- ml_dev(ml$ptr, ml$theta, ml$sigma, n)
-  iscor <- is_cor_param(fit)
-  out <- matrix(NA_real_, 0, 2)
-  rn <- character(0)
-  for (k in seq_along(vnames)) {
-    if (!(vnames[k] %in% parm)) next
-    est <- start[[k]]
-    fdev <- function(w) profile_varpar_dev(fit, ml, k, w, start)$value
-    if (iscor[k]) {
-      lo <- profile_side(fdev, est, base, cutoff, -1, 0.05, -1, 1)
-      hi <- profile_side(fdev, est, base, cutoff, 1, 0.05, -1, 1)
-    } else {
-      sc <- max(abs(est) * 0.1, 1e-3 * ml$sigma)
-      lo <- profile_side(fdev, est, base, cutoff, -1, sc, 0, Inf)
-      hi <- profile_side(fdev, est, base, cutoff, 1, sc, 0, Inf)
-    }
-    out <- rbind(out, c(lo, hi))
-    rn <- c(rn, vnames[k])
-  }
-  if (any(names(fit$beta) %in% parm)) {
-    ptr <- model_ptr(fit)
-    sol <- .model_solution(ml$ptr, ml$theta, FALSE)
-    se_ml <- ml$sigma * sqrt(diag(chol2inv(t(sol$RX))))
-    invisible(.model_solution(ptr, as.numeric(fit$theta), isTRUE(fit$REML)))
-    for (j in seq_along(fit$beta)) {
-      if (!(names(fit$beta)[j] %in% parm)) next
-      est <- ml$beta[[j]]
-      fdev_b <- function(b) profile_fixef_dev(fit, ml, j, b)
-      lo <- profile_side(fdev_b, est, ml$dev, cutoff, -1, se_ml[j])
-      hi <- profile_side(fdev_b, est, ml$dev, cutoff, 1, se_ml[j])
-      out <- rbind(out, c(lo, hi))
-      rn <- c(rn, names(fit$beta)[j])
-    }
-  }
-  rownames(out) <- rn
-  out
-}
-
-# y* = X beta + Z b* + e*, b* from the fitted covariance, e* ~ N(0, sigma^2 / w).
-simulate_response <- function(fit, theta = fit$theta, sigma = fit$sigma, beta = fit$beta) {
-  terms <- fit$reterms$terms
-  b <- lapply(terms, function(t) draw_term_effects(fit, t, theta, sigma))
-  fit$beta <- beta
-  eta <- linear_predictor(fit, fit$X, fit$offset, lapply(terms, function(t) t$factor),
-                          lapply(terms, function(t) t$X), b)
-  eta + stats::rnorm(length(fit$y), 0, sigma) / sqrt(fit$weights)
-}
-
-# Parameters of a refit to response y: (sd/cor..., sigma, beta).
-refit_params <- function(fit, y) {
-  fr <- fit$model_env$frame
-  fr$y <- y
-  f <- lmm_devfun(fr, REML = isTRUE(fit$REML))
-  opt <- suppressWarnings(lmm_optimize(f))
-  sol <- .model_solution(environment(f)$ptr, opt$par, isTRUE(fit$REML))
-  n <- length(y)
-  p <- ncol(fr$X)
-  sigma <- sqrt(sol$pwrss / (n - if (isTRUE(fit$REML)) p else 0))
-  c(theta_to_sdcor(fit, opt$par, sigma), as.numeric(sol$beta))
-}
-
-boot_intervals <- function(fit, parm, level, nsim) {
-  nms <- c(varpar_names(fit), names(fit$beta))
+# Parametric bootstrap as lme4's bootMer(): all responses are simulated first from
+# the fit (so set.seed() or `seed` alone decides them, whatever future::plan() is),
+# then each is refitted by refit() and summarized by FUN. Refits run through
+# future.apply; a failed refit gives NA statistics and is counted in a warning.
+# Returns the nsim x length(t0) matrix of replicates with attribute t0.
+boot_replicates <- function(fit, FUN, nsim, seed) {
+  if (!is.null(seed)) set.seed(seed)
+  else if (!exists(".Random.seed", envir = globalenv())) stats::runif(1)  # a fresh session has no RNG state yet
+  t0 <- FUN(fit)
+  if (!is.numeric(t0) || !is.null(dim(t0)))
+    stop("confint(): 'FUN' must return a numeric vector (it returned a ", class(t0)[1], ")", call. = FALSE)
+  sims <- simulate(fit, nsim = nsim)
   one <- function(i) {
-    y <- simulate_response(fit)
-    tryCatch(refit_params(fit, y), error = function(e) rep(NA_real_, length(nms)))
+    r <- tryCatch(FUN(refit(fit, sims[[i]])), error = function(e) NULL)
+    if (is.numeric(r) && length(r) == length(t0)) r else rep(NA_real_, length(t0))
   }
   idx <- seq_len(nsim)
-  has_future <- requireNamespace("future.apply", quietly = TRUE)
-  has_prog <- requireNamespace("progressr", quietly = TRUE)
-  if (has_prog) {
-    res <- progressr::with_progress({
-      pr <- progressr::progressor(steps = nsim)
-      run <- function(i) { r <- one(i); pr(); r }
-      if (has_future) future.apply::future_lapply(idx, run, future.seed = TRUE,
-                                                  future.packages = "lemma")
-      else lapply(idx, run)
-    }, enable = interactive())
-  } else if (has_future) {
-    res <- future.apply::future_lapply(idx, one, future.seed = TRUE, future.packages = "lemma")
-  } else {
-    res <- lapply(idx, one)
+  run <- function(f) {
+    if (requireNamespace("future.apply", quietly = TRUE))
+      future.apply::future_lapply(idx, f, future.seed = FALSE, future.packages = "lemma")
+    else lapply(idx, f)
   }
-  M <- do.call(rbind, res)
-  colnames(M) <- nms
+  res <- if (requireNamespace("progressr", quietly = TRUE)) {
+    progressr::with_progress({
+      pr <- progressr::progressor(steps = nsim)
+      run(function(i) { r <- one(i); pr(); r })
+    }, enable = interactive())
+  } else run(one)
+  M <- matrix(unlist(res), nsim, length(t0), byrow = TRUE, dimnames = list(NULL, names(t0)))
+  failed <- sum(!stats::complete.cases(M))
+  if (failed == nsim) stop("confint(): all ", nsim, " bootstrap refits failed", call. = FALSE)
+  if (failed > 0)
+    warning(sprintf("confint(): %d of %d bootstrap refits failed; the intervals use the other %d",
+                    failed, nsim, nsim - failed), call. = FALSE)
+  attr(M, "t0") <- t0
+  M
+}
+
+# Davison & Hinkley's order-statistic quantile with interpolation on the normal
+# scale (boot's convention for percentile and basic intervals).
+boot_order_quantile <- function(t, alpha) {
+  t <- sort(t)
+  R <- length(t)
+  vapply(alpha, function(a) {
+    rk <- (R + 1) * a
+    k <- floor(rk)
+    if (k == rk && k >= 1 && k <= R) return(t[k])
+    if (k < 1 || k >= R) return(if (k < 1) t[1] else t[R])
+    zk <- stats::qnorm(c(k, k + 1) / (R + 1))
+    t[k] + (stats::qnorm(a) - zk[1]) / (zk[2] - zk[1]) * (t[k + 1] - t[k])
+  }, numeric(1))
+}
+
+# Bootstrap intervals of one statistic: percentile, basic or normal.
+boot_interval <- function(t, t0, level, type) {
+  t <- t[is.finite(t)]
   a <- (1 - level) / 2
-  out <- t(apply(M[, parm, drop = FALSE], 2, stats::quantile, probs = c(a, 1 - a), na.rm = TRUE, names = FALSE))
-  attr(out, "boot") <- M
-  out
+  switch(type,
+    perc = boot_order_quantile(t, c(a, 1 - a)),
+    basic = 2 * t0 - rev(boot_order_quantile(t, c(a, 1 - a))),
+    norm = (2 * t0 - mean(t)) + c(-1, 1) * stats::qnorm(1 - a) * stats::sd(t))
 }
 
 #' Confidence intervals for a linear mixed model
 #'
 #' Profile intervals (default) for the variance components, as standard
 #' deviations and correlations (rows `.sig01`, `.sig02`, ..., `.sigma` in lme4's
-#' order), and for the fixed effects, by profiling the ML deviance as lme4's
-#' `confint(method = "profile")` does; Wald intervals for the fixed effects (the
-#' variance rows are NA); or parametric bootstrap percentile intervals from
-#' `nsim` simulated responses refitted by the model's criterion. Bootstrap
-#' replicates run through `future.apply`, so `future::plan()` decides where they
-#' run, and are reproducible under `set.seed()`; progress is reported through
-#' `progressr` when it is installed.
+#' order), and for the fixed effects, from [profile()] of the ML deviance as lme4's
+#' `confint(method = "profile")`: the same as `confint(profile(fit))`. Wald
+#' intervals for the fixed effects (the variance rows are NA). Parametric bootstrap
+#' intervals as lme4's `bootMer()`: `nsim` responses simulated from the fit, each
+#' refitted by [refit()] and summarized by `FUN`; the replicate refits run through
+#' `future.apply`, so `future::plan()` decides where they run, and the result is the
+#' same under any plan for the same `seed` (or `set.seed()` before the call); progress
+#' is reported through `progressr` when it is installed.
 #'
-#' @param object an `lmm` fit.
-#' @param parm parameters (names or indices into the rows); default all.
+#' @param object a fitted model from [lmm()].
+#' @param parm parameters (names or indices into the rows, or `"theta_"` for all
+#'   variance parameters, `"beta_"` for all fixed effects); default all.
 #' @param level confidence level.
 #' @param method `"profile"`, `"Wald"` or `"boot"`.
+#' @param zeta for `"profile"`: optional zeta values to invert instead of `level`'s
+#'   normal quantiles.
 #' @param nsim number of bootstrap replicates.
-#' @param ... unused.
-#' @return A matrix with two columns named by the percentages.
+#' @param boot.type bootstrap interval: `"perc"` (percentile), `"basic"` or
+#'   `"norm"` (normal with bootstrap bias and standard error), with the quantile
+#'   convention of package boot, as lme4.
+#' @param FUN for `"boot"`: a function of a fit returning a numeric vector, the
+#'   statistics to bootstrap; default the sd/cor parameters, sigma and the fixed
+#'   effects (the rows of the profile intervals).
+#' @param seed for `"boot"`: optional seed, passed to [set.seed()] before simulating.
+#' @param quiet unused (lemma prints no progress message; for lme4's signature).
+#' @param oldNames only `TRUE` (lme4's `.sig01` names) is supported.
+#' @param ... for `"profile"`: `alphamax`, `maxpts`, `delta`, `delta.cutoff` of
+#'   [profile.lemma_fit()]; otherwise unused.
+#' @return A matrix with two columns named by the percentages. A bootstrap result
+#'   (class `"lemma_boot_ci"`, a matrix that prints without its replicates) carries
+#'   the replicates (an `nsim` x statistics matrix, with attribute `t0` the
+#'   statistics of the fit) as attribute `"boot"`.
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' confint(fit, method = "Wald")
-#' \donttest{confint(fit)}
+#' \donttest{confint(fit)
+#' ci <- confint(fit, method = "boot", nsim = 40, seed = 1)
+#' dim(attr(ci, "boot"))}
 #' @export
-confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", "Wald", "boot"), nsim = 500, ...) {
-  method <- match.arg(method)
-  all_names <- c(varpar_names(object), names(object$beta))
+confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", "Wald", "boot"), zeta,
+                              nsim = 500, boot.type = c("perc", "basic", "norm"), FUN = NULL, seed = NULL,
+                              quiet = FALSE, oldNames = TRUE, ...) {
+  method <- check_choice(method[1], c("profile", "Wald", "boot"), "method", "confint")
+  # arguments of another method than the one chosen would be ignored: name them
+  unused <- c(if (method != "boot") c(if (!is.null(FUN)) "FUN", if (!is.null(seed)) "seed",
+                                      if (!missing(nsim)) "nsim", if (!missing(boot.type)) "boot.type"),
+              if (method != "profile" && !missing(zeta)) "zeta")
+  if (length(unused))
+    warning(sprintf("confint(): %s not used by method = \"%s\" and ignored",
+                    paste0("'", unused, "'", collapse = ", "), method), call. = FALSE)
+  boot.type <- check_choice(boot.type[1], c("perc", "basic", "norm"), "boot.type", "confint")
+  check_number(level, "level", "confint", lower = 1e-8, upper = 1 - 1e-8)
+  if (!isTRUE(oldNames))
+    stop("confint(): 'oldNames = FALSE' is not supported by lemma; rows are named .sig01, ..., .sigma", call. = FALSE)
+  dots <- list(...)
+  if (method != "profile") check_dots_unused(dots, "confint")
+  if (method == "boot" && !is.null(FUN)) {
+    FUN <- match.fun(FUN)
+  } else {
+    FUN <- boot_default_stat
+  }
+  unnamed <- FALSE
+  all_names <- if (method == "boot") {
+    t0 <- FUN(object)
+    unnamed <- is.null(names(t0))
+    if (unnamed) as.character(seq_along(t0)) else names(t0)
+  } else c(varpar_names(object), names(object$beta))
   if (missing(parm)) parm <- all_names
-  else if (is.numeric(parm)) parm <- all_names[parm]
-  bad <- setdiff(parm, all_names)
-  if (length(bad)) stop("unknown parameter(s): ", paste(bad, collapse = ", "), call. = FALSE)
+  else if (method == "boot") {
+    if (is.numeric(parm)) parm <- all_names[parm]
+    bad <- setdiff(parm, all_names)
+    if (length(bad) || anyNA(parm))
+      stop("confint(): unknown parameter(s) in 'parm': ", paste(bad, collapse = ", "), call. = FALSE)
+  } else {
+    parm <- expand_parm(parm, varpar_names(object), names(object$beta), "confint", "parm")
+  }
   a <- (1 - level) / 2
   pct <- paste(format(100 * c(a, 1 - a), trim = TRUE, scientific = FALSE, digits = 3), "%")
-  out <- switch(method,
-    profile = profile_intervals(object, parm, level),
+  switch(method,
+    profile = {
+      # the profile must reach the quantiles of `level`; lme4's default alphamax
+      # (0.01) does up to level 0.96 with its df
+      args <- c(list(object, which = parm), dots)
+      if (is.null(args$alphamax)) args$alphamax <- min(0.01, (1 - level) / 4)
+      pr <- do.call(profile.lemma_fit, args)
+      if (missing(zeta)) confint(pr, parm = parm, level = level) else confint(pr, parm = parm, zeta = zeta)
+    },
     Wald = {
       se <- object$sigma * sqrt(diag(chol2inv(t(object$RX))))
       z <- stats::qnorm(1 - a)
-      m <- matrix(NA_real_, length(all_names), 2, dimnames = list(all_names, NULL))
+      m <- matrix(NA_real_, length(all_names), 2, dimnames = list(all_names, pct))
       b <- object$beta
       m[names(b), ] <- cbind(b - z * se, b + z * se)
-      m
+      m[parm, , drop = FALSE]
     },
-    boot = boot_intervals(object, parm, level, nsim))
-  out <- out[parm, , drop = FALSE]
-  colnames(out) <- pct
-  out
+    boot = {
+      check_number(nsim, "nsim", "confint", lower = 1, integer = TRUE)
+      M <- boot_replicates(object, FUN, nsim, seed)
+      t0 <- attr(M, "t0")
+      if (boot.type != "norm" && (nsim + 1) * a < 1)
+        warning(sprintf("confint(): with nsim = %d the %s interval's ends are the extreme replicates; use nsim >= %d",
+                        nsim, boot.type, ceiling(1 / a - 1)), call. = FALSE)
+      idx <- match(parm, all_names)
+      out <- t(vapply(idx, function(k) boot_interval(M[, k], t0[[k]], level, boot.type), numeric(2)))
+      dimnames(out) <- list(if (unnamed) NULL else parm, pct)
+      attr(out, "boot") <- M
+      class(out) <- c("lemma_boot_ci", "matrix", "array")
+      out
+    })
+}
+
+# A bootstrap interval matrix prints as a matrix, without its replicates.
+#' @export
+print.lemma_boot_ci <- function(x, ...) {
+  m <- unclass(x)
+  attr(m, "boot") <- NULL
+  print(m, ...)
+  cat(sprintf("(%d bootstrap replicates in attr(, \"boot\"))\n", nrow(attr(x, "boot"))))
+  invisible(x)
 }

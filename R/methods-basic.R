@@ -104,9 +104,27 @@ residuals.lemma_fit <- function(object, type = c("response", "working", "pearson
   stats::naresid(object$na.action, r)
 }
 
-#' @rdname lmm-methods
+#' Prior weights of a fit
+#'
+#' The prior weights of the observations used in the fit (1 when the model has
+#' none), unnamed, as lme4's method.
+#'
+#' @param object a fitted model.
+#' @param type `"prior"`; `"working"` weights exist only for generalized models (an
+#'   error, as in lme4).
+#' @param ... unused (a warning names them).
+#' @return A numeric vector.
+#' @examples
+#' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+#' head(weights(fit))
 #' @export
-weights.lemma_fit <- function(object, ...) stats::setNames(object$weights, rownames(object$frame))
+weights.lemma_fit <- function(object, type = c("prior", "working"), ...) {
+  check_dots_unused(list(...), "weights")
+  type <- check_choice(type[1], c("prior", "working"), "type", "weights")
+  if (type == "working") stop("weights(): working weights exist only for generalized models; use type = \"prior\"", call. = FALSE)
+  # unnamed, over the observations used, as lme4
+  object$weights
+}
 
 #' @rdname lmm-methods
 #' @export
@@ -138,14 +156,16 @@ getCall.lemma_fit <- function(x, ...) x$call
 #' @rdname lmm-methods
 #' @export
 coef.lemma_fit <- function(object, ...) {
-  re <- ranef(object)
+  check_dots_unused(list(...), "coef")
+  re <- ranef(object, condVar = FALSE)
   beta <- object$beta
+  # as lme4: random-effect columns without a fixed effect come first (fixed part 0)
+  extra <- setdiff(unique(unlist(lapply(re, names))), names(beta))
+  fixed <- c(stats::setNames(numeric(length(extra)), extra), beta)
   out <- lapply(re, function(r) {
-    cf <- matrix(beta, nrow(r), length(beta), byrow = TRUE, dimnames = list(rownames(r), names(beta)))
-    cf <- as.data.frame(cf, check.names = FALSE)
-    for (nm in colnames(r)) {
-      if (nm %in% names(cf)) cf[[nm]] <- cf[[nm]] + r[[nm]] else cf[[nm]] <- r[[nm]]
-    }
+    cf <- as.data.frame(matrix(fixed, nrow(r), length(fixed), byrow = TRUE,
+                               dimnames = list(rownames(r), names(fixed))), check.names = FALSE)
+    for (nm in colnames(r)) cf[[nm]] <- cf[[nm]] + r[[nm]]
     cf
   })
   structure(out, class = "lemma_coef")

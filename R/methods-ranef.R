@@ -3,24 +3,44 @@
 #' Conditional modes of the random effects
 #'
 #' One data frame per grouping factor (terms on the same factor are joined, as in
-#' lme4), rows named by level. With `condVar = TRUE` each carries the conditional
-#' variances as attribute `"postVar"`: a p x p x levels array, or a list of them
-#' (one per term) when several terms share the factor.
+#' lme4), rows named by level. With `condVar = TRUE` (the default, as lme4) each
+#' carries the conditional variances as attribute `"postVar"`: a p x p x levels
+#' array, or a list of them (one per term) when several terms share the factor.
 #'
 #' @param object a fitted model.
 #' @param condVar also compute conditional variances (given the fixed effects).
-#' @param ... unused.
+#' @param drop return a named vector instead of a one-column data frame.
+#' @param whichel names of the grouping factors to return; default all.
+#' @param postVar deprecated name of `condVar` (as in lme4).
+#' @param ... unused (a warning names them).
 #' @return An object of class `"lemma_ranef"`; `as.data.frame()` gives columns grpvar,
-#'   term, grp, condval (and condsd).
+#'   term, grp, condval (and condsd) as lme4's method: grpvar is character, grp a
+#'   factor whose levels are ordered, within each grouping factor, by the first
+#'   column's conditional modes.
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
-#' head(as.data.frame(ranef(fit, condVar = TRUE)))
+#' head(as.data.frame(ranef(fit)))
+#' ranef(lmm(Reaction ~ Days + (1 | Subject), sleepstudy), drop = TRUE)
 #' @export
-ranef.lemma_fit <- function(object, condVar = FALSE, ...) {
+ranef.lemma_fit <- function(object, condVar = TRUE, drop = FALSE, whichel = NULL, postVar = FALSE, ...) {
+  check_dots_unused(list(...), "ranef")
+  if (!missing(postVar) && missing(condVar)) {
+    warning("ranef(): 'postVar' is deprecated; use 'condVar'", call. = FALSE)
+    condVar <- postVar
+  }
+  check_flag(condVar, "condVar", "ranef")
+  check_flag(drop, "drop", "ranef")
   terms <- object$reterms$terms
   groups <- vapply(terms, function(t) t$group, character(1))
+  ug <- unique(groups)
+  if (!is.null(whichel)) {
+    bad <- setdiff(whichel, ug)
+    if (length(bad)) stop(sprintf("ranef(): 'whichel' names %s, not a grouping factor of the model (%s)",
+                                  paste0("'", bad, "'", collapse = ", "), paste(ug, collapse = ", ")), call. = FALSE)
+    ug <- ug[ug %in% whichel]
+  }
   cv <- if (condVar) term_condvar(object) else NULL
-  out <- lapply(unique(groups), function(g) {
+  out <- lapply(ug, function(g) {
     idx <- which(groups == g)
     df <- as.data.frame(do.call(cbind, object$b[idx]), check.names = FALSE)
     if (condVar) {
@@ -28,9 +48,14 @@ ranef.lemma_fit <- function(object, condVar = FALSE, ...) {
       names(pv) <- vapply(idx, function(k) paste(terms[[k]]$cnms, collapse = ":"), character(1))
       attr(df, "postVar") <- if (length(pv) == 1L) pv[[1]] else pv
     }
+    if (drop && ncol(df) == 1L) {
+      pv <- attr(df, "postVar")
+      df <- stats::setNames(df[[1]], rownames(df))
+      if (!is.null(pv)) attr(df, "postVar") <- drop(pv)
+    }
     df
   })
-  names(out) <- unique(groups)
+  names(out) <- ug
   structure(out, class = "lemma_ranef")
 }
 
@@ -53,20 +78,35 @@ term_condvar <- function(object) {
 
 #' @export
 print.lemma_ranef <- function(x, ...) {
+  has_pv <- vapply(x, function(d) !is.null(attr(d, "postVar")), logical(1))
   print(lapply(unclass(x), function(d) { attr(d, "postVar") <- NULL; d }), ...)
+  if (any(has_pv)) cat("with conditional variances for", paste0("\"", names(x)[has_pv], "\"", collapse = ", "), "\n")
   invisible(x)
 }
 
+# lme4's layout: per grouping factor, the columns stacked; grp's levels ordered by
+# the first column's values (ties by level name), the factors' level sets joined in
+# order; grpvar character.
 #' @export
-as.data.frame.lemma_ranef <- function(x, ...) {
+as.data.frame.lemma_ranef <- function(x, row.names = NULL, optional = FALSE, ...) {
+  check_dots_unused(list(...), "as.data.frame")
+  grp_levels <- character(0)
   out <- lapply(names(x), function(g) {
     d <- x[[g]]
+    if (is.null(dim(d))) {
+      pv <- attr(d, "postVar")
+      d <- stats::setNames(data.frame(d, row.names = names(d)), "(Intercept)")
+      if (!is.null(pv)) attr(d, "postVar") <- array(pv, c(1, 1, length(pv)))
+    }
     pv <- attr(d, "postVar")
     if (!is.null(pv) && !is.list(pv)) pv <- list(pv)
     sds <- if (!is.null(pv)) unlist(lapply(pv, function(a) {
       p <- dim(a)[1]
       lapply(seq_len(p), function(j) sqrt(a[j, j, ]))
     }), recursive = FALSE) else NULL
+    lev <- sort(unique(rownames(d)))
+    lev <- lev[order(d[[1]][match(lev, rownames(d))])]
+    grp_levels <<- c(grp_levels, setdiff(lev, grp_levels))
     rows <- lapply(seq_along(d), function(j) {
       r <- data.frame(grpvar = g, term = names(d)[j], grp = rownames(d), condval = d[[j]],
                       stringsAsFactors = FALSE)
@@ -76,9 +116,8 @@ as.data.frame.lemma_ranef <- function(x, ...) {
     do.call(rbind, rows)
   })
   out <- do.call(rbind, out)
-  out$grpvar <- factor(out$grpvar, levels = names(x))
   out$term <- factor(out$term, levels = unique(out$term))
-  out$grp <- factor(out$grp, levels = unique(out$grp))
+  out$grp <- factor(out$grp, levels = grp_levels)
   rownames(out) <- NULL
   out
 }

@@ -62,6 +62,19 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// model_with_response
+SEXP model_with_response(SEXP ptr, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y);
+RcppExport SEXP _lemma_model_with_response(SEXP ptrSEXP, SEXP XSEXP, SEXP ySEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type X(XSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type y(ySEXP);
+    rcpp_result_gen = Rcpp::wrap(model_with_response(ptr, X, y));
+    return rcpp_result_gen;
+END_RCPP
+}
 // model_objective
 double model_objective(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml);
 RcppExport SEXP _lemma_model_objective(SEXP ptrSEXP, SEXP thetaSEXP, SEXP remlSEXP) {
@@ -279,6 +292,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_sparse_parts", (DL_FUNC) &_lemma_model_sparse_parts, 2},
     {"_lemma_model_dev_parts", (DL_FUNC) &_lemma_model_dev_parts, 2},
     {"_lemma_model_new", (DL_FUNC) &_lemma_model_new, 4},
+    {"_lemma_model_with_response", (DL_FUNC) &_lemma_model_with_response, 3},
     {"_lemma_model_objective", (DL_FUNC) &_lemma_model_objective, 3},
     {"_lemma_model_solution", (DL_FUNC) &_lemma_model_solution, 3},
     {"_lemma_model_condvar", (DL_FUNC) &_lemma_model_condvar, 2},

@@ -50,6 +50,15 @@ SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eige
   return p;
 }
 
+// A copy of the model with a new response (weighted, offset removed): the refit
+// path of refit() and the bootstrap, which keeps the design's cross-products.
+// [[Rcpp::export(.model_with_response)]]
+SEXP model_with_response(SEXP ptr, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y) {
+  Rcpp::XPtr<BlockedModel> p(new BlockedModel(*model_of(ptr)), true);
+  p->replace_response(X, y);
+  return p;
+}
+
 // [[Rcpp::export(.model_objective)]]
 double model_objective(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml) {
   BlockedModel* m = model_of(ptr);

@@ -96,6 +96,27 @@ void BlockedModel::build_cross_products(const MatrixXd& X, const VectorXd& y) {
   A_[index(T, T)] = std::move(xx);
 }
 
+// Only the y row of the [X y] block row and the last row and column of A(T, T)
+// depend on y: O(n (p + sum of term widths)) work instead of rebuilding all blocks.
+void BlockedModel::replace_response(const MatrixXd& X, const VectorXd& y) {
+  if (y.size() != n_ || X.rows() != n_ || X.cols() != p_)
+    throw std::invalid_argument("the new response or X does not match the model's dimensions");
+  const int T = nterms();
+  for (int j = 0; j < T; ++j) {
+    const TermData& tj = terms_[j];
+    const int pj = tj.p();
+    MatrixXd zty = MatrixXd::Zero(1, tj.q());
+    for (int r = 0; r < n_; ++r) zty.middleCols(tj.codes[r] * pj, pj).noalias() += y[r] * tj.X.row(r);
+    if (tj.has_relmat) kron_right(zty, tj.relchol, pj);
+    A_[index(T, j)].dense.row(p_) = zty;
+  }
+  MatrixXd& xy = A_[index(T, T)].dense;
+  const VectorXd xty = X.transpose() * y;
+  xy.block(p_, 0, 1, p_) = xty.transpose();
+  xy.block(0, p_, p_, 1) = xty;
+  xy(p_, p_) = y.squaredNorm();
+}
+
 // Replace term t's columns of [Z X y] by Z_t (C (x) I_p): all blocks touching t become dense.
 void BlockedModel::apply_relmat(int t) {
   const TermData& tm = terms_[t];

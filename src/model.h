@@ -33,6 +33,11 @@ class BlockedModel {
   int nobs() const { return n_; }
   int ntheta() const;
 
+  // Replace the response (weighted, offset removed) in the cross-products, keeping
+  // everything that depends only on the design: the cheap refit to a new response.
+  // X must be the weighted fixed-effects matrix the model was built with.
+  void replace_response(const MatrixXd& X, const VectorXd& y);
+
   // Refactor L for a new theta (column-wise lower triangles of each term's lambda).
   void update(const VectorXd& theta);
 

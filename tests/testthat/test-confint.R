@@ -24,20 +24,11 @@ test_that("parametric bootstrap intervals are reproducible and sensible", {
   fit <- lmm(Yield ~ 1 + (1 | Batch), lme4::Dyestuff)
   future::plan(future::sequential)
   set.seed(1)
-  b1 <- confint(fit, method = "boot", nsim = 30)
+  b1 <- confint(fit, method = "boot", nsim = 40)
   set.seed(1)
-  b2 <- confint(fit, method = "boot", nsim = 30)
+  b2 <- confint(fit, method = "boot", nsim = 40)
   expect_identical(b1, b2)
   expect_identical(rownames(b1), c(".sig01", ".sigma", "(Intercept)"))
   expect_true(all(b1[, 1] < b1[, 2]))
   expect_true(b1["(Intercept)", 1] < fit$beta[[1]] && fit$beta[[1]] < b1["(Intercept)", 2])
-})
-
-test_that("the internal simulator reproduces the fitted covariance", {
-  fit <- lmm(Yield ~ 1 + (1 | Batch), lme4::Dyestuff)
-  set.seed(2)
-  ys <- replicate(400, lemma:::simulate_response(fit))
-  v <- var(ys[1, ])      # Var(y_1) = sigma_b^2 + sigma^2
-  s2 <- fit$sigma^2 * (1 + fit$theta[[1]]^2)
-  expect_lt(abs(v / s2 - 1), 0.2)
 })
