@@ -2,21 +2,57 @@
 
 .onLoad <- function(libname, pkgname) {
   register_inference_methods(pkgname)
-  register_lme4_methods(pkgname)
+  register_foreign_methods(pkgname)
 }
 
-# lme4 defines its own isREML() and ngrps() generics; when lme4 is attached after
-# lemma they mask lemma's, so lemma's methods are registered on lme4's generics too.
-register_lme4_methods <- function(pkgname = "lemma") {
-  reg <- function(...) {
-    ns <- asNamespace(pkgname)
-    l4 <- asNamespace("lme4")
-    for (g in c("isREML", "ngrps")) {
-      if (exists(g, envir = l4, inherits = FALSE))
-        registerS3method(g, "lemma_fit", get(paste0(g, ".lemma_fit"), envir = ns), envir = l4)
-    }
+# The S3 generics of lme4 and lmerTest that lemma has `<generic>.lemma_fit` methods
+# for, or will have (a name without a method is skipped). When lme4 or lmerTest is
+# attached after lemma, its generics mask lemma's; registering lemma's methods on
+# them keeps lemma fits working. lme4's isSingular() and REMLcrit() are plain
+# functions, not generics: isSingular() works through getME(); see
+# note_lme4_masks() for REMLcrit().
+foreign_generics <- list(
+  lme4 = c("isREML", "ngrps", "getME", "isLMM", "isGLMM", "isNLMM", "refit", "refitML"),
+  lmerTest = c("contest")
+)
+
+register_foreign_methods <- function(pkgname = "lemma") {
+  for (pkg in names(foreign_generics)) {
+    reg <- local({
+      p <- pkg
+      function(...) register_methods_on(p, foreign_generics[[p]], pkgname)
+    })
+    if (isNamespaceLoaded(pkg)) reg()
+    setHook(packageEvent(pkg, "onLoad"), reg)
   }
-  if (isNamespaceLoaded("lme4")) reg()
-  setHook(packageEvent("lme4", "onLoad"), reg)
+  setHook(packageEvent("lme4", "attach"), function(...) note_lme4_masks(pkgname))
+  invisible(TRUE)
+}
+
+# Register lemma's `g.lemma_fit` on `pkg`'s generic `g`, for each g that is an S3
+# generic there and has a method in lemma.
+register_methods_on <- function(pkg, generics, pkgname = "lemma") {
+  ns <- asNamespace(pkgname)
+  target <- asNamespace(pkg)
+  for (g in generics) {
+    method <- paste0(g, ".lemma_fit")
+    if (!exists(method, envir = ns, inherits = FALSE) || !exists(g, envir = target, inherits = FALSE))
+      next
+    if (utils::isS3stdGeneric(get(g, envir = target, inherits = FALSE)))
+      registerS3method(g, "lemma_fit", get(method, envir = ns, inherits = FALSE), envir = target)
+  }
+  invisible(TRUE)
+}
+
+# lme4 1.1-31's REMLcrit() reads the S4 slot `object@devcomp`, which no S3 method
+# can supply, so once lme4 is attached above lemma, REMLcrit(<lemma fit>) fails
+# inside lme4. Say so when that happens instead of leaving users to a slot error.
+note_lme4_masks <- function(pkgname = "lemma") {
+  s <- search()
+  mine <- match(paste0("package:", pkgname), s)
+  if (is.na(mine) || match("package:lme4", s) > mine) return(invisible(FALSE))
+  packageStartupMessage(sprintf(
+    "lme4's REMLcrit() masks %s's and cannot read %s fits: use %s::REMLcrit(fit) for them",
+    pkgname, pkgname, pkgname))
   invisible(TRUE)
 }
