@@ -72,7 +72,7 @@ REMLcrit.default <- function(object, ...) forward_generic("REMLcrit", object, ..
 #'
 #' @param object a fitted model.
 #' @param ... unused.
-#' @return A named integer vector.
+#' @return A named numeric vector (numeric, as lme4's).
 #' @examples
 #' ngrps(lmm(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin))
 #' @export
@@ -81,7 +81,7 @@ ngrps <- function(object, ...) UseMethod("ngrps")
 #' @export
 ngrps.lemma_fit <- function(object, ...) {
   check_dots_unused(list(...), "ngrps")
-  vapply(object$flist, nlevels, integer(1))
+  vapply(object$flist, nlevels, numeric(1))
 }
 
 #' @export
@@ -128,9 +128,8 @@ contest.default <- function(fit, L, ...) forward_generic("contest", fit, L, ...,
 #'
 #' Available: `"X"`, `"Z"`, `"Zt"` (sparse, unweighted, columns grouped by level
 #' within each term as in lme4), `"y"`, `"mu"` (fitted values), `"u"` (spherical
-#' random effects), `"b"` (random effects, `Lambda u`), `"Gp"`, `"Lambda"`,
-#' `"Lambdat"` (relative covariance factor; for a `relmat` term it includes the
-#' factor of the relationship matrix), `"RX"` (upper triangular, `RX'RX = X'V^-1X`
+#' random effects), `"b"` (random effects, `Lambda u`, a one-column matrix), `"Gp"`, `"Lambda"`,
+#' `"Lambdat"` (relative covariance factor), `"RX"` (upper triangular, `RX'RX = X'V^-1X`
 #' on the scale of the residual variance), `"sigma"`, `"flist"`, `"fixef"`, `"beta"`,
 #' `"theta"`, `"lower"`, `"Tlist"`, `"REML"` (`p` for a REML fit, 0 otherwise, as
 #' lme4), `"is_REML"`, `"n_rtrms"`, `"n_rfacs"`, `"N"`, `"n"`, `"p"`, `"q"`,
@@ -183,14 +182,14 @@ getME.lemma_fit <- function(object, name, ...) {
     Zt = lemma_zt(object),
     y = object$y,
     mu = object$fitted,
-    u = as.numeric(object$u),
-    b = unlist(lapply(object$b, function(b) as.numeric(t(b))), use.names = FALSE),
-    Gp = c(0L, cumsum(p_i * nlev)),
+    u = unlist(object$u, use.names = FALSE),
+    b = matrix(unlist(lapply(object$b, function(b) as.numeric(t(b))), use.names = FALSE), ncol = 1L),
+    Gp = c(0L, unname(cumsum(p_i * nlev))),
     Lambda = lemma_lambda(object),
     Lambdat = Matrix::t(lemma_lambda(object)),
     RX = structure(t(object$RX), dimnames = list(colnames(object$X), colnames(object$X))),
     sigma = object$sigma,
-    flist = object$flist,
+    flist = structure(object$flist, assign = match(groups, names(object$flist))),
     fixef = , beta = object$beta,
     theta = object$theta,
     lower = stats::setNames(object$reterms$lower, names(object$theta)),
@@ -214,26 +213,28 @@ getME.lemma_fit <- function(object, name, ...) {
   )
 }
 
-# Z' (q x n, unweighted), columns of each term grouped by level: for level j of a
+# Z' (q x n, unweighted), rows of each term grouped by level: for level j of a
 # term with p columns, rows offset + (j - 1) p + 1:p, as lme4's Zt. Rows of an
-# observation whose grouping level is NA stay empty.
+# observation whose grouping level is NA stay empty. The C++ model folds a relmat
+# term's factor C (K = C C') into the term's columns (Z (C x I)), so its rows here
+# are (C' x I) Z'_k: then Z Lambda Lambda' Z' is the covariance over sigma^2, as in
+# lme4-based relmat code that premultiplies Zt by C'.
 lemma_zt <- function(object) {
   n <- length(object$y)
-  offset <- 0L
-  i <- j <- integer(0)
-  x <- numeric(0)
-  for (t in object$reterms$terms) {
+  blocks <- lapply(object$reterms$terms, function(t) {
     p <- length(t$cnms)
     codes <- as.integer(t$factor)
-    ok <- !is.na(codes)
-    for (k in seq_len(p)) {
-      i <- c(i, offset + (codes[ok] - 1L) * p + k)
-      j <- c(j, which(ok))
-      x <- c(x, t$X[ok, k])
-    }
-    offset <- offset + p * t$nlev
-  }
-  Matrix::sparseMatrix(i = i, j = j, x = x, dims = c(offset, n))
+    ok <- which(!is.na(codes))
+    zt <- Matrix::sparseMatrix(i = as.vector(outer(seq_len(p), (codes[ok] - 1L) * p, "+")),
+                               j = rep(ok, each = p), x = as.vector(t(t$X[ok, , drop = FALSE])),
+                               dims = c(p * t$nlev, n))
+    if (!is.null(t$relchol)) zt <- Matrix::kronecker(Matrix::t(t$relchol), Matrix::Diagonal(p)) %*% zt
+    rownames(zt) <- rep(levels(t$factor), each = p)
+    zt
+  })
+  zt <- do.call(rbind, blocks)
+  colnames(zt) <- rownames(object$frame)
+  methods::as(zt, "CsparseMatrix")
 }
 
 # Lambda at the fit's theta, from the C++ model (it knows the relmat factors).
