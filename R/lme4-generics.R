@@ -20,6 +20,27 @@ forward_generic <- function(generic, object, ..., pkg = "lme4") {
   stop(sprintf("%s(): no method for an object of class \"%s\"", generic, class(object)[1L]), call. = FALSE)
 }
 
+# A default method for lemma's generic `g` (with the formals of `generic`) that
+# hands the call to `pkg`'s function `g`: the first argument positionally, the
+# other supplied ones by name; arguments not supplied are not passed, so the
+# receiving method's defaults apply.
+make_forwarder <- function(g, generic, pkg) {
+  nms <- names(formals(generic))
+  named <- setdiff(nms[-1L], "...")
+  dots <- if ("..." %in% nms) quote(list(...)) else quote(list())
+  f <- function() NULL
+  formals(f) <- formals(generic)
+  body(f) <- bquote({
+    env <- environment()
+    supplied <- list()
+    for (nm in .(named))
+      if (!eval(call("missing", as.name(nm)), env)) supplied[nm] <- list(get(nm, envir = env))
+    do.call(forward_generic, c(list(.(g), .(as.name(nms[1L]))), supplied, .(dots), list(pkg = .(pkg))))
+  })
+  environment(f) <- environment(forward_generic)
+  f
+}
+
 #' Is the fit singular?
 #'
 #' A fit is singular when a variance is estimated at zero or a correlation at +-1:

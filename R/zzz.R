@@ -24,6 +24,7 @@ register_foreign_methods <- function(pkgname = "lemma") {
     })
     if (isNamespaceLoaded(pkg)) reg()
     setHook(packageEvent(pkg, "onLoad"), reg)
+    register_forwarders(pkg, foreign_generics[[pkg]], pkgname)
   }
   setHook(packageEvent("lme4", "attach"), function(...) note_lme4_masks(pkgname))
   invisible(TRUE)
@@ -40,6 +41,21 @@ register_methods_on <- function(pkg, generics, pkgname = "lemma") {
       next
     if (utils::isS3stdGeneric(get(g, envir = target, inherits = FALSE)))
       registerS3method(g, "lemma_fit", get(method, envir = ns, inherits = FALSE), envir = target)
+  }
+  invisible(TRUE)
+}
+
+# lemma's own generics of these names (refit, refitML, ...) that have no default
+# method get one that hands other objects (lme4 fits) to `pkg`'s function, so they
+# work when lemma is attached above lme4. isSingular, REMLcrit, ngrps, isREML,
+# getME and contest have explicit defaults in R/lme4-generics.R.
+register_forwarders <- function(pkg, generics, pkgname = "lemma") {
+  ns <- asNamespace(pkgname)
+  for (g in generics) {
+    fun <- get0(g, envir = ns, inherits = FALSE)
+    if (is.function(fun) && utils::isS3stdGeneric(fun) &&
+        is.null(utils::getS3method(g, "default", optional = TRUE, envir = ns)))
+      registerS3method(g, "default", make_forwarder(g, fun, pkg), envir = ns)
   }
   invisible(TRUE)
 }

@@ -170,3 +170,17 @@ test_that("lemma alone neither loads lme4 nor accepts objects it has no method f
   for (g in c("isSingular", "REMLcrit", "ngrps", "isREML", "getME", "contest"))
     expect_identical(r[[g]], sprintf("%s(): no method for an object of class \"lm\"", g))
 })
+
+test_that("a generated default method hands lme4 fits to lme4, missing arguments kept missing", {
+  # lemma's refit()/refitML() generics get such a default at load time when they
+  # have none (R/zzz.R); here the forwarder is built for stand-in generics.
+  skip_if_not_installed("lme4")
+  fm <- lme4::lmer(Reaction ~ Days + (Days | Subject), lme4::sleepstudy)
+  y <- lme4::sleepstudy$Reaction + 10
+  refit_fwd <- lemma:::make_forwarder("refit", function(object, newresp, ...) UseMethod("refit"), "lme4")
+  expect_equal(lme4::fixef(refit_fwd(fm, newresp = y)), lme4::fixef(lme4::refit(fm, y)))
+  expect_equal(lme4::fixef(refit_fwd(fm)), lme4::fixef(lme4::refit(fm)))
+  refitml_fwd <- lemma:::make_forwarder("refitML", function(x, ...) UseMethod("refitML"), "lme4")
+  expect_equal(deviance(refitml_fwd(fm)), deviance(lme4::refitML(fm)))
+  expect_false(lme4::isREML(refitml_fwd(fm)))
+})
