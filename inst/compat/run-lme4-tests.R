@@ -134,12 +134,6 @@ flatten <- function(e, conds = list()) {
   if (is_test(e)) return(list(list(type = "test", expr = e, conds = conds)))
   if (is.call(e) && identical(e[[1]], as.name("{")))
     return(do.call(c, c(list(list()), lapply(as.list(e)[-1], flatten, conds = conds))))
-  # test-predict.R loads lme4 fits saved in lme4 (lme-tst-fits.rda) when
-  # getRversion() > "3.0.0", and refits them otherwise: take the refit branch, so
-  # that lemma's fits are tested, not lme4's.
-  if (is.call(e) && identical(e[[1]], as.name("if")) && length(e) == 4L &&
-      "getRversion" %in% all.names(e[[2]]) && "lmm" %in% all.names(e[[4]]))
-    return(flatten(e[[4]], conds))
   if (is.call(e) && identical(e[[1]], as.name("if")) && has_test(e)) {
     out <- flatten(e[[3]], c(conds, list(e[[2]])))
     if (length(e) == 4L) out <- c(out, flatten(e[[4]], c(conds, list(call("!", e[[2]])))))
@@ -159,17 +153,37 @@ first_line <- function(msg) {
   if (nchar(msg) > 110) paste0(substr(msg, 1, 107), "...") else msg
 }
 
+# test-methods.R and test-predict.R load fits that lme4 saved (lme-tst-fits.rda):
+# each lmer fit among them is replaced by lemma's fit of the same call, so that
+# lemma's fits are tested, not lme4's. GLMM fits stay lme4's; blocks using them
+# are classified internal ("lme4 fit").
+refit_saved <- function(env) {
+  for (nm in ls(env)) {
+    obj <- env[[nm]]
+    if (!inherits(obj, "lmerMod")) next
+    cl <- getCall(obj)
+    cl[[1L]] <- lmm_fun
+    cl$control <- NULL
+    env[[nm]] <- tryCatch(suppressWarnings(suppressMessages(eval(cl, env))), error = function(e) obj)
+  }
+}
+
 # One block: a fresh environment, the setup statements before it, then the block
 # under a list reporter (testthat's 2nd edition, which lme4 1.1-31 uses).
 run_block <- function(items, i, file) {
   env <- new.env(parent = alias_env)
   for (it in items[seq_len(i - 1L)]) {
-    if (it$type == "setup" && conds_hold(it$conds, env))
+    if (it$type == "setup" && conds_hold(it$conds, env)) {
       try(suppressWarnings(suppressMessages(eval(it$expr, env))), silent = TRUE)
+      if (any(grepl("lme-tst-fits", deparse(it$expr), fixed = TRUE))) refit_saved(env)
+    }
   }
   blk <- items[[i]]
+  # lme4 fits (saved GLMMs, or lmer fits lemma could not refit) the block uses
+  lme4_fits <- Filter(function(nm) inherits(env[[nm]], "merMod"), intersect(all.names(blk$expr), ls(env)))
+  out <- function(status, message) list(status = status, message = message, lme4_fits = lme4_fits)
   if (!conds_hold(blk$conds, env))
-    return(list(status = "skip", message = paste("condition not met:", deparse1(blk$conds[[1]]))))
+    return(out("skip", paste("condition not met:", deparse1(blk$conds[[1]]))))
   old_opts <- options()
   on.exit(options(old_opts), add = TRUE)
   rep <- ListReporter$new()
@@ -183,17 +197,17 @@ run_block <- function(items, i, file) {
     }, start_end_reporter = TRUE)
     rep$get_results()
   }, error = function(e) e)
-  if (inherits(res, "error")) return(list(status = "error", message = first_line(conditionMessage(res))))
+  if (inherits(res, "error")) return(out("error", first_line(conditionMessage(res))))
   exps <- unlist(lapply(res, `[[`, "results"), recursive = FALSE)
   kinds <- vapply(exps, function(x) class(x)[1], character(1))
   status <- c(expectation_error = "error", expectation_failure = "fail", expectation_skip = "skip")
   pick <- function(kind) {
     x <- exps[[which(kinds == kind)[1]]]
-    list(status = status[[kind]], message = first_line(conditionMessage(x)))
+    out(status[[kind]], first_line(conditionMessage(x)))
   }
   for (k in c("expectation_error", "expectation_failure", "expectation_skip"))
     if (any(kinds == k)) return(pick(k))
-  list(status = "pass", message = "")
+  out("pass", "")
 }
 
 run_file <- function(f) {
@@ -208,6 +222,7 @@ run_file <- function(f) {
     desc <- tryCatch(as.character(eval(blk[[2]], baseenv())), error = function(e) deparse1(blk[[2]]))
     r <- run_block(items, i, f)
     why <- internal_reason(blk)
+    if (length(r$lme4_fits)) why <- trimws(paste(why, paste0("lme4 fit ", paste(r$lme4_fits, collapse = ","))))
     if (basename(f) %in% names(internal_files)) why <- trimws(paste(internal_files[[basename(f)]], why))
     rows[[length(rows) + 1L]] <- data.frame(file = basename(f), block = desc, status = r$status,
                                             internal = why, message = r$message)

@@ -91,17 +91,20 @@ run_order <- function(pkgs) {
     calls <- function(f, fs) list(
       isSingular = tr(isSingular(f)), isSingular_sing = tr(isSingular(fs)), REMLcrit = tr(REMLcrit(f)),
       ngrps = tr(ngrps(f)), isREML = tr(isREML(f)), theta = tr(getME(f, "theta")),
-      contest = tr(contest(f, c(0, 1))))
+      contest = tr(contest(f, c(0, 1))), fixef = tr(fixef(f)),
+      VarCorr = tr(as.data.frame(VarCorr(f))$vcov))
     fl <- lemma::lmm(Reaction ~ Days + (Days | Subject), lemma::sleepstudy)
     fls <- lemma::lmm(Yield ~ 1 + (1 | Batch), lemma::Dyestuff2)
     fm <- lme4::lmer(Reaction ~ Days + (Days | Subject), lme4::sleepstudy)
     fms <- lme4::lmer(Yield ~ 1 + (1 | Batch), lme4::Dyestuff2)
     list(startup = startup, search = grep("^package:(lemma|lme4|lmerTest)$", search(), value = TRUE),
          lemma = calls(fl, fls), lmer = calls(fm, fms),
-         own = list(REMLcrit = lemma::REMLcrit(fl), contest = lemma::contest(fl, c(0, 1))),
+         own = list(REMLcrit = lemma::REMLcrit(fl), contest = lemma::contest(fl, c(0, 1)),
+                    fixef = lemma::fixef(fl), VarCorr = as.data.frame(lemma::VarCorr(fl))$vcov),
          ref = list(isSingular = lme4::isSingular(fm), isSingular_sing = lme4::isSingular(fms),
                     REMLcrit = lme4::REMLcrit(fm), ngrps = lme4::ngrps(fm), isREML = lme4::isREML(fm),
-                    theta = lme4::getME(fm, "theta"), contest = lmerTest::contest(fm, c(0, 1))))
+                    theta = lme4::getME(fm, "theta"), contest = lmerTest::contest(fm, c(0, 1)),
+                    fixef = lme4::fixef(fm), VarCorr = as.data.frame(lme4::VarCorr(fm))$vcov))
   }, args = list(pkgs = pkgs))
 }
 
@@ -119,6 +122,11 @@ check_order <- function(pkgs, expect_search) {
   expect_identical(L$isREML, r$ref$isREML, label = paste(lab, ": lemma fit, isREML"))
   expect_equal(L$theta, r$ref$theta, tolerance = 1e-4, label = paste(lab, ": lemma fit, getME theta"))
   expect_identical(L$contest, r$own$contest, label = paste(lab, ": lemma fit, contest is lemma's"))
+  # nlme's generics, shared by all three packages
+  expect_identical(L$fixef, r$own$fixef, label = paste(lab, ": lemma fit, fixef is lemma's"))
+  expect_identical(L$VarCorr, r$own$VarCorr, label = paste(lab, ": lemma fit, VarCorr is lemma's"))
+  expect_equal(L$fixef, r$ref$fixef, tolerance = 1e-4, label = paste(lab, ": lemma fit, fixef vs lme4"))
+  expect_equal(L$VarCorr, r$ref$VarCorr, tolerance = 1e-4, label = paste(lab, ": lemma fit, VarCorr vs lme4"))
   expect_equal(L$contest[c("NumDF", "DenDF", "F value")], r$ref$contest[c("NumDF", "DenDF", "F value")],
                tolerance = 1e-4, ignore_attr = TRUE, label = paste(lab, ": lemma fit, contest vs lmerTest"))
   lme4_above <- match("package:lme4", r$search) < match("package:lemma", r$search)
