@@ -140,6 +140,26 @@ isNLMM.lemma_fit <- function(x, ...) FALSE
 #' @export
 contest.default <- function(fit, L, ...) forward_generic("contest", fit, L, ..., pkg = "lmerTest")
 
+# lmerTest's contest1D() and contestMD() for lemma fits, registered on lmerTest's
+# generics (R/zzz.R): the t test of one contrast and the joint F test, through
+# contest(). lmerTest's `eps` (its step for numerical derivatives) has no use here:
+# lemma's derivatives are exact.
+contest1D.lemma_fit <- function(model, L, rhs = 0, ddf = c("Satterthwaite", "Kenward-Roger"),
+                                confint = FALSE, level = 0.95, ...) {
+  check_dots_unused(list(...), "contest1D")
+  if (is.matrix(L) && nrow(L) != 1L)
+    stop("contest1D(): 'L' must be a single contrast (a vector); use contestMD() for several", call. = FALSE)
+  contest(model, L, ddf = ddf, joint = FALSE, confint = confint, level = level, rhs = rhs)
+}
+
+contestMD.lemma_fit <- function(model, L, rhs = 0, ddf = c("Satterthwaite", "Kenward-Roger"),
+                                eps = sqrt(.Machine$double.eps), ...) {
+  dots <- list(...)
+  if (!missing(eps)) dots <- c(list(eps = eps), dots)
+  check_dots_unused(dots, "contestMD")
+  contest(model, L, ddf = ddf, joint = TRUE, rhs = rhs)
+}
+
 #' Extract parts of a fitted model, by lme4's names
 #'
 #' lme4's `getME()` for lemma fits: the parts of the model that lemma holds, under

@@ -13,7 +13,7 @@
 # note_lme4_masks() for REMLcrit().
 foreign_generics <- list(
   lme4 = c("isREML", "ngrps", "getME", "isLMM", "isGLMM", "isNLMM", "refit", "refitML"),
-  lmerTest = c("contest")
+  lmerTest = c("contest", "contest1D", "contestMD")
 )
 
 register_foreign_methods <- function(pkgname = "lemma") {

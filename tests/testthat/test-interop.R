@@ -192,3 +192,19 @@ test_that("a generated default method hands lme4 fits to lme4, missing arguments
   expect_equal(deviance(refitml_fwd(fm)), deviance(lme4::refitML(fm)))
   expect_false(lme4::isREML(refitml_fwd(fm)))
 })
+
+test_that("lmerTest's contest1D() and contestMD() on a lemma fit agree with lmerTest on lmer", {
+  skip_if_not_installed("lmerTest")
+  loadNamespace("lmerTest")   # registers lemma's methods on lmerTest's generics
+  fl <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  fm <- lmerTest::lmer(Reaction ~ Days + (Days | Subject), lme4::sleepstudy)
+  # Satterthwaite: lmerTest differentiates numerically, 1e-4 relative (ANCHORS.md)
+  expect_equal(lmerTest::contest1D(fl, c(0, 1)), lmerTest::contest1D(fm, c(0, 1)), tolerance = 1e-4)
+  expect_equal(lmerTest::contest1D(fl, c(1, 5), confint = TRUE, rhs = 250),
+               lmerTest::contest1D(fm, c(1, 5), confint = TRUE, rhs = 250), tolerance = 1e-4)
+  expect_equal(lmerTest::contestMD(fl, diag(2)), lmerTest::contestMD(fm, diag(2)), tolerance = 1e-4)
+  expect_equal(lmerTest::contestMD(fl, diag(2), ddf = "Kenward-Roger"),
+               lmerTest::contestMD(fm, diag(2), ddf = "Kenward-Roger"), tolerance = 1e-4)
+  expect_error(lmerTest::contest1D(fl, diag(2)), "'L' must be a single contrast")
+  expect_warning(lmerTest::contestMD(fl, diag(2), eps = 1e-4), "argument 'eps' is not supported")
+})
