@@ -70,6 +70,11 @@ isSingular.default <- function(x, tol = 1e-4) forward_generic("isSingular", x, t
 #' For an ML fit, the REML criterion at the ML estimates (as lme4's `REMLcrit()`).
 #' Works on lme4 fits too: they are handed to lme4's `REMLcrit()`.
 #'
+#' lme4's own `REMLcrit()` reads a slot of lme4's fit objects and cannot read lemma
+#' fits, so while lemma is attached, `library(lme4)` does not attach it (through
+#' R's [conflictRules()]; detaching lemma restores any rule you had): `REMLcrit()`
+#' stays lemma's and serves both kinds of fit. `lme4::REMLcrit()` is unchanged.
+#'
 #' @param object a fitted model.
 #' @param ... unused.
 #' @return The REML criterion (-2 REML log-likelihood) at the estimates.

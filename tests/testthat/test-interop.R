@@ -97,7 +97,7 @@ run_order <- function(pkgs) {
     fls <- lemma::lmm(Yield ~ 1 + (1 | Batch), lemma::Dyestuff2)
     fm <- lme4::lmer(Reaction ~ Days + (Days | Subject), lme4::sleepstudy)
     fms <- lme4::lmer(Yield ~ 1 + (1 | Batch), lme4::Dyestuff2)
-    list(startup = startup, search = grep("^package:(lemma|lme4|lmerTest)$", search(), value = TRUE),
+    list(startup = startup, REMLcrit_home = environmentName(environment(REMLcrit)), search = grep("^package:(lemma|lme4|lmerTest)$", search(), value = TRUE),
          lemma = calls(fl, fls), lmer = calls(fm, fms),
          own = list(REMLcrit = lemma::REMLcrit(fl), contest = lemma::contest(fl, c(0, 1)),
                     fixef = lemma::fixef(fl), VarCorr = as.data.frame(lemma::VarCorr(fl))$vcov),
@@ -129,19 +129,13 @@ check_order <- function(pkgs, expect_search) {
   expect_equal(L$VarCorr, r$ref$VarCorr, tolerance = 1e-4, label = paste(lab, ": lemma fit, VarCorr vs lme4"))
   expect_equal(L$contest[c("NumDF", "DenDF", "F value")], r$ref$contest[c("NumDF", "DenDF", "F value")],
                tolerance = 1e-4, ignore_attr = TRUE, label = paste(lab, ": lemma fit, contest vs lmerTest"))
-  lme4_above <- match("package:lme4", r$search) < match("package:lemma", r$search)
-  # the notice appears exactly when lme4 is attached above lemma
-  expect_identical(any(grepl("lme4's REMLcrit() masks lemma's and cannot read lemma fits", r$startup, fixed = TRUE)),
-                   lme4_above, label = paste(lab, ": REMLcrit notice"))
-  if (lme4_above) {
-    # Known limit: lme4 1.1-31's REMLcrit() reads the S4 slot object@devcomp, which
-    # no S3 method can provide. If this starts passing, lme4 changed: drop the branch.
-    expect_s3_class(L$REMLcrit, "err")
-    expect_match(unclass(L$REMLcrit), "devcomp")
-  } else {
-    expect_equal(L$REMLcrit, r$own$REMLcrit)
-    expect_equal(L$REMLcrit, r$ref$REMLcrit, tolerance = 1e-7, label = paste(lab, ": lemma fit, REMLcrit"))
-  }
+  # REMLcrit: lme4 1.1-31's is a plain function reading object@devcomp (an S4 slot);
+  # while lemma is attached, library(lme4) leaves it unattached (R/zzz.R), so
+  # REMLcrit() is lemma's in every order and no notice is needed
+  expect_false(any(grepl("cannot read lemma fits", r$startup, fixed = TRUE)), label = paste(lab, ": notice"))
+  expect_identical(r$REMLcrit_home, "lemma", label = paste(lab, ": REMLcrit on the search path"))
+  expect_equal(L$REMLcrit, r$own$REMLcrit, label = paste(lab, ": lemma fit, REMLcrit is lemma's"))
+  expect_equal(L$REMLcrit, r$ref$REMLcrit, tolerance = 1e-7, label = paste(lab, ": lemma fit, REMLcrit vs lme4"))
 }
 
 test_that("lemma then lme4, lme4 then lemma", {
@@ -166,17 +160,34 @@ test_that("lemma then lmerTest, lmerTest then lemma", {
 test_that("lemma alone neither loads lme4 nor accepts objects it has no method for", {
   skip_on_cran()
   skip_if_not_installed("callr")
+  skip_if_not_installed("lme4")
   r <- callr::r(function() {
     suppressPackageStartupMessages(library(lemma))
     fit <- lm(dist ~ speed, cars)
     msg <- function(expr) tryCatch({ expr; "no error" }, error = conditionMessage)
-    list(loaded = c(lme4 = isNamespaceLoaded("lme4"), lmerTest = isNamespaceLoaded("lmerTest")),
+    out <- list(loaded = c(lme4 = isNamespaceLoaded("lme4"), lmerTest = isNamespaceLoaded("lmerTest")),
          isSingular = msg(isSingular(fit)), REMLcrit = msg(REMLcrit(fit)), ngrps = msg(ngrps(fit)),
          isREML = msg(isREML(fit)), getME = msg(getME(fit, "theta")), contest = msg(contest(fit, 1)))
+    # an explicit exclude overrides lemma's conflict rule: lme4's REMLcrit() is
+    # attached above lemma's, and a notice says so
+    startup <- character(0)
+    withCallingHandlers(library(lme4, exclude = "nobars"), packageStartupMessage = function(m) {
+      startup <<- c(startup, conditionMessage(m))
+      invokeRestart("muffleMessage")
+    })
+    out$startup <- startup
+    out$REMLcrit_lme4 <- msg(REMLcrit(lemma::lmm(Yield ~ 1 + (1 | Batch), lemma::Dyestuff)))
+    # detaching lemma puts the user's (empty) rule back
+    detach("package:lemma")
+    out$rule_after_detach <- conflictRules("lme4")
+    out
   })
   expect_identical(r$loaded, c(lme4 = FALSE, lmerTest = FALSE))
   for (g in c("isSingular", "REMLcrit", "ngrps", "isREML", "getME", "contest"))
     expect_identical(r[[g]], sprintf("%s(): no method for an object of class \"lm\"", g))
+  expect_true(any(grepl("lme4's REMLcrit() masks lemma's and cannot read lemma fits", r$startup, fixed = TRUE)))
+  expect_match(r$REMLcrit_lme4, "devcomp")
+  expect_identical(r$rule_after_detach, list(mask.ok = NULL, exclude = NULL))
 })
 
 test_that("a generated default method hands lme4 fits to lme4, missing arguments kept missing", {
