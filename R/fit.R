@@ -137,13 +137,18 @@ new_model_ptr <- function(frame, threads = 1L) {
 #' bounded transform, with the boundary value checked explicitly.
 #'
 #' A solution with a diagonal element of theta at its bound 0 is checked before it
-#' is accepted. There the column of the relative covariance factor below that
-#' diagonal no longer affects the criterion through its sign, so a derivative-free
-#' optimizer can stop at a point of the boundary from which the criterion falls
-#' into the interior once the column's sign is flipped (a correlation of -1 where
-#' the optimum has +1). The criterion is probed a small step inside the bound with
-#' the column as found and flipped; if either probe is lower, BOBYQA restarts
-#' from there.
+#' is accepted, because a derivative-free optimizer can stop on the boundary at a
+#' point that is not a minimum. With that diagonal at 0, the sign of the column of
+#' the relative covariance factor below it no longer matters, and the derivative
+#' into the interior has opposite signs for the two: BOBYQA, holding the sign it
+#' came with, sees the criterion rise into the interior (a correlation of -1 where
+#' the optimum has +1, or a variance of 0 where it is large). With a zero column
+#' the criterion is even in that diagonal and falls, if at all, to second order,
+#' which an optimizer stopped at a radius of 1e-3 does not resolve. The criterion
+#' is therefore probed at steps of 1e-4, 1e-3 and 1e-2 inside the bound, with the
+#' column as found and flipped; when a probe is lower, the step is doubled while the
+#' criterion keeps falling and BOBYQA restarts from there (at most four restarts,
+#' the lowest point seen is kept).
 #'
 #' At the solution the gradient (central differences on the free parameters; the
 #' one-sided derivative into the feasible region, projected, for parameters on
@@ -193,20 +198,19 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
       pol
     }
     maxfun_reached <- FALSE
-    res <- run(theta0, 0.2, control$rhoend)
-    # At most three restarts: from inside the bound where a probe found the criterion
-    # falling, or, where Newton could not finish, from the point reached with a finer
-    # final radius.
-    for (restart in 1:3) {
-      if (!is.null(res$restart_from)) {
-        nxt <- run(res$restart_from, 0.1, control$rhoend)
-      } else if (!res$converged) {
-        nxt <- run(res$par, 0.05, min(control$rhoend, 1e-6))
+    res <- cur <- run(theta0, 0.2, control$rhoend)
+    # At most four restarts: from inside the bound where a probe found the criterion
+    # falling (the point found is then known not to be a minimum, so the restart
+    # continues even if it ends higher), or, where Newton could not finish, from the
+    # point reached; both with a fine final radius. The lowest point seen is kept.
+    for (restart in 1:4) {
+      if (!is.null(cur$restart_from)) {
+        h <- cur$restart_step
+        cur <- run(cur$restart_from, max(min(0.05, h), 1e-5), min(control$rhoend, 1e-6))
+      } else if (!cur$converged) {
+        cur <- run(cur$par, 0.05, min(control$rhoend, 1e-6))
       } else break
-      improved <- nxt$fval < res$fval
-      if (improved) res <- nxt
-      if (!improved && is.null(res$restart_from)) break
-      if (!improved) res$restart_from <- NULL
+      if (cur$fval < res$fval) res <- cur
     }
   }
   if (!is.null(res$restart_from)) {
@@ -223,7 +227,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
   res$converged <- res$converged && length(conv) == 0L
   res$warnings <- conv
   res$singular_tol <- control$singular_tol
-  res$restart_from <- res$restart_fval <- res$H <- NULL
+  res$restart_from <- res$restart_fval <- res$restart_step <- res$H <- NULL
   for (w in conv) warning(w, call. = FALSE)
   res
 }
@@ -287,26 +291,32 @@ polish_at_bounds <- function(f, par, fval, lower, below, maxit) {
   pol$gradient[chk$at] <- pmin(chk$deriv, 0)
   pol$restart_from <- chk$restart_from
   pol$restart_fval <- chk$restart_fval
+  pol$restart_step <- chk$restart_step
   pol
 }
 
-# Probes each diagonal element on its bound 0 a step h inside, with the column below
-# it as it is and with its sign flipped (the two give the same criterion on the
-# bound). A probe lower than the solution shows that it is not a minimum; the lowest
-# such probe is returned as `restart_from`. `deriv` is the
-# one-sided derivative into the interior (the smaller over the two signs).
+# Probes each diagonal element on its bound 0 at steps h inside, with the column
+# below it as it is and with its sign flipped (the two give the same criterion on
+# the bound). With a nonzero column the derivative into the interior is nonzero for
+# one of the two signs unless the boundary is optimal; with a zero column the
+# criterion is even in that element, so a second-order decrease is what the probes
+# find. A probe lower than the solution shows that it is not a minimum: the step is
+# then doubled while the criterion keeps falling, and that point is returned as
+# `restart_from` (with `restart_step`, the step reached). `deriv` is the one-sided
+# derivative into the interior (the smaller over the two signs).
 check_bounds <- function(f, par, fval, lower, below) {
   at <- which(lower == 0 & par <= 0)
   deriv <- numeric(length(at))
   restart_from <- NULL
-  restart_fval <- NA_real_
-  best <- fval - 1e-10 * max(1, abs(fval))
+  restart_fval <- restart_step <- NA_real_
+  # Rounding in the criterion is ~1e-12 relative; a smaller fall is not evidence.
+  best <- fval - (1e-11 * abs(fval) + 1e-9)
   for (a in seq_along(at)) {
     i <- at[a]
     col <- below[[i]]
     signs <- if (length(col) && any(par[col] != 0)) c(1, -1) else 1
     d <- Inf
-    for (s in signs) for (h in c(1e-4, 1e-2)) {
+    for (s in signs) for (h in c(1e-4, 1e-3, 1e-2)) {
       th <- par
       th[col] <- s * th[col]
       th[i] <- h
@@ -315,12 +325,26 @@ check_bounds <- function(f, par, fval, lower, below) {
       if (v < best) {
         best <- v
         restart_from <- th
-        restart_fval <- v
+        restart_step <- h
       }
     }
     deriv[a] <- d
   }
-  list(at = at, deriv = deriv, restart_from = restart_from, restart_fval = restart_fval)
+  if (!is.null(restart_from)) {
+    i <- at[which(restart_from[at] > 0)[1]]
+    for (k in 1:10) {
+      th <- restart_from
+      th[i] <- 2 * th[i]
+      v <- f(th)
+      if (!(v < best)) break
+      best <- v
+      restart_from <- th
+    }
+    restart_fval <- best
+    restart_step <- restart_from[i]
+  }
+  list(at = at, deriv = deriv, restart_from = restart_from, restart_fval = restart_fval,
+       restart_step = restart_step)
 }
 
 # Newton steps on the free parameters (those above their bound) with central finite

@@ -60,6 +60,8 @@ optimum_designs <- function() {
                                relmat = list(id = K)),
     weights_slope2_reml = list(formula = Reaction ~ Days + (Days | Subject), data = ssw, REML = TRUE,
                                weights = TRUE),
+    intercept_dyestuff_ml = list(formula = Yield ~ 1 + (1 | Batch), data = lme4::Dyestuff, REML = FALSE,
+                                 nsim_share = 0.5),
     poly_nested_reml = list(formula = y ~ 1 + f + (1 | h/f) + (poly(x, 2) | g), data = dd, REML = TRUE,
                             nsim_share = 0.2)
   )
