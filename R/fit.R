@@ -87,6 +87,13 @@ lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_to
             class = "lemma_control")
 }
 
+#' @export
+print.lemma_control <- function(x, ...) {
+  cat("lmm_control():\n")
+  utils::str(unclass(x), no.list = TRUE, give.head = TRUE)
+  invisible(x)
+}
+
 # `control` must come from lmm_control(): a hand-made list could lack settings or
 # hold unchecked values.
 check_control <- function(control, fn) {
@@ -187,13 +194,13 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
     if (control$maxfun < 2 * k + 2)
       stop(sprintf("lmm_control(): 'maxfun' = %d is too small for %d parameters (BOBYQA needs at least %d)",
                    as.integer(control$maxfun), k, 2L * k + 2L), call. = FALSE)
-    below <- theta_columns_below(frame$reterms)
+    layout <- theta_layout(frame$reterms)
     run <- function(start, rhobeg, rhoend) {
       o <- minqa::bobyqa(start, f, lower = lower,
                          control = list(rhobeg = rhobeg, rhoend = rhoend, maxfun = control$maxfun, iprint = 0))
       # minqa's ierr 1: the evaluation limit was reached.
       maxfun_reached <<- maxfun_reached || identical(as.integer(o$ierr), 1L)
-      pol <- polish_at_bounds(f, o$par, o$fval, lower, below, control$polish)
+      pol <- polish_at_bounds(f, o$par, o$fval, lower, layout, control$polish)
       pol$message <- o$msg
       pol
     }
@@ -259,24 +266,27 @@ optimize_one <- function(f) {
        hessian_min_eigen = hess)
 }
 
-# For each element of theta: the indices (in theta) of the entries below it in the
-# same column of its term's relative covariance factor (empty for off-diagonals).
-theta_columns_below <- function(reterms) {
-  out <- vector("list", length(reterms$theta))
+# The theta layout the boundary checks need: for each element of theta the indices
+# (in theta) of the entries below it in the same column of its term's relative
+# covariance factor (empty for off-diagonals), and each vector term's theta indices.
+theta_layout <- function(reterms) {
+  below <- vector("list", length(reterms$theta))
+  terms <- list()
   for (tm in reterms$terms) {
     p <- length(tm$cnms)
     pos <- which(lower.tri(diag(p), diag = TRUE), arr.ind = TRUE)
     for (r in seq_len(nrow(pos))) {
       i <- tm$theta_index[r]
-      out[[i]] <- if (pos[r, 1] == pos[r, 2]) tm$theta_index[pos[, 2] == pos[r, 2] & pos[, 1] > pos[r, 1]] else integer(0)
+      below[[i]] <- if (pos[r, 1] == pos[r, 2]) tm$theta_index[pos[, 2] == pos[r, 2] & pos[, 1] > pos[r, 1]] else integer(0)
     }
+    if (p > 1L) terms[[length(terms) + 1L]] <- list(index = tm$theta_index, p = p)
   }
-  out
+  list(below = below, terms = terms)
 }
 
 # Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton,
 # then any diagonal on its bound is checked for a descent direction into the interior.
-polish_at_bounds <- function(f, par, fval, lower, below, maxit) {
+polish_at_bounds <- function(f, par, fval, lower, layout, maxit) {
   for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
     th <- par
     th[i] <- 0
@@ -287,7 +297,7 @@ polish_at_bounds <- function(f, par, fval, lower, below, maxit) {
     }
   }
   pol <- newton_polish(f, par, fval, lower, maxit)
-  chk <- check_bounds(f, pol$par, pol$fval, lower, below)
+  chk <- check_bounds(f, pol$par, pol$fval, lower, layout)
   pol$gradient[chk$at] <- pmin(chk$deriv, 0)
   pol$restart_from <- chk$restart_from
   pol$restart_fval <- chk$restart_fval
@@ -304,7 +314,8 @@ polish_at_bounds <- function(f, par, fval, lower, below, maxit) {
 # then doubled while the criterion keeps falling, and that point is returned as
 # `restart_from` (with `restart_step`, the step reached). `deriv` is the one-sided
 # derivative into the interior (the smaller over the two signs).
-check_bounds <- function(f, par, fval, lower, below) {
+check_bounds <- function(f, par, fval, lower, layout) {
+  below <- layout$below
   at <- which(lower == 0 & par <= 0)
   deriv <- numeric(length(at))
   restart_from <- NULL
@@ -342,9 +353,76 @@ check_bounds <- function(f, par, fval, lower, below) {
     }
     restart_fval <- best
     restart_step <- restart_from[i]
+  } else {
+    for (tm in layout$terms) {
+      ns <- check_null_space(f, par, fval, best, tm)
+      if (!is.null(ns)) {
+        restart_from <- ns$par
+        restart_fval <- best <- ns$fval
+        restart_step <- ns$step
+      }
+    }
   }
   list(at = at, deriv = deriv, restart_from = restart_from, restart_fval = restart_fval,
        restart_step = restart_step)
+}
+
+# A vector term whose covariance Sigma = lambda lambda' has a null space of two or
+# more dimensions (several effects at zero variance or perfectly correlated): the
+# probes along single diagonals test only the coordinate directions, while the
+# criterion may fall along a combination. Adding h^2 v v' with v in the null space N
+# changes the criterion by about h^2 v'Gv (G its gradient in Sigma), so N'GN is
+# estimated from m(m+1)/2 probes; if it has a negative eigenvalue, the criterion is
+# probed along that eigenvector, the step doubled while it keeps falling. Returns
+# NULL or the lower point (`par`, `fval`, `step`).
+check_null_space <- function(f, par, fval, best, tm) {
+  lam <- theta_to_lambda(par[tm$index], tm$p)
+  e <- eigen(tcrossprod(lam), symmetric = TRUE)
+  # Directions with a variance below 1e-6 (an sd 1e-3 of the residual sd) count as null.
+  N <- e$vectors[, e$values < 1e-6, drop = FALSE]
+  m <- ncol(N)
+  if (m < 2L) return(NULL)
+  h <- 1e-2
+  at <- function(v, h) {
+    th <- par
+    th[tm$index] <- lambda_add_rank_one(lam, h * v)[lower.tri(lam, diag = TRUE)]
+    th
+  }
+  d <- function(u) (f(at(drop(N %*% u), h)) - fval) / h^2
+  Q <- diag(vapply(seq_len(m), function(a) d(replace(numeric(m), a, 1)), numeric(1)), m)
+  for (a in 1:(m - 1L)) for (b in (a + 1L):m) {
+    u <- numeric(m); u[c(a, b)] <- 1 / sqrt(2)
+    Q[a, b] <- Q[b, a] <- d(u) - (Q[a, a] + Q[b, b]) / 2
+  }
+  eq <- eigen(Q, symmetric = TRUE)
+  if (eq$values[m] >= 0) return(NULL)
+  v <- drop(N %*% eq$vectors[, m])
+  out <- NULL
+  for (k in 0:10) {
+    th <- at(v, h * 2^k)
+    val <- f(th)
+    if (!(val < best)) break
+    best <- val
+    out <- list(par = th, fval = val, step = h * 2^k)
+  }
+  out
+}
+
+# The lower-triangular factor, with a nonnegative diagonal, of lambda lambda' + v v'
+# (Givens rotations of [lambda v] into [lambda' 0]; lambda may be singular).
+lambda_add_rank_one <- function(lam, v) {
+  p <- nrow(lam)
+  for (k in seq_len(p)) {
+    r <- sqrt(lam[k, k]^2 + v[k]^2)
+    if (r == 0) next
+    c <- lam[k, k] / r
+    s <- v[k] / r
+    col <- lam[, k]
+    lam[, k] <- c * col + s * v
+    v <- -s * col + c * v
+  }
+  lam[upper.tri(lam)] <- 0
+  lam
 }
 
 # Newton steps on the free parameters (those above their bound) with central finite
