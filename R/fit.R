@@ -196,8 +196,12 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
                    as.integer(control$maxfun), k, 2L * k + 2L), call. = FALSE)
     layout <- theta_layout(frame$reterms)
     run <- function(start, rhobeg, rhoend) {
-      o <- minqa::bobyqa(start, f, lower = lower,
-                         control = list(rhobeg = rhobeg, rhoend = rhoend, maxfun = control$maxfun, iprint = 0))
+      # minqa's advice on a small maxfun is muffled: reaching maxfun is reported below.
+      o <- withCallingHandlers(
+        minqa::bobyqa(start, f, lower = lower,
+                      control = list(rhobeg = rhobeg, rhoend = rhoend, maxfun = control$maxfun, iprint = 0)),
+        warning = function(w) if (grepl("maxfun < 10", conditionMessage(w), fixed = TRUE))
+          invokeRestart("muffleWarning"))
       # minqa's ierr 1: the evaluation limit was reached.
       maxfun_reached <<- maxfun_reached || identical(as.integer(o$ierr), 1L)
       pol <- polish_at_bounds(f, o$par, o$fval, lower, layout, control$polish)
