@@ -229,6 +229,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
     res$par <- res$restart_from
     res$fval <- res$restart_fval
     res$converged <- FALSE
+    res$unresolved_boundary <- TRUE
   }
   names(res$gradient) <- names(theta0)
   res$par <- stats::setNames(pmax(res$par, lower), names(theta0))
@@ -238,7 +239,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
   res$converged <- res$converged && length(conv) == 0L
   res$warnings <- conv
   res$singular_tol <- control$singular_tol
-  res$restart_from <- res$restart_fval <- res$restart_step <- res$H <- NULL
+  res$restart_from <- res$restart_fval <- res$restart_step <- res$H <- res$unresolved_boundary <- NULL
   for (w in conv) warning(w, call. = FALSE)
   res
 }
@@ -507,6 +508,8 @@ convergence_warnings <- function(res, lower, control) {
   if (isTRUE(res$maxfun_reached))
     msg <- c(msg, sprintf("the optimizer reached maxfun = %d evaluations; the fit may not have converged (raise lmm_control(maxfun =))",
                           as.integer(control$maxfun)))
+  if (isTRUE(res$unresolved_boundary))
+    msg <- c(msg, "model failed to converge: the optimizer ended near a boundary point that is not a minimum (the criterion falls into the interior)")
   g <- res$gradient
   sc <- abs(g)
   if (!is.null(res$H)) {
