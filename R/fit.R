@@ -284,7 +284,8 @@ theta_layout <- function(reterms) {
       i <- tm$theta_index[r]
       below[[i]] <- if (pos[r, 1] == pos[r, 2]) tm$theta_index[pos[, 2] == pos[r, 2] & pos[, 1] > pos[r, 1]] else integer(0)
     }
-    if (p > 1L) terms[[length(terms) + 1L]] <- list(index = tm$theta_index, p = p)
+    if (p > 1L) terms[[length(terms) + 1L]] <- list(index = tm$theta_index, p = p,
+                                                     diag = tm$theta_index[pos[, 1] == pos[, 2]])
   }
   list(below = below, terms = terms)
 }
@@ -360,6 +361,9 @@ check_bounds <- function(f, par, fval, lower, layout) {
     restart_step <- restart_from[i]
   } else {
     for (tm in layout$terms) {
+      # A triangular factor's rank is at least its number of nonzero diagonals, so
+      # a null space of two dimensions needs two (near-)zero diagonals.
+      if (sum(par[tm$diag] < 1e-2) < 2L) next
       ns <- check_null_space(f, par, fval, best, tm)
       if (!is.null(ns)) {
         restart_from <- ns$par
