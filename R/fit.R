@@ -36,6 +36,8 @@
 #' @export
 lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.action,
                 contrasts = NULL, relmat = NULL, control = lmm_control()) {
+  check_flag(REML, "REML", "lmm")
+  check_control(control, "lmm")
   mc <- match.call()
   fc <- mc
   fc[[1L]] <- quote(lemma::lmm_frame)
@@ -51,25 +53,54 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 #' Control settings for lmm()
 #'
 #' @param rhoend final trust-region radius of the BOBYQA optimizer (theta scale);
-#'   Newton steps (`polish`) take the estimate the rest of the way.
-#' @param maxfun maximum number of evaluations of the objective.
+#'   Newton steps (`polish`) take the estimate the rest of the way. A number in
+#'   (0, 0.1].
+#' @param maxfun maximum number of evaluations of the objective in each BOBYQA run
+#'   (a whole number, at least 10; at least `2 * length(theta) + 2` for the model at
+#'   hand). Reaching it gives a warning.
 #' @param polish at most this many Newton steps (finite-difference gradient and
 #'   Hessian) after BOBYQA: derivative-free optimizers crawl on flat objectives
 #'   (steep random slopes, several correlated effects); Newton steps converge
-#'   quadratically there.
-#' @param singular_tol a theta diagonal below this is reported as singular.
+#'   quadratically there. `0` skips them (the gradient at the solution is still
+#'   measured for the convergence check).
+#' @param singular_tol a fit is reported as singular (boundary) by `print()` and
+#'   `summary()` when a diagonal element of theta is below this; the convergence
+#'   check on the Hessian is skipped for such fits, as lme4 skips it.
 #' @param threads threads (OpenMP) for the largest dense factorizations; default
 #'   the option `lemma.threads`, else 1. More than one helps only on an otherwise
 #'   idle machine: when another process holds a core, every synchronization point
 #'   of the factorization can stall for a scheduler time slice.
-#' @return A list of settings.
+#' @return A list of settings, of class `"lemma_control"`.
 #' @examples
 #' lmm_control(maxfun = 5000)
 #' @export
 lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_tol = 1e-4,
                         threads = getOption("lemma.threads", 1L)) {
-  list(rhoend = rhoend, maxfun = maxfun, polish = polish, singular_tol = singular_tol,
-       threads = as.integer(threads))
+  fn <- "lmm_control"
+  check_number(rhoend, "rhoend", fn, lower = .Machine$double.eps, upper = 0.1)
+  check_number(maxfun, "maxfun", fn, lower = 10, integer = TRUE)
+  check_number(polish, "polish", fn, lower = 0, integer = TRUE)
+  check_number(singular_tol, "singular_tol", fn, lower = 0, upper = 1)
+  check_number(threads, "threads", fn, lower = 1, integer = TRUE)
+  structure(list(rhoend = rhoend, maxfun = as.integer(maxfun), polish = as.integer(polish),
+                 singular_tol = singular_tol, threads = as.integer(threads)),
+            class = "lemma_control")
+}
+
+#' @export
+print.lemma_control <- function(x, ...) {
+  cat("lmm_control():\n")
+  utils::str(unclass(x), no.list = TRUE, give.head = TRUE)
+  invisible(x)
+}
+
+# `control` must come from lmm_control(): a hand-made list could lack settings or
+# hold unchecked values.
+check_control <- function(control, fn) {
+  if (!inherits(control, "lemma_control"))
+    stop(sprintf("%s(): 'control' must be the result of lmm_control(), e.g. control = lmm_control(maxfun = 5000)", fn),
+         call. = FALSE)
+  invisible(control)
 }
 
 #' The profiled REML/ML criterion of a model as a function of theta
@@ -105,24 +136,50 @@ new_model_ptr <- function(frame, threads = 1L) {
   .model_new(terms, frame$X * sw, (frame$y - frame$offset) * sw, as.integer(threads))
 }
 
+
 #' Optimize the profiled criterion over theta
 #'
-#' BOBYQA (package minqa) within the bounds of theta, restarted once from its
-#' solution; a single parameter is optimized by Brent's method on a bounded
-#' transform, with the boundary value checked explicitly.
+#' BOBYQA (package minqa) within the bounds of theta, then Newton steps from
+#' finite differences; a single parameter is optimized by Brent's method on a
+#' bounded transform, with the boundary value checked explicitly.
+#'
+#' A solution with a diagonal element of theta at its bound 0 is checked before it
+#' is accepted, because a derivative-free optimizer can stop on the boundary at a
+#' point that is not a minimum. With that diagonal at 0, the sign of the column of
+#' the relative covariance factor below it no longer matters, and the derivative
+#' into the interior has opposite signs for the two: BOBYQA, holding the sign it
+#' came with, sees the criterion rise into the interior (a correlation of -1 where
+#' the optimum has +1, or a variance of 0 where it is large). With a zero column
+#' the criterion is even in that diagonal and falls, if at all, to second order,
+#' which an optimizer stopped at a radius of 1e-3 does not resolve. The criterion
+#' is therefore probed at steps of 1e-4, 1e-3 and 1e-2 inside the bound, with the
+#' column as found and flipped; when a probe is lower, the step is doubled while the
+#' criterion keeps falling and BOBYQA restarts from there (at most four restarts,
+#' the lowest point seen is kept).
+#'
+#' At the solution the gradient (central differences on the free parameters; the
+#' one-sided derivative into the feasible region, projected, for parameters on
+#' their bound) and the smallest eigenvalue of the finite-difference Hessian on the
+#' free parameters are recorded, and a warning is given, in the manner of lme4's
+#' convergence checks, when the scaled gradient exceeds 0.002, when the Hessian has
+#' a negative eigenvalue (non-singular fits) or when `maxfun` was reached.
 #'
 #' @param devfun a function from [lmm_devfun()].
 #' @param control a list from [lmm_control()].
-#' @return A list with `par` (theta), `fval`, `feval` (number of evaluations) and
-#'   `message`.
+#' @return A list with `par` (theta), `fval`, `feval` (number of evaluations),
+#'   `message`, `converged` (`TRUE` when the last Newton step found nothing left to
+#'   gain and no check failed), `gradient`, `hessian_min_eigen`, `maxfun_reached`
+#'   and `warnings` (the convergence warnings given, if any).
 #' @examples
 #' fr <- lmm_frame(Yield ~ 1 + (1 | Batch), Dyestuff)
 #' lmm_optimize(lmm_devfun(fr))$par
 #' @export
 lmm_optimize <- function(devfun, control = lmm_control()) {
+  check_control(control, "lmm_optimize")
   frame <- environment(devfun)$frame
   theta0 <- frame$reterms$theta
   lower <- frame$reterms$lower
+  k <- length(theta0)
   nfe <- 0L
   f <- function(th) {
     nfe <<- nfe + 1L
@@ -130,41 +187,112 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
     if (!is.finite(v)) stop("the objective is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     v
   }
-  if (length(theta0) == 1L) {
-    # theta = s / (1 - s) maps [0, 1) onto [0, Inf); Brent needs a bounded interval.
-    g <- function(s) f(s / (1 - s))
-    o <- stats::optimize(g, c(0, 1 - 1e-9), tol = 1e-12)
-    par <- o$minimum / (1 - o$minimum)
-    fval <- o$objective
-    f0 <- f(0)
-    if (f0 <= fval) {
-      par <- 0
-      fval <- f0
-    }
-    res <- list(par = par, fval = fval, message = "Brent")
+  if (k == 1L) {
+    res <- optimize_one(f)
+    maxfun_reached <- FALSE
   } else {
-    ctrl <- list(rhobeg = 0.2, rhoend = control$rhoend, maxfun = control$maxfun, iprint = 0)
-    o <- minqa::bobyqa(theta0, f, lower = lower, control = ctrl)
-    pol <- polish_at_bounds(f, o$par, o$fval, lower, control$polish)
-    if (!pol$converged) {
-      # Newton could not finish from there: let BOBYQA go further, then polish again.
-      ctrl$rhobeg <- 0.05
-      ctrl$rhoend <- min(control$rhoend, 1e-6)
-      o2 <- minqa::bobyqa(pmax(pol$par, lower), f, lower = lower, control = ctrl)
-      pol2 <- polish_at_bounds(f, o2$par, o2$fval, lower, control$polish)
-      if (pol2$fval <= pol$fval) pol <- pol2
+    if (control$maxfun < 2 * k + 2)
+      stop(sprintf("lmm_control(): 'maxfun' = %d is too small for %d parameters (BOBYQA needs at least %d)",
+                   as.integer(control$maxfun), k, 2L * k + 2L), call. = FALSE)
+    layout <- theta_layout(frame$reterms)
+    run <- function(start, rhobeg, rhoend) {
+      # minqa's advice on a small maxfun is muffled: reaching maxfun is reported below.
+      o <- withCallingHandlers(
+        minqa::bobyqa(start, f, lower = lower,
+                      control = list(rhobeg = rhobeg, rhoend = rhoend, maxfun = control$maxfun, iprint = 0)),
+        warning = function(w) if (grepl("maxfun < 10", conditionMessage(w), fixed = TRUE))
+          invokeRestart("muffleWarning"))
+      # minqa's ierr 1: the evaluation limit was reached.
+      maxfun_reached <<- maxfun_reached || identical(as.integer(o$ierr), 1L)
+      pol <- polish_at_bounds(f, o$par, o$fval, lower, layout, control$polish)
+      pol$message <- o$msg
+      pol
     }
-    par <- pol$par
-    fval <- pol$fval
-    res <- list(par = par, fval = fval, message = o$msg, converged = pol$converged)
+    maxfun_reached <- FALSE
+    res <- cur <- run(theta0, 0.2, control$rhoend)
+    # At most four restarts: from inside the bound where a probe found the criterion
+    # falling (the point found is then known not to be a minimum, so the restart
+    # continues even if it ends higher), or, where Newton could not finish, from the
+    # point reached; both with a fine final radius. The lowest point seen is kept.
+    for (restart in 1:4) {
+      if (!is.null(cur$restart_from)) {
+        h <- cur$restart_step
+        cur <- run(cur$restart_from, max(min(0.05, h), 1e-5), min(control$rhoend, 1e-6))
+      } else if (!cur$converged) {
+        cur <- run(cur$par, 0.05, min(control$rhoend, 1e-6))
+      } else break
+      if (cur$fval < res$fval) res <- cur
+    }
   }
+  if (!is.null(res$restart_from)) {
+    # The restarts ran out with a probe still lower: keep that point, unconverged.
+    res$par <- res$restart_from
+    res$fval <- res$restart_fval
+    res$converged <- FALSE
+    res$unresolved_boundary <- TRUE
+  }
+  names(res$gradient) <- names(theta0)
   res$par <- stats::setNames(pmax(res$par, lower), names(theta0))
   res$feval <- nfe
+  res$maxfun_reached <- maxfun_reached
+  conv <- convergence_warnings(res, lower, control)
+  res$converged <- res$converged && length(conv) == 0L
+  res$warnings <- conv
+  res$singular_tol <- control$singular_tol
+  res$restart_from <- res$restart_fval <- res$restart_step <- res$H <- res$unresolved_boundary <- NULL
+  for (w in conv) warning(w, call. = FALSE)
   res
 }
 
-# Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton.
-polish_at_bounds <- function(f, par, fval, lower, maxit) {
+# One parameter: Brent on theta = s / (1 - s), which maps [0, 1) onto [0, Inf),
+# and the boundary value 0 checked explicitly; derivatives by finite differences.
+optimize_one <- function(f) {
+  g <- function(s) f(s / (1 - s))
+  o <- stats::optimize(g, c(0, 1 - 1e-9), tol = 1e-12)
+  par <- o$minimum / (1 - o$minimum)
+  fval <- o$objective
+  f0 <- f(0)
+  if (f0 <= fval) {
+    par <- 0
+    fval <- f0
+  }
+  h <- 1e-4 * max(par, 0.1)
+  fp <- f(par + h)
+  if (par > 0) {
+    fm <- f(par - h)
+    grad <- (fp - fm) / (2 * h)
+    hess <- (fp - 2 * fval + fm) / h^2
+  } else {
+    # On the bound only the derivative into the feasible region matters.
+    grad <- min(0, (fp - fval) / h)
+    hess <- NA_real_
+  }
+  list(par = par, fval = fval, message = "Brent", converged = TRUE, gradient = grad,
+       hessian_min_eigen = hess)
+}
+
+# The theta layout the boundary checks need: for each element of theta the indices
+# (in theta) of the entries below it in the same column of its term's relative
+# covariance factor (empty for off-diagonals), and each vector term's theta indices.
+theta_layout <- function(reterms) {
+  below <- vector("list", length(reterms$theta))
+  terms <- list()
+  for (tm in reterms$terms) {
+    p <- length(tm$cnms)
+    pos <- which(lower.tri(diag(p), diag = TRUE), arr.ind = TRUE)
+    for (r in seq_len(nrow(pos))) {
+      i <- tm$theta_index[r]
+      below[[i]] <- if (pos[r, 1] == pos[r, 2]) tm$theta_index[pos[, 2] == pos[r, 2] & pos[, 1] > pos[r, 1]] else integer(0)
+    }
+    if (p > 1L) terms[[length(terms) + 1L]] <- list(index = tm$theta_index, p = p,
+                                                     diag = tm$theta_index[pos[, 1] == pos[, 2]])
+  }
+  list(below = below, terms = terms)
+}
+
+# Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton,
+# then any diagonal on its bound is checked for a descent direction into the interior.
+polish_at_bounds <- function(f, par, fval, lower, layout, maxit) {
   for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
     th <- par
     th[i] <- 0
@@ -174,19 +302,159 @@ polish_at_bounds <- function(f, par, fval, lower, maxit) {
       fval <- v
     }
   }
-  newton_polish(f, par, fval, lower, maxit)
+  pol <- newton_polish(f, par, fval, lower, maxit)
+  chk <- check_bounds(f, pol$par, pol$fval, lower, layout)
+  pol$gradient[chk$at] <- pmin(chk$deriv, 0)
+  pol$restart_from <- chk$restart_from
+  pol$restart_fval <- chk$restart_fval
+  pol$restart_step <- chk$restart_step
+  pol
 }
 
-# Newton steps on the free parameters (those not at their bound of 0) with central
-# finite differences; a step is kept only when it lowers the criterion. The Hessian
-# is formed once (2k^2 evaluations); later steps refresh only the gradient (2k).
+# Probes each diagonal element on its bound 0 at steps h inside, with the column
+# below it as it is and with its sign flipped (the two give the same criterion on
+# the bound). With a nonzero column the derivative into the interior is nonzero for
+# one of the two signs unless the boundary is optimal; with a zero column the
+# criterion is even in that element, so a second-order decrease is what the probes
+# find. A probe lower than the solution shows that it is not a minimum: the step is
+# then doubled while the criterion keeps falling, and that point is returned as
+# `restart_from` (with `restart_step`, the step reached). `deriv` is the one-sided
+# derivative into the interior (the smaller over the two signs).
+check_bounds <- function(f, par, fval, lower, layout) {
+  below <- layout$below
+  at <- which(lower == 0 & par <= 0)
+  deriv <- numeric(length(at))
+  restart_from <- NULL
+  restart_fval <- restart_step <- NA_real_
+  # Rounding in the criterion is ~1e-12 relative; a smaller fall is not evidence.
+  best <- fval - (1e-11 * abs(fval) + 1e-9)
+  for (a in seq_along(at)) {
+    i <- at[a]
+    col <- below[[i]]
+    signs <- if (length(col) && any(par[col] != 0)) c(1, -1) else 1
+    d <- Inf
+    for (s in signs) for (h in c(1e-4, 1e-3, 1e-2)) {
+      th <- par
+      th[col] <- s * th[col]
+      th[i] <- h
+      v <- f(th)
+      if (h == 1e-4) d <- min(d, (v - fval) / h)
+      if (v < best) {
+        best <- v
+        restart_from <- th
+        restart_step <- h
+      }
+    }
+    deriv[a] <- d
+  }
+  if (!is.null(restart_from)) {
+    i <- at[which(restart_from[at] > 0)[1]]
+    for (k in 1:10) {
+      th <- restart_from
+      th[i] <- 2 * th[i]
+      v <- f(th)
+      if (!(v < best)) break
+      best <- v
+      restart_from <- th
+    }
+    restart_fval <- best
+    restart_step <- restart_from[i]
+  } else {
+    for (tm in layout$terms) {
+      # A triangular factor's rank is at least its number of nonzero diagonals, so
+      # a null space of two dimensions needs two (near-)zero diagonals.
+      if (sum(par[tm$diag] < 1e-2) < 2L) next
+      ns <- check_null_space(f, par, fval, best, tm)
+      if (!is.null(ns)) {
+        restart_from <- ns$par
+        restart_fval <- best <- ns$fval
+        restart_step <- ns$step
+      }
+    }
+  }
+  list(at = at, deriv = deriv, restart_from = restart_from, restart_fval = restart_fval,
+       restart_step = restart_step)
+}
+
+# A vector term whose covariance Sigma = lambda lambda' has a null space of two or
+# more dimensions (several effects at zero variance or perfectly correlated): the
+# probes along single diagonals test only the coordinate directions, while the
+# criterion may fall along a combination. Adding h^2 v v' with v in the null space N
+# changes the criterion by about h^2 v'Gv (G its gradient in Sigma), so N'GN is
+# estimated from m(m+1)/2 probes; if it has a negative eigenvalue, the criterion is
+# probed along that eigenvector, the step doubled while it keeps falling. Returns
+# NULL or the lower point (`par`, `fval`, `step`).
+check_null_space <- function(f, par, fval, best, tm) {
+  lam <- theta_to_lambda(par[tm$index], tm$p)
+  e <- eigen(tcrossprod(lam), symmetric = TRUE)
+  # Directions with a variance below 1e-6 (an sd 1e-3 of the residual sd) count as null.
+  N <- e$vectors[, e$values < 1e-6, drop = FALSE]
+  m <- ncol(N)
+  if (m < 2L) return(NULL)
+  h <- 1e-2
+  at <- function(v, h) {
+    th <- par
+    th[tm$index] <- lambda_add_rank_one(lam, h * v)[lower.tri(lam, diag = TRUE)]
+    th
+  }
+  d <- function(u) (f(at(drop(N %*% u), h)) - fval) / h^2
+  Q <- diag(vapply(seq_len(m), function(a) d(replace(numeric(m), a, 1)), numeric(1)), m)
+  for (a in 1:(m - 1L)) for (b in (a + 1L):m) {
+    u <- numeric(m); u[c(a, b)] <- 1 / sqrt(2)
+    Q[a, b] <- Q[b, a] <- d(u) - (Q[a, a] + Q[b, b]) / 2
+  }
+  eq <- eigen(Q, symmetric = TRUE)
+  if (eq$values[m] >= 0) return(NULL)
+  v <- drop(N %*% eq$vectors[, m])
+  out <- NULL
+  for (k in 0:10) {
+    th <- at(v, h * 2^k)
+    val <- f(th)
+    if (!(val < best)) break
+    best <- val
+    out <- list(par = th, fval = val, step = h * 2^k)
+  }
+  out
+}
+
+# The lower-triangular factor, with a nonnegative diagonal, of lambda lambda' + v v'
+# (Givens rotations of [lambda v] into [lambda' 0]; lambda may be singular).
+lambda_add_rank_one <- function(lam, v) {
+  p <- nrow(lam)
+  for (k in seq_len(p)) {
+    r <- sqrt(lam[k, k]^2 + v[k]^2)
+    if (r == 0) next
+    c <- lam[k, k] / r
+    s <- v[k] / r
+    col <- lam[, k]
+    lam[, k] <- c * col + s * v
+    v <- -s * col + c * v
+  }
+  lam[upper.tri(lam)] <- 0
+  lam
+}
+
+# Newton steps on the free parameters (those above their bound) with central finite
+# differences; a step (halved up to three times) is kept only when it lowers the
+# criterion, and is cut back to the bounds. The Hessian is formed once (2k^2
+# evaluations) and again only when a parameter reaches its bound; each step
+# refreshes the gradient (2k). The loop ends with the gradient at the final point.
 newton_polish <- function(f, par, fval, lower, maxit = 4L) {
-  free <- which(!(lower == 0 & par < 1e-3))
-  k <- length(free)
-  if (k == 0L || maxit < 1L) return(list(par = par, fval = fval, converged = TRUE))
-  ch <- NULL
+  n <- length(par)
+  grad <- numeric(n)
+  hmin <- NA_real_
   converged <- FALSE
-  for (it in seq_len(maxit)) {
+  ch <- NULL
+  free_H <- NULL
+  for (it in seq_len(maxit + 1L)) {
+    free <- which(par > lower)
+    k <- length(free)
+    grad[] <- 0
+    if (k == 0L) {
+      converged <- TRUE
+      break
+    }
+    # Steps may cross a bound: the criterion is smooth in theta on both sides of it.
     h <- 1e-3 * pmax(abs(par[free]), 0.1)
     at <- function(d) { th <- par; th[free] <- th[free] + d; f(th) }
     fp <- fm <- numeric(k)
@@ -195,16 +463,19 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
       fp[i] <- at(e); fm[i] <- at(-e)
     }
     g <- (fp - fm) / (2 * h)
-    if (is.null(ch)) {
+    grad[free] <- g
+    if (!identical(free, free_H)) {
       H <- diag((fp - 2 * fval + fm) / h^2, k)
       if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
         ei <- numeric(k); ei[i] <- h[i]
         ej <- numeric(k); ej[j] <- h[j]
         H[i, j] <- H[j, i] <- (at(ei + ej) - at(ei - ej) - at(-ei + ej) + at(-ei - ej)) / (4 * h[i] * h[j])
       }
+      free_H <- free
+      hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
       ch <- tryCatch(chol(H), error = function(e) NULL)
-      if (is.null(ch)) break
     }
+    if (is.null(ch)) break
     step <- -backsolve(ch, forwardsolve(t(ch), g))
     # Newton decrement: the decrease a full step predicts. Below 1e-9 (criterion
     # units) there is nothing left to gain.
@@ -213,19 +484,51 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
       converged <- TRUE
       break
     }
-    th <- par
-    th[free] <- pmax(par[free] + step, lower[free])
-    v <- f(th)
-    if (!(v < fval)) break
-    gain <- fval - v
+    if (it > maxit) break
+    accepted <- FALSE
+    for (half in 0:3) {
+      th <- par
+      th[free] <- pmax(par[free] + step / 2^half, lower[free])
+      v <- f(th)
+      if (v < fval) {
+        accepted <- TRUE
+        break
+      }
+    }
+    if (!accepted) break
     par <- th
     fval <- v
-    # Quadratic convergence: after a step that was predicted to gain this little,
-    # the next would gain far less than 1e-9.
-    if (decrement < 1e-6 && gain > 0.5 * decrement) {
-      converged <- TRUE
-      break
-    }
   }
-  list(par = par, fval = fval, converged = converged)
+  list(par = par, fval = fval, converged = converged, gradient = grad, hessian_min_eigen = hmin,
+       H = if (!is.null(free_H)) list(free = free_H, H = H))
+}
+
+# lme4-style convergence messages: the scaled gradient (the smaller of |gradient|
+# and |R^-1 gradient| with R'R the Hessian, as lme4's checkConv) above 0.002, a
+# Hessian with a negative eigenvalue when no parameter is on its bound, and the
+# evaluation limit.
+convergence_warnings <- function(res, lower, control) {
+  msg <- character(0)
+  if (isTRUE(res$maxfun_reached))
+    msg <- c(msg, sprintf("the optimizer reached maxfun = %d evaluations; the fit may not have converged (raise lmm_control(maxfun =))",
+                          as.integer(control$maxfun)))
+  if (isTRUE(res$unresolved_boundary))
+    msg <- c(msg, "model failed to converge: the optimizer ended near a boundary point that is not a minimum (the criterion falls into the interior)")
+  g <- res$gradient
+  sc <- abs(g)
+  if (!is.null(res$H)) {
+    fr <- res$H$free
+    s <- tryCatch(backsolve(chol(res$H$H), g[fr]), error = function(e) NULL)
+    if (!is.null(s)) sc[fr] <- pmin(abs(s), abs(g[fr]))
+  }
+  if (length(sc) && max(sc) > 2e-3) {
+    w <- which.max(sc)
+    msg <- c(msg, sprintf("model failed to converge with max|grad| = %.3g (tol = 0.002, component %d: %s)",
+                          max(sc), w, names(g)[w]))
+  }
+  singular <- any(res$par[lower == 0] < control$singular_tol)
+  if (!singular && is.finite(res$hessian_min_eigen) && res$hessian_min_eigen < -1e-6)
+    msg <- c(msg, sprintf("model failed to converge: the Hessian of the criterion has a negative eigenvalue (%.3g)",
+                          res$hessian_min_eigen))
+  msg
 }

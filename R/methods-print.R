@@ -17,8 +17,22 @@ print.lemma_fit <- function(x, digits = max(3, getOption("digits") - 3), ...) {
               paste(sprintf("%s, %d", names(ngrps(x)), ngrps(x)), collapse = "; ")))
   cat("Fixed Effects:\n")
   print(format(x$beta, digits = digits), quote = FALSE)
-  if (isSingular(x)) cat("optimizer: boundary (singular) fit: see help('isSingular')\n")
+  cat(convergence_lines(x$optinfo, isSingular(x, tol = fit_singular_tol(x))), sep = "")
   invisible(x)
+}
+
+# The fit's singular-fit tolerance, lmm_control(singular_tol =) (lme4's 1e-4 for
+# objects made before it was recorded).
+fit_singular_tol <- function(x) {
+  tol <- x$optinfo$singular_tol
+  if (is.null(tol)) 1e-4 else tol
+}
+
+# Lines for print and summary about a singular and an unconverged fit.
+convergence_lines <- function(optinfo, singular) {
+  c(if (singular) "optimizer: boundary (singular) fit: see help('isSingular')\n",
+    if (length(optinfo$warnings))
+      paste0("optimizer: convergence warning: ", optinfo$warnings, "\n"))
 }
 
 fit_title <- function(x) {
@@ -50,7 +64,8 @@ summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", 
                  varcor = VarCorr(object), sigma = object$sigma, vcov = V,
                  residuals = residuals(object, type = "pearson", scaled = TRUE),
                  logLik = logLik(object), AIC = stats::AIC(object), BIC = stats::BIC(object),
-                 ngrps = ngrps(object), nobs = nobs(object), singular = isSingular(object),
+                 ngrps = ngrps(object), nobs = nobs(object),
+                 singular = isSingular(object, tol = fit_singular_tol(object)), optinfo = object$optinfo,
                  df.residual = stats::df.residual(object)),
             class = "summary.lemma_fit")
 }
@@ -96,6 +111,6 @@ print.summary.lemma_fit <- function(x, digits = max(3, getOption("digits") - 3),
     colnames(out) <- abbreviate(colnames(cr), 6)
     print(out[-1, -p, drop = FALSE], quote = FALSE, right = TRUE)
   }
-  if (x$singular) cat("optimizer: boundary (singular) fit: see help('isSingular')\n")
+  cat(convergence_lines(x$optinfo, x$singular), sep = "")
   invisible(x)
 }
