@@ -57,6 +57,7 @@ plot_trajectories <- function(fit, time = "t", group = NULL, subjects = NULL,
   args$main <- NULL
   if (is.null(args$xlab)) args$xlab <- tr$time
   if (is.null(args$ylab)) args$ylab <- deparse1(fit$formula[[2]])
+  if (is.null(args$xlim)) args$xlim <- range(grid)
   if (is.null(args$ylim)) args$ylim <- range(y[shown], curves$population, curves$personal)
   op <- graphics::par(no.readonly = TRUE)
   on.exit(graphics::par(op))
