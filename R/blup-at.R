@@ -21,9 +21,10 @@
 #' `G Z_i' V_i^-1 (y_i - X_i beta)` with `V_i = Z_i G Z_i' + sigma^2 I`. Rows with
 #' a missing response or covariate do not count as observations (missed visits);
 #' a subject with none gets the population curve and the prior variance. New
-#' observations have unit prior weight. Only rows up to the time point are used if
-#' only those are given: for a landmark analysis, give each subject's history up
-#' to the landmark.
+#' observations have unit prior weight. In both cases every observation is used,
+#' including those after `at` (smoothing, not prediction): for a landmark
+#' analysis, fit the model to the histories up to the landmark and give new
+#' subjects' histories up to the landmark only.
 #'
 #' **Standard errors** are prediction-error standard deviations of the estimated
 #' value (and slope) as predictors of the subject's true value (slope), at the
