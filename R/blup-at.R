@@ -149,8 +149,9 @@ blup_at_new <- function(fit, des, tr, src, subj) {
   ne <- des$value$n
   out <- list(value = numeric(ne), slope = numeric(ne), vv = numeric(ne), vs = numeric(ne), cvs = numeric(ne))
   out$n_obs <- integer(ns)
+  obs <- split(which(ok), factor(subj$code[ok], levels = seq_len(ns)))
   for (i in seq_len(ns)) {
-    r <- which(ok & subj$code == i)
+    r <- obs[[i]]
     out$n_obs[i] <- length(r)
     e <- seq(i, ne, by = ns)    # this subject's evaluation rows (one per time point)
     W <- Zo[r, , drop = FALSE] %*% lam
@@ -239,6 +240,9 @@ subject_templates <- function(fit, tr, src, fn, new) {
   if (!length(ids)) stop(sprintf("%s(): 'newdata' has no subject (all values of '%s' are missing)", fn, tr$group),
                          call. = FALSE)
   code <- match(g, ids, nomatch = 0L)
+  if (new && anyNA(g))
+    warning(sprintf("%s(): %d row(s) of 'newdata' with a missing '%s' belong to no subject and were not used",
+                    fn, sum(is.na(g)), tr$group), call. = FALSE)
   for (v in tr$constant) {
     x <- src[[v]]
     keep <- code > 0 & !is.na(x)

@@ -62,6 +62,29 @@ test_that("blup_at() for subjects in the fit matches dense Henderson equations f
   expect_identical(attr(o90, "level"), 0.9)
 })
 
+test_that("blup_at() follows interactions of time with a subject-level factor", {
+  skip_if_not_installed("lme4")
+  d <- ss()
+  f <- Reaction ~ Days * site + (Days | Subject)
+  fit <- lmm(f, d)
+  m <- lme4_at_theta(f, d, fit$theta)
+  out <- blup_at(fit, at = 5, time = "Days")
+  fe <- lme4::fixef(m)
+  re <- lme4::ranef(m)$Subject[out$Subject, ]
+  site <- as.character(d$site[match(out$Subject, d$Subject)])
+  # slope of subject i: beta_Days + beta_Days:site(i) + b1_i, written out by hand
+  slope <- fe[["Days"]] + ifelse(site == "B", fe[["Days:siteB"]], 0) + ifelse(site == "C", fe[["Days:siteC"]], 0) +
+    re[, 2]
+  value <- fe[["(Intercept)"]] + ifelse(site == "B", fe[["siteB"]], 0) + ifelse(site == "C", fe[["siteC"]], 0) +
+    re[, 1] + 5 * slope
+  expect_close(out$slope, slope, rel = 1e-7, floor = 10)
+  expect_close(out$value, value, rel = 1e-7, floor = 300)
+  # new subjects take the site from their own rows; a row without a subject is named
+  nd <- data.frame(Subject = c("a", "a", NA), site = c("C", "C", "A"), Days = c(0, 1, 2), Reaction = c(300, 310, 320))
+  expect_warning(nw <- blup_at(fit, at = 5, time = "Days", newdata = nd), "1 row\\(s\\) of 'newdata' with a missing 'Subject'")
+  expect_equal(nw$n_obs, 2L)
+})
+
 test_that("blup_at() includes a second random-effect term (a site effect constant within subject)", {
   skip_if_not_installed("lme4")
   d <- ss()
