@@ -132,13 +132,7 @@ blup_at_new <- function(fit, des, tr, src, subj) {
   s2 <- fit$sigma^2
   Vb <- vcov_beta(fit)
   beta <- fit$beta
-  # the subjects' observations: the response evaluated as the model's left-hand side
-  y <- tryCatch(eval(fit$formula[[2]], src, environment(fit$formula)), error = function(e)
-    stop(sprintf("blup_at(): 'newdata' must give the response %s of the new subjects' observations (%s)",
-                 deparse1(fit$formula[[2]]), conditionMessage(e)), call. = FALSE))
-  if (!is.numeric(y) || length(y) != nrow(src))
-    stop(sprintf("blup_at(): the response %s in 'newdata' must be numeric, one value per row",
-                 deparse1(fit$formula[[2]])), call. = FALSE)
+  y <- new_response(fit, src, "blup_at")
   od <- prediction_design(fit, src, lapply(seq_along(terms), function(k) if (k %in% ks) seq_along(terms[[k]]$cnms) else integer(0)),
                           TRUE, stats::na.pass)
   Zo <- do.call(cbind, od$Z[ks])
@@ -175,6 +169,17 @@ blup_at_new <- function(fit, des, tr, src, subj) {
     }
   }
   out
+}
+
+# The new subjects' observations: the model's left-hand side evaluated in newdata.
+new_response <- function(fit, src, fn) {
+  lhs <- deparse1(fit$formula[[2]])
+  y <- tryCatch(eval(fit$formula[[2]], src, environment(fit$formula)), error = function(e)
+    stop(sprintf("%s(): 'newdata' must give the response %s of the new subjects' observations (%s)",
+                 fn, lhs, conditionMessage(e)), call. = FALSE))
+  if (!is.numeric(y) || length(y) != nrow(src))
+    stop(sprintf("%s(): the response %s in 'newdata' must be numeric, one value per row", fn, lhs), call. = FALSE)
+  as.numeric(y)
 }
 
 # Checks the time variable and the grouping factor; returns the time name, the

@@ -221,6 +221,26 @@ test_that("plot_trajectories() draws panels and overlays with lme4's curves", {
     expect_close(cu$personal, unname(predict(m, nd)), rel = 1e-4, floor = 300)
   }
   expect_equal(length(unique(cu$Subject)), 18)
+  # new subjects: personal curves conditioned on their own rows (hand formula)
+  mt <- lme4_at_theta(f, d, fit$theta)
+  G <- as.matrix(lme4::VarCorr(mt)$Subject)
+  nd <- data.frame(Subject = c("n1", "n1", "n1", "n2"), Days = c(0, 1, 3, 0), Reaction = c(260, 290, NA, 240))
+  file <- tempfile(fileext = ".png")
+  png(file, 700, 400)
+  cu <- plot_trajectories(fit, time = "Days", newdata = nd, xlim = c(0, 9), n_grid = 4)
+  dev.off()
+  expect_gt(file.size(file), 5000)
+  expect_equal(cu$time, rep(c(0, 3, 6, 9), 2))
+  for (i in seq_len(nrow(cu))) {
+    a <- cu$time[i]
+    h <- nd[nd$Subject == cu$Subject[i] & !is.na(nd$Reaction), ]
+    ref <- new_subject_ref(mt, G, rbind(c(1, a, a^2)), rbind(c(1, a)), cbind(1, h$Days, h$Days^2), cbind(1, h$Days),
+                           h$Reaction)
+    expect_close(cu$personal[i], ref$est, rel = 1e-7, floor = 300)
+    expect_close(cu$population[i], sum(c(1, a, a^2) * lme4::fixef(mt)), rel = 1e-7, floor = 300)
+  }
+  expect_error(plot_trajectories(fit, time = "Days", newdata = nd, xlim = c(3, 1)), "'xlim'")
+  expect_error(plot_trajectories(fit, time = "Days", newdata = nd, subjects = "308"), "not in the new data's 'Subject': 308")
   expect_error(plot_trajectories(fit, time = "Days", subjects = "999"), "'subjects' has levels not in the fit's 'Subject': 999")
   expect_error(plot_trajectories(fit, time = "Days", layout = "grid"), "'layout'")
 })
