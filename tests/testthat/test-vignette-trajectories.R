@@ -187,4 +187,13 @@ test_that("landmark-pbcseq: landmark BLUPs (fitted and new patients) and the Cox
   plot_trajectories(fit, time = "year", subjects = c("14", "21", "46", "19", "32", "34"), main = "log bilirubin")
   dev.off()
   expect_gt(file.size(file), 5000)
+  file <- tempfile(fileext = ".png")
+  png(file, 700, 500)
+  cu <- plot_trajectories(fit, time = "year", newdata = new_hist, subjects = head(got_new$id, 4), xlim = c(0, s),
+                          n_grid = 3)
+  dev.off()
+  expect_gt(file.size(file), 5000)
+  # at the landmark the new patients' personal curves are their landmark values (hand formula)
+  at_s <- cu[cu$time == s, ]
+  expect_close(at_s$personal, rn[match(at_s$id, got_new$id), 1], rel = 1e-7, floor = 1)
 })
