@@ -133,8 +133,8 @@ blup_at_new <- function(fit, des, tr, src, subj) {
   Vb <- vcov_beta(fit)
   beta <- fit$beta
   y <- new_response(fit, src, "blup_at")
-  od <- prediction_design(fit, src, lapply(seq_along(terms), function(k) if (k %in% ks) seq_along(terms[[k]]$cnms) else integer(0)),
-                          TRUE, stats::na.pass)
+  sel <- lapply(seq_along(terms), function(k) if (k %in% ks) seq_along(terms[[k]]$cnms) else integer(0))
+  od <- prediction_design(fit, src, sel, TRUE, stats::na.pass)
   Zo <- do.call(cbind, od$Z[ks])
   ok <- is.finite(y) & !od$bad & rowSums(!is.finite(Zo)) == 0 & subj$code > 0
   Zv <- do.call(cbind, des$value$Z[ks])
