@@ -1,0 +1,78 @@
+# Average bioequivalence: the geometric mean ratio of test to reference from a
+# model of log-scale responses, its t interval and the decision.
+
+#' Geometric mean ratio and average bioequivalence
+#'
+#' For a model of a log-transformed response (for example
+#' `lmm(log(PK) ~ sequence + period + treatment + (1 | subject), data)`, the EMA's
+#' "Method B" for replicate designs), the geometric mean ratio of test to reference,
+#' `exp(l' beta)`, with its `level` confidence interval from a t distribution with
+#' Satterthwaite's or Kenward-Roger's df (the same contrast, standard error and df
+#' as [contest()]), and the average-bioequivalence decision: bioequivalent when the
+#' whole interval lies within `limits` (the two one-sided tests at
+#' `(1 - level) / 2` each). The response must be on the natural-log scale; `gmr()`
+#' cannot check that when the log was taken before the fit.
+#'
+#' @param fit a model from [lmm()] of a natural-log response.
+#' @param term the contrast of test against reference: the name of a coefficient
+#'   (such as `"treatmentT"`), the name of a two-level factor of the fixed part (its
+#'   one coefficient), or a numeric vector of `length(fixef(fit))` contrast weights.
+#' @param level confidence level (0.90 for the conventional 90\% interval).
+#' @param limits the acceptance range for the ratio (lower, upper).
+#' @param ddf `"Satterthwaite"` or `"Kenward-Roger"`.
+#' @return A data frame with one row: `term`, `estimate` (log scale),
+#'   `std.error`, `df`, `ratio` (the geometric mean ratio), `lower`, `upper` (its
+#'   interval, as ratios; multiply by 100 for percent), `limit.lower`,
+#'   `limit.upper`, and `bioequivalent` (`TRUE` when `limit.lower <= lower` and
+#'   `upper <= limit.upper`).
+#' @examples
+#' fit <- lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds02)
+#' be <- gmr(fit, "treatment")
+#' be
+#' round(100 * be[c("ratio", "lower", "upper")], 2)   # published: 102.26, 97.32-107.46
+#' @export
+gmr <- function(fit, term, level = 0.90, limits = c(0.80, 1.25), ddf = c("Satterthwaite", "Kenward-Roger")) {
+  if (!inherits(fit, "lemma_fit")) stop("gmr(): 'fit' must be a model fitted by lmm()", call. = FALSE)
+  check_number(level, "level", "gmr", lower = 1e-8, upper = 1 - 1e-8)
+  if (!is.numeric(limits) || length(limits) != 2L || anyNA(limits) || !(0 < limits[1] && limits[1] < 1 && 1 < limits[2]) ||
+      !is.finite(limits[2]))
+    stop("gmr(): 'limits' must be two numbers, lower below 1 and upper above 1 (ratios, such as c(0.80, 1.25))",
+         call. = FALSE)
+  ddf <- match_ddf(ddf, none = FALSE)
+  check_ddf_fit(fit, ddf)
+  l <- gmr_contrast(fit, term)
+  ct <- contest_1d(fit, l, ddf, 0, confint = TRUE, level = level)
+  out <- data.frame(term = attr(l, "label"), estimate = ct$Estimate, std.error = ct$`Std. Error`, df = ct$df,
+                    ratio = exp(ct$Estimate), lower = exp(ct$lower), upper = exp(ct$upper),
+                    limit.lower = limits[1], limit.upper = limits[2],
+                    bioequivalent = limits[1] <= exp(ct$lower) && exp(ct$upper) <= limits[2],
+                    stringsAsFactors = FALSE)
+  attr(out, "level") <- level
+  out
+}
+
+# The contrast vector of `term` over the fixed effects, labelled.
+gmr_contrast <- function(fit, term) {
+  nm <- names(fit$beta)
+  p <- length(nm)
+  if (is.numeric(term)) {
+    if (length(term) != p || anyNA(term) || any(!is.finite(term)) || all(term == 0))
+      stop(sprintf("gmr(): a numeric 'term' must be %d finite contrast weights, not all 0 (one per coefficient: %s)",
+                   p, paste(nm, collapse = ", ")), call. = FALSE)
+    return(structure(as.numeric(term), label = "contrast"))
+  }
+  if (!is.character(term) || length(term) != 1L || is.na(term))
+    stop("gmr(): 'term' must be a coefficient name, a factor name or a numeric contrast", call. = FALSE)
+  if (term %in% nm) return(structure(as.numeric(nm == term), label = term))
+  assign <- attr(fit$X, "assign")
+  labels <- attr(fit$fixed_terms, "term.labels")
+  k <- match(term, labels)
+  if (!is.na(k) && !is.null(assign)) {
+    cols <- which(assign == k)
+    if (length(cols) == 1L) return(structure(as.numeric(seq_len(p) == cols), label = nm[cols]))
+    stop(sprintf("gmr(): '%s' has %d coefficients (%s); name the one of test against reference",
+                 term, length(cols), paste(nm[cols], collapse = ", ")), call. = FALSE)
+  }
+  stop(sprintf("gmr(): 'term' = \"%s\" is neither a coefficient (%s) nor a term of the fixed part",
+               term, paste(nm, collapse = ", ")), call. = FALSE)
+}
