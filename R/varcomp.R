@@ -58,7 +58,11 @@ varcomp_replicates <- function(fit, boot, nsim, seed, nsim_given, seed_given, fn
 }
 
 # Percentile interval of each column of R (replicates) at `level`.
-perc_limits <- function(R, level) {
+perc_limits <- function(R, level, fn) {
+  a <- (1 - level) / 2
+  if ((nrow(R) + 1) * a < 1)
+    warning(sprintf("%s(): with %d replicates the interval's ends are the extreme replicates; use nsim >= %d",
+                    fn, nrow(R), ceiling(1 / a - 1)), call. = FALSE)
   t(apply(R, 2, function(t) boot_interval(t, NA_real_, level, "perc")))
 }
 
@@ -101,8 +105,8 @@ varcomp <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ..
   colnames(R) <- grp
   est <- theta_to_sdcor(fit, fit$theta, fit$sigma)^2
   share_R <- R / rowSums(R)
-  ci_v <- perc_limits(R, level)
-  ci_s <- perc_limits(share_R, level)
+  ci_v <- perc_limits(R, level, "varcomp")
+  ci_s <- suppressWarnings(perc_limits(share_R, level, "varcomp"))
   out <- data.frame(grp = grp, variance = est, sd = sqrt(est), share = est / sum(est),
                     variance.lower = ci_v[, 1], variance.upper = ci_v[, 2],
                     sd.lower = sqrt(ci_v[, 1]), sd.upper = sqrt(ci_v[, 2]),
@@ -144,7 +148,7 @@ icc <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ...) {
   num <- function(v) drop(A %*% v[seq_len(k)])
   R_icc <- t(apply(R, 1, function(v) num(v) / sum(v)))
   if (k == 1L) R_icc <- t(R_icc)
-  ci <- perc_limits(R_icc, level)
+  ci <- perc_limits(R_icc, level, "icc")
   out <- data.frame(grp = grp, icc = num(est) / sum(est), lower = ci[, 1], upper = ci[, 2],
                     stringsAsFactors = FALSE)
   rownames(out) <- NULL
