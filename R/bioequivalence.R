@@ -20,16 +20,18 @@
 #' @param level confidence level (0.90 for the conventional 90\% interval).
 #' @param limits the acceptance range for the ratio (lower, upper).
 #' @param ddf `"Satterthwaite"` or `"Kenward-Roger"`.
-#' @return A data frame with one row: `term`, `estimate` (log scale),
+#' @return A data frame (class `"lemma_gmr"`) with one row: `term`, `estimate` (log scale),
 #'   `std.error`, `df`, `ratio` (the geometric mean ratio), `lower`, `upper` (its
 #'   interval, as ratios; multiply by 100 for percent), `limit.lower`,
 #'   `limit.upper`, and `bioequivalent` (`TRUE` when `limit.lower <= lower` and
-#'   `upper <= limit.upper`).
+#'   `upper <= limit.upper`). Results of several studies can be combined with
+#'   [rbind()] (row names label them) and drawn by [plot()].
 #' @examples
 #' fit <- lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds02)
 #' be <- gmr(fit, "treatment")
 #' be
 #' round(100 * be[c("ratio", "lower", "upper")], 2)   # published: 102.26, 97.32-107.46
+#' plot(be)
 #' @export
 gmr <- function(fit, term, level = 0.90, limits = c(0.80, 1.25), ddf = c("Satterthwaite", "Kenward-Roger")) {
   if (!inherits(fit, "lemma_fit")) stop("gmr(): 'fit' must be a model fitted by lmm()", call. = FALSE)
@@ -48,6 +50,7 @@ gmr <- function(fit, term, level = 0.90, limits = c(0.80, 1.25), ddf = c("Satter
                     bioequivalent = limits[1] <= exp(ct$lower) && exp(ct$upper) <= limits[2],
                     stringsAsFactors = FALSE)
   attr(out, "level") <- level
+  class(out) <- c("lemma_gmr", "data.frame")
   out
 }
 
@@ -75,4 +78,45 @@ gmr_contrast <- function(fit, term) {
   }
   stop(sprintf("gmr(): 'term' = \"%s\" is neither a coefficient (%s) nor a term of the fixed part",
                term, paste(nm, collapse = ", ")), call. = FALSE)
+}
+
+#' Plot geometric mean ratios against the acceptance range
+#'
+#' One horizontal line per row of [gmr()] results (a study or a model): the
+#' confidence interval of the ratio with a point at the estimate, on a log axis
+#' labelled in percent, with the acceptance limits of the first row (dashed) and
+#' 100\% (dotted). Rows are labelled by their row names, or by `term`.
+#'
+#' @param x the result of [gmr()], or several combined with [rbind()].
+#' @param main title.
+#' @param ... further graphical parameters passed to [graphics::plot()].
+#' @return `x`, invisibly.
+#' @examples
+#' be <- rbind(`rds01 (TRTR|RTRT)` = gmr(lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds01), "treatment"),
+#'             `rds02 (TRR|RTR|RRT)` = gmr(lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds02), "treatment"))
+#' plot(be)
+#' @export
+plot.lemma_gmr <- function(x, main = "Geometric mean ratio, test / reference", ...) {
+  n <- nrow(x)
+  labels <- if (is.null(rownames(x)) || identical(rownames(x), as.character(seq_len(n)))) x$term else rownames(x)
+  lim <- c(x$limit.lower[1], x$limit.upper[1])
+  y <- rev(seq_len(n))
+  rng <- range(c(x$lower, x$upper, lim))
+  xl <- exp(log(rng) + c(-0.05, 0.05) * diff(log(rng)))
+  op <- graphics::par(mar = c(4.5, max(4, 0.55 * max(nchar(labels))) + 1, 3, 1))
+  on.exit(graphics::par(op))
+  level <- attr(x, "level")
+  graphics::plot(x$ratio, y, log = "x", xlim = xl, ylim = c(0.5, n + 0.5), yaxt = "n", xaxt = "n", ylab = "",
+                 pch = ifelse(x$bioequivalent, 19, 1),
+                 xlab = sprintf("ratio (%%) with %s confidence interval",
+                                if (is.null(level)) "its" else paste0(100 * level, "%")),
+                 main = main, ...)
+  at <- sort(unique(c(lim, 1, pretty(xl))))
+  at <- at[at >= xl[1] & at <= xl[2]]
+  graphics::axis(1, at = at, labels = format(100 * at))
+  graphics::axis(2, at = y, labels = labels, las = 1)
+  graphics::segments(x$lower, y, x$upper, y, lwd = 2)
+  graphics::abline(v = lim, lty = 2, col = "firebrick")
+  graphics::abline(v = 1, lty = 3, col = "grey50")
+  invisible(x)
 }

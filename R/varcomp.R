@@ -87,14 +87,17 @@ perc_limits <- function(R, level, fn) {
 #' @param boot optional result of `confint(fit, method = "boot")` (default `FUN`)
 #'   whose replicates are used instead of new ones.
 #' @param ... unused.
-#' @return A data frame with columns `grp`, `variance`, `sd`, `share` and the
-#'   interval limits `variance.lower`, `variance.upper`, `sd.lower`, `sd.upper`,
-#'   `share.lower`, `share.upper`; attribute `"boot"` holds the replicates of the
-#'   variances (`nsim` x components).
+#' @return A data frame (class `"lemma_varcomp"`) with columns `grp`,
+#'   `variance`, `sd`, `share` and the interval limits `variance.lower`,
+#'   `variance.upper`, `sd.lower`, `sd.upper`, `share.lower`, `share.upper`;
+#'   attribute `"boot"` holds the replicates of the variances (`nsim` x
+#'   components). [plot()] draws the shares with their intervals.
 #' @seealso [icc()] for intraclass correlations.
 #' @examples
 #' fit <- lmm(strength ~ 1 + (1 | batch / cask), Pastes)
-#' varcomp(fit, nsim = 100, seed = 1)
+#' vc <- varcomp(fit, nsim = 100, seed = 1)
+#' vc
+#' plot(vc)
 #' @export
 varcomp <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ...) {
   grp <- varcomp_terms(fit, "varcomp")
@@ -114,6 +117,7 @@ varcomp <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ..
   rownames(out) <- NULL
   attr(out, "boot") <- R
   attr(out, "level") <- level
+  class(out) <- c("lemma_varcomp", "data.frame")
   out
 }
 
@@ -129,11 +133,14 @@ varcomp <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ..
 #' Intervals are bootstrap percentiles as in [varcomp()].
 #'
 #' @inheritParams varcomp
-#' @return A data frame with columns `grp`, `icc`, `lower`, `upper`; attribute
-#'   `"boot"` holds the replicates (`nsim` x factors).
+#' @return A data frame (class `"lemma_icc"`) with columns `grp`, `icc`,
+#'   `lower`, `upper`; attribute `"boot"` holds the replicates (`nsim` x factors).
+#'   [plot()] draws the ICCs with their intervals.
 #' @examples
 #' fit <- lmm(strength ~ 1 + (1 | batch / cask), Pastes)
-#' icc(fit, nsim = 100, seed = 1)
+#' ic <- icc(fit, nsim = 100, seed = 1)
+#' ic
+#' plot(ic)
 #' @export
 icc <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ...) {
   grp <- varcomp_terms(fit, "icc")
@@ -155,6 +162,7 @@ icc <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ...) {
   colnames(R_icc) <- grp
   attr(out, "boot") <- R_icc
   attr(out, "level") <- level
+  class(out) <- c("lemma_icc", "data.frame")
   out
 }
 
@@ -162,4 +170,43 @@ icc <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ...) {
 is_nested_in <- function(a, b) {
   ok <- !is.na(a) & !is.na(b)
   all(tapply(as.integer(b[ok]), droplevels(a[ok]), function(x) length(unique(x)) == 1L))
+}
+
+#' Plot variance shares or intraclass correlations with their intervals
+#'
+#' One horizontal line per component (or grouping factor): the bootstrap interval,
+#' with a point at the estimate, on the scale 0 to 1.
+#'
+#' @param x the result of [varcomp()] or [icc()].
+#' @param main,xlab title and axis label.
+#' @param ... further graphical parameters passed to [graphics::plot()].
+#' @return `x`, invisibly.
+#' @examples
+#' fit <- lmm(strength ~ 1 + (1 | batch / cask), Pastes)
+#' plot(varcomp(fit, nsim = 100, seed = 1))
+#' plot(icc(fit, nsim = 100, seed = 1))
+#' @export
+plot.lemma_varcomp <- function(x, main = "Shares of the total variance", xlab = "share", ...) {
+  interval_chart(x$share, x$share.lower, x$share.upper, x$grp, attr(x, "level"), main, xlab, ...)
+  invisible(x)
+}
+
+#' @rdname plot.lemma_varcomp
+#' @export
+plot.lemma_icc <- function(x, main = "Intraclass correlations", xlab = "ICC", ...) {
+  interval_chart(x$icc, x$lower, x$upper, x$grp, attr(x, "level"), main, xlab, ...)
+  invisible(x)
+}
+
+# Estimates with intervals on [0, 1], one row each, first row at the top.
+interval_chart <- function(est, lower, upper, labels, level, main, xlab, ...) {
+  n <- length(est)
+  y <- rev(seq_len(n))
+  op <- graphics::par(mar = c(4.5, max(4, 0.6 * max(nchar(labels))) + 1, 3, 1))
+  on.exit(graphics::par(op))
+  graphics::plot(est, y, xlim = c(0, 1), ylim = c(0.5, n + 0.5), yaxt = "n", pch = 19, ylab = "",
+                 xlab = sprintf("%s (%g%% bootstrap interval)", xlab, 100 * level), main = main, ...)
+  graphics::segments(lower, y, upper, y, lwd = 2)
+  graphics::axis(2, at = y, labels = labels, las = 1)
+  graphics::abline(v = c(0, 1), col = "grey70", lty = 3)
 }
