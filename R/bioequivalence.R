@@ -84,7 +84,8 @@ gmr_contrast <- function(fit, term) {
 #'
 #' One horizontal line per row of [gmr()] results (a study or a model): the
 #' confidence interval of the ratio with a point at the estimate, on a log axis
-#' labelled in percent, with the acceptance limits of the first row (dashed) and
+#' labelled in percent, with the acceptance limits of the first row (dashed,
+#' labelled above the plot) and
 #' 100\% (dotted). Rows are labelled by their row names, or by `term`.
 #'
 #' @param x the result of [gmr()], or several combined with [rbind()].
@@ -96,14 +97,14 @@ gmr_contrast <- function(fit, term) {
 #'             `rds02 (TRR|RTR|RRT)` = gmr(lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds02), "treatment"))
 #' plot(be)
 #' @export
-plot.lemma_gmr <- function(x, main = "Geometric mean ratio, test / reference", ...) {
+plot.lemma_gmr <- function(x, main = "Ratio test / reference", ...) {
   n <- nrow(x)
   labels <- if (is.null(rownames(x)) || identical(rownames(x), as.character(seq_len(n)))) x$term else rownames(x)
   lim <- c(x$limit.lower[1], x$limit.upper[1])
   y <- rev(seq_len(n))
   rng <- range(c(x$lower, x$upper, lim))
   xl <- exp(log(rng) + c(-0.05, 0.05) * diff(log(rng)))
-  op <- graphics::par(mar = c(4.5, max(4, 0.55 * max(nchar(labels))) + 1, 3, 1))
+  op <- graphics::par(mar = c(4.5, max(4, 0.55 * max(nchar(labels))) + 1, 3.5, 1))
   on.exit(graphics::par(op))
   level <- attr(x, "level")
   graphics::plot(x$ratio, y, log = "x", xlim = xl, ylim = c(0.5, n + 0.5), yaxt = "n", xaxt = "n", ylab = "",
@@ -111,9 +112,11 @@ plot.lemma_gmr <- function(x, main = "Geometric mean ratio, test / reference", .
                  xlab = sprintf("ratio (%%) with %s confidence interval",
                                 if (is.null(level)) "its" else paste0(100 * level, "%")),
                  main = main, ...)
-  at <- sort(unique(c(lim, 1, pretty(xl))))
+  at <- pretty(xl)
   at <- at[at >= xl[1] & at <= xl[2]]
   graphics::axis(1, at = at, labels = format(100 * at))
+  # the acceptance limits are labelled above the plot, where no tick crowds them
+  graphics::mtext(format(100 * lim), side = 3, at = lim, line = 0.1, cex = 0.8, col = "firebrick")
   graphics::axis(2, at = y, labels = labels, las = 1)
   graphics::segments(x$lower, y, x$upper, y, lwd = 2)
   graphics::abline(v = lim, lty = 2, col = "firebrick")
