@@ -54,6 +54,21 @@ gmr <- function(fit, term, level = 0.90, limits = c(0.80, 1.25), ddf = c("Satter
   out
 }
 
+# A coefficient of a two-level factor is the log ratio only under 0/1 (treatment)
+# coding; under sum or Helmert coding it is a half-difference, a plausible wrong
+# ratio, so other codings are an error.
+check_dummy_coding <- function(fit, label, j) {
+  f <- fit$frame[[label]]
+  if (!is.factor(f) && !is.character(f)) return(invisible())
+  f <- factor(f)
+  if (nlevels(f) != 2L) return(invisible())
+  v <- tapply(fit$X[, j], f, function(x) x[1])
+  if (!all(sort(unname(v)) == c(0, 1)))
+    stop(sprintf("gmr(): coefficient '%s' of factor '%s' is coded %s, not 0/1 (treatment contrasts), so it is not the log ratio; refit with treatment contrasts or give a numeric contrast",
+                 colnames(fit$X)[j], label, paste(format(v, trim = TRUE), collapse = "/")), call. = FALSE)
+  invisible()
+}
+
 # The contrast vector of `term` over the fixed effects, labelled.
 gmr_contrast <- function(fit, term) {
   nm <- names(fit$beta)
@@ -66,13 +81,20 @@ gmr_contrast <- function(fit, term) {
   }
   if (!is.character(term) || length(term) != 1L || is.na(term))
     stop("gmr(): 'term' must be a coefficient name, a factor name or a numeric contrast", call. = FALSE)
-  if (term %in% nm) return(structure(as.numeric(nm == term), label = term))
   assign <- attr(fit$X, "assign")
   labels <- attr(fit$fixed_terms, "term.labels")
+  if (term %in% nm) {
+    j <- match(term, nm)
+    if (!is.null(assign) && assign[j] > 0L) check_dummy_coding(fit, labels[assign[j]], j)
+    return(structure(as.numeric(nm == term), label = term))
+  }
   k <- match(term, labels)
   if (!is.na(k) && !is.null(assign)) {
     cols <- which(assign == k)
-    if (length(cols) == 1L) return(structure(as.numeric(seq_len(p) == cols), label = nm[cols]))
+    if (length(cols) == 1L) {
+      check_dummy_coding(fit, term, cols)
+      return(structure(as.numeric(seq_len(p) == cols), label = nm[cols]))
+    }
     stop(sprintf("gmr(): '%s' has %d coefficients (%s); name the one of test against reference",
                  term, length(cols), paste(nm[cols], collapse = ", ")), call. = FALSE)
   }

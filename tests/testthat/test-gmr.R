@@ -114,6 +114,14 @@ test_that("gmr(), confint() and tidy() reject bad arguments by name", {
   fit_ml <- lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds02, REML = FALSE)
   expect_error(gmr(fit_ml, "treatment", ddf = "Kenward-Roger"), "only available for REML")
   expect_error(confint(fit, method = "Wald", ddf = "t"), "'ddf' = \"t\" is not one of")
+  ## sum coding: the coefficient is half the log ratio, which gmr() must not report
+  fit_sum <- lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds02,
+                 contrasts = list(treatment = "contr.sum"))
+  expect_error(gmr(fit_sum, "treatment"), "coded 1/-1, not 0/1")
+  expect_error(gmr(fit_sum, "treatment1"), "coded 1/-1, not 0/1")
+  ## its numeric contrast -2 x treatment1 is T - R: the same ratio as treatment coding
+  l <- -2 * (names(fixef(fit_sum)) == "treatment1")
+  expect_equal(gmr(fit_sum, l)$ratio, gmr(fit, "treatment")$ratio, tolerance = 1e-6)
   expect_warning(confint(fit, parm = "(Intercept)", method = "boot", nsim = 2, seed = 1, boot.type = "norm",
                          ddf = "Satterthwaite"),
                  "'ddf' not used by method = \"boot\"")
