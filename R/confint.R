@@ -140,7 +140,8 @@ boot_interval <- function(t, t0, level, type) {
 #' deviations and correlations (rows `.sig01`, `.sig02`, ..., `.sigma` in lme4's
 #' order), and for the fixed effects, from [profile()] of the ML deviance as lme4's
 #' `confint(method = "profile")`: the same as `confint(profile(fit))`. Wald
-#' intervals for the fixed effects (the variance rows are NA). Parametric bootstrap
+#' intervals for the fixed effects (the variance rows are NA), with normal quantiles
+#' as lme4 by default or t quantiles with small-sample df (`ddf`). Parametric bootstrap
 #' intervals as lme4's `bootMer()`: `nsim` responses simulated from the fit, each
 #' refitted by [refit()] and summarized by `FUN`; the replicate refits run through
 #' `future.apply`, so `future::plan()` decides where they run, and the result is the
@@ -164,6 +165,12 @@ boot_interval <- function(t, t0, level, type) {
 #' @param seed for `"boot"`: optional seed, passed to [set.seed()] before simulating.
 #' @param quiet unused (lemma prints no progress message; for lme4's signature).
 #' @param oldNames only `TRUE` (lme4's `.sig01` names) is supported.
+#' @param ddf for `"Wald"`: `"lme4"` (default: normal quantiles, the numbers of
+#'   lme4's `confint(method = "Wald")`), `"Satterthwaite"` or `"Kenward-Roger"`
+#'   (t quantiles with the df and standard errors of [fixef_table()] for the same
+#'   `ddf`, so the interval excludes 0 exactly when the t test's p-value is below
+#'   `1 - level`). With few subjects the z interval is too narrow. The default
+#'   stays lme4's so that code moved from `lmer` gives lme4's numbers.
 #' @param ... for `"profile"`: `alphamax`, `maxpts`, `delta`, `delta.cutoff` of
 #'   [profile.lemma_fit()]; otherwise unused.
 #' @return A matrix with two columns named by the percentages. A bootstrap result
@@ -173,22 +180,25 @@ boot_interval <- function(t, t0, level, type) {
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' confint(fit, method = "Wald")
+#' confint(fit, method = "Wald", ddf = "Satterthwaite")
 #' \donttest{confint(fit)
 #' ci <- confint(fit, method = "boot", nsim = 40, seed = 1)
 #' dim(attr(ci, "boot"))}
 #' @export
 confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", "Wald", "boot"), zeta,
                               nsim = 500, boot.type = c("perc", "basic", "norm"), FUN = NULL, seed = NULL,
-                              quiet = FALSE, oldNames = TRUE, ...) {
+                              quiet = FALSE, oldNames = TRUE, ddf = c("lme4", "Satterthwaite", "Kenward-Roger"), ...) {
   method <- check_choice(method[1], c("profile", "Wald", "boot"), "method", "confint")
   # arguments of another method than the one chosen would be ignored: name them
   unused <- c(if (method != "boot") c(if (!is.null(FUN)) "FUN", if (!is.null(seed)) "seed",
                                       if (!missing(nsim)) "nsim", if (!missing(boot.type)) "boot.type"),
-              if (method != "profile" && !missing(zeta)) "zeta")
+              if (method != "profile" && !missing(zeta)) "zeta",
+              if (method != "Wald" && !missing(ddf)) "ddf")
   if (length(unused))
     warning(sprintf("confint(): %s not used by method = \"%s\" and ignored",
                     paste0("'", unused, "'", collapse = ", "), method), call. = FALSE)
   boot.type <- check_choice(boot.type[1], c("perc", "basic", "norm"), "boot.type", "confint")
+  ddf <- check_choice(ddf[1], c("lme4", "Satterthwaite", "Kenward-Roger"), "ddf", "confint")
   check_number(level, "level", "confint", lower = 1e-8, upper = 1 - 1e-8)
   if (!isTRUE(oldNames))
     stop("confint(): 'oldNames = FALSE' is not supported by lemma; rows are named .sig01, ..., .sigma", call. = FALSE)
@@ -226,11 +236,12 @@ confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", 
       if (missing(zeta)) confint(pr, parm = parm, level = level) else confint(pr, parm = parm, zeta = zeta)
     },
     Wald = {
-      se <- object$sigma * sqrt(diag(chol2inv(t(object$RX))))
-      z <- stats::qnorm(1 - a)
+      tab <- fixef_table(object, if (ddf == "lme4") "none" else ddf)
+      se <- tab[, "Std. Error"]
+      q <- if (ddf == "lme4") stats::qnorm(1 - a) else stats::qt(1 - a, tab[, "df"])
       m <- matrix(NA_real_, length(all_names), 2, dimnames = list(all_names, pct))
       b <- object$beta
-      m[names(b), ] <- cbind(b - z * se, b + z * se)
+      m[names(b), ] <- cbind(b - q * se, b + q * se)
       m[parm, , drop = FALSE]
     },
     boot = {

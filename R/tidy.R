@@ -29,7 +29,7 @@ ranpar_table <- function(fit) {
 #'
 #' broom.mixed-style summaries. `tidy()` returns one row per fixed effect
 #' (estimate, std.error, statistic, df, p.value with Satterthwaite's or
-#' Kenward-Roger's df, and Wald confidence limits when `conf.int = TRUE`), per
+#' Kenward-Roger's df, and confidence limits when `conf.int = TRUE`), per
 #' random-effect standard deviation and correlation (`ran_pars`, in the order of
 #' lme4's `as.data.frame(VarCorr())`), and per conditional mode (`ran_vals`, with
 #' conditional standard deviations). `glance()` gives one row of fit statistics;
@@ -39,7 +39,8 @@ ranpar_table <- function(fit) {
 #' @param effects any of `"fixed"`, `"ran_pars"`, `"ran_vals"`.
 #' @param conf.int add conf.low and conf.high (fixed effects).
 #' @param conf.level their level.
-#' @param conf.method `"Wald"` (normal quantiles, as broom.mixed), `"profile"` or
+#' @param conf.method `"Wald"` (t quantiles with the `df` column, so the interval
+#'   agrees with `p.value`; normal quantiles when `ddf = "none"`), `"profile"` or
 #'   `"boot"` (through [confint.lemma_fit()]).
 #' @param ddf degrees-of-freedom method for the fixed effects.
 #' @param data for `augment()`: the data to augment (default the model frame).
@@ -60,6 +61,10 @@ tidy.lemma_fit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE
   effects <- match.arg(effects, c("fixed", "ran_pars", "ran_vals"), several.ok = TRUE)
   conf.method <- match.arg(conf.method)
   ddf <- match_ddf(ddf)
+  check_flag(conf.int, "conf.int", "tidy")
+  check_number(conf.level, "conf.level", "tidy", lower = 1e-8, upper = 1 - 1e-8)
+  # `...` reaches confint() only for profile or bootstrap limits
+  if (!conf.int || conf.method == "Wald") check_dots_unused(list(...), "tidy")
   out <- list()
   if ("fixed" %in% effects) {
     tab <- fixef_table(x, ddf)
@@ -72,8 +77,10 @@ tidy.lemma_fit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE
     }
     if (conf.int) {
       ci <- if (conf.method == "Wald") {
-        z <- stats::qnorm(1 - (1 - conf.level) / 2)
-        cbind(fe$estimate - z * fe$std.error, fe$estimate + z * fe$std.error)
+        # the quantile of the df the table reports (normal only without df)
+        a <- 1 - (1 - conf.level) / 2
+        q <- if (ddf == "none") stats::qnorm(a) else stats::qt(a, fe$df)
+        cbind(fe$estimate - q * fe$std.error, fe$estimate + q * fe$std.error)
       } else {
         stats::confint(x, parm = fe$term, level = conf.level, method = conf.method, ...)
       }
