@@ -56,12 +56,18 @@ plot.lemma_fit <- function(x, id = NULL, abline = 0, form, group = NULL, ...) {
          call. = FALSE)
   args$xlim <- args$xlim %||% range(f, na.rm = TRUE)
   args$ylim <- args$ylim %||% range(r, na.rm = TRUE)
-  old <- graphics::par(mfrow = grDevices::n2mfrow(length(lev)), mar = c(3, 3, 1.6, 0.5),
-                       mgp = c(1.8, 0.6, 0), oma = c(0, 0, if (is.null(args$main)) 0 else 1.5, 0))
+  # axis titles once, in the outer margins; panel titles are the levels
+  old <- graphics::par(mfrow = grDevices::n2mfrow(length(lev)), mar = c(2, 2, 1.6, 0.5),
+                       mgp = c(1.8, 0.6, 0), oma = c(2.5, 2.5, if (is.null(args$main)) 0 else 1.5, 0))
   on.exit(graphics::par(old))
   main <- args$main
+  labs <- c(args$xlab, args$ylab)
   args$main <- NULL
+  args$xlab <- ""
+  args$ylab <- ""
   for (l in lev) panel(which(g == l), c(args, list(main = l, cex.main = 0.9)))
+  graphics::mtext(labs[1], side = 1, outer = TRUE, line = 1)
+  graphics::mtext(labs[2], side = 2, outer = TRUE, line = 1)
   if (!is.null(main)) graphics::mtext(main, outer = TRUE, font = 2)
   out$group <- g
   invisible(out)

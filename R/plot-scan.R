@@ -39,7 +39,7 @@ plot.lemma_scan <- function(x, type = c("manhattan", "qq"), test = NULL,
     e <- -log10(stats::ppoints(length(po)))
     o <- -log10(po)
     lam <- scan_lambda_gc(x, test)
-    graphics::plot(e, o, pch = 20, xlab = expression(Expected ~ -log[10](p)),
+    graphics::plot(e, o, pch = 20, xlim = c(0, max(e)), ylim = c(0, max(o, e)), xlab = expression(Expected ~ -log[10](p)),
                    ylab = expression(Observed ~ -log[10](p)),
                    main = sprintf("QQ plot (%s): lambda_GC = %.3f%s", lab, lam,
                                   if (is.null(attr(x, "lambda_gc"))) "" else " (full scan)"), ...)
