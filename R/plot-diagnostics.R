@@ -136,7 +136,8 @@ plot.lemma_ranef <- function(x, level = 0.95, which = names(x), ...) {
     graphics::abline(v = 0, col = "grey60", lty = 2)
     if (any(!is.na(d$condsd)))
       graphics::segments(d$lower, seq_len(k), d$upper, seq_len(k), col = "grey40")
-    graphics::points(d$condval, seq_len(k), pch = pch, col = col)
+    graphics::points(d$condval, seq_len(k), pch = pch, col = col,
+                     cex = if (k > 60L) 0.6 else 1)  # smaller dots for many levels
     if (k <= 60L)
       graphics::axis(2, at = seq_len(k), labels = d$grp, las = 1,
                      cex.axis = if (k > 25L) 0.55 else 0.8)
