@@ -16,6 +16,6 @@ run_vignette <- function(name) {
   grDevices::pdf(NULL)
   dev <- grDevices::dev.cur()
   on.exit(grDevices::dev.off(dev), add = TRUE)
-  utils::capture.output(sys.source(code, envir = env))
+  utils::capture.output(suppressMessages(sys.source(code, envir = env)))
   env
 }
