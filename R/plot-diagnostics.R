@@ -46,20 +46,23 @@ qqnorm.lemma_fit <- function(y, which = c("residuals", "ranef"), id = NULL, ...)
             call. = FALSE)
   re <- as.data.frame(ranef(y, condVar = FALSE))
   panels <- split(re, list(re$grpvar, re$term), drop = TRUE, lex.order = TRUE)
-  old <- graphics::par(mfrow = grDevices::n2mfrow(length(panels)))
+  # panels side by side: a QQ plot wants its height
+  main <- args$main
+  args$main <- NULL
+  old <- graphics::par(mfrow = rev(grDevices::n2mfrow(length(panels))),
+                       oma = c(0, 0, if (is.null(main)) 0 else 1.5, 0))
   on.exit(graphics::par(old))
   args$xlab <- args$xlab %||% "Standard normal quantiles"
   args$ylab <- args$ylab %||% "Conditional mode"
-  main <- args$main
-  args$main <- NULL
   out <- lapply(panels, function(d) {
     q <- stats::qnorm(stats::ppoints(nrow(d)))[rank(d$condval, ties.method = "first")]
     do.call(graphics::plot, c(list(x = q, y = d$condval,
-                                   main = main %||% paste0(d$grpvar[1], ": ", d$term[1])), args))
+                                   main = paste0(d$grpvar[1], ": ", d$term[1])), args))
     qq_line(d$condval)
     data.frame(grpvar = d$grpvar, term = d$term, grp = d$grp, sample = d$condval,
                theoretical = q, stringsAsFactors = FALSE)
   })
+  if (!is.null(main)) graphics::mtext(main, outer = TRUE, font = 2)
   out <- do.call(rbind, out)
   rownames(out) <- NULL
   invisible(out)
@@ -86,8 +89,8 @@ qq_line <- function(v) {
 #'   (lme4's default too).
 #' @param level confidence level of the intervals.
 #' @param which names of the grouping factors to draw; default all.
-#' @param ... graphical parameters passed to [graphics::plot()] (`main`, `col`,
-#'   `pch`, `xlim`, ...).
+#' @param ... graphical parameters passed to [graphics::plot()] (`col`, `pch`,
+#'   `xlim`, ...); `main` is an overall title above the panels.
 #' @return Invisibly, the data frame of [as.data.frame.lemma_ranef()] that was
 #'   drawn, with columns `lower` and `upper`.
 #' @examples
@@ -117,7 +120,7 @@ plot.lemma_ranef <- function(x, level = 0.95, which = names(x), ...) {
   args$main <- NULL
   panels <- split(re, list(re$grpvar, re$term), drop = TRUE, lex.order = TRUE)
   old <- graphics::par(mfrow = rev(grDevices::n2mfrow(length(panels))), mar = c(3, 5, 2, 0.5),
-                       mgp = c(1.8, 0.6, 0))
+                       mgp = c(1.8, 0.6, 0), oma = c(0, 0, if (is.null(main)) 0 else 1.5, 0))
   on.exit(graphics::par(old))
   for (d in panels) {
     # order shared by all terms of a grouping factor: the first term's modes
@@ -131,7 +134,7 @@ plot.lemma_ranef <- function(x, level = 0.95, which = names(x), ...) {
     pargs$xlim <- NULL
     do.call(graphics::plot, c(list(x = d$condval, y = seq_len(k), xlim = xl, yaxt = "n",
                                    xlab = pargs$xlab %||% "Conditional mode", ylab = "",
-                                   type = "n", main = main %||% paste0(d$grpvar[1], ": ", d$term[1])),
+                                   type = "n", main = paste0(d$grpvar[1], ": ", d$term[1])),
                               pargs[setdiff(names(pargs), "xlab")]))
     graphics::abline(v = 0, col = "grey60", lty = 2)
     if (any(!is.na(d$condsd)))
@@ -142,6 +145,7 @@ plot.lemma_ranef <- function(x, level = 0.95, which = names(x), ...) {
       graphics::axis(2, at = seq_len(k), labels = d$grp, las = 1,
                      cex.axis = if (k > 25L) 0.55 else 0.8)
   }
+  if (!is.null(main)) graphics::mtext(main, outer = TRUE, font = 2)
   rownames(re) <- NULL
   invisible(re)
 }

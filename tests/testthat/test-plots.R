@@ -51,7 +51,7 @@ test_that("qqnorm(fit) draws the standardized residuals against stats::qqnorm's 
   ref <- stats::qqnorm(residuals(f$lme4, type = "pearson") / sigma(f$lme4), plot.it = FALSE)
   expect_equal(unname(out$theoretical), ref$x, tolerance = 1e-12)   # same quantile rule
   expect_equal(unname(out$sample), unname(ref$y), tolerance = 1e-4) # optimizers' agreement
-  outr <- plot_png("qqnorm-ranef", qqnorm(f$lemma, which = "ranef"))
+  outr <- plot_png("qqnorm-ranef", qqnorm(f$lemma, which = "ranef", main = "sleepstudy"))
   re <- lme4::ranef(f$lme4)$Subject
   for (term in names(re)) {
     o <- outr[outr$term == term, ]
