@@ -313,8 +313,10 @@ print.lemma_scan <- function(x, n = 6L, ...) {
       attr(x, "method"), "\n")
   has_p <- any(c("p_wald", "p_lrt", "p_score") %in% names(x))
   cat("null lambda (REML) =", format(attr(x, "lambda_null_reml"), digits = 6))
-  if (has_p && nrow(x) > 0)
-    cat("; lambda_GC =", format(inflation_factor(scan_pvalues(x)), digits = 4))
+  gc <- scan_lambda_gc(x)
+  if (has_p && nrow(x) > 0 && !is.na(gc))
+    cat("; lambda_GC =", format(gc, digits = 4),
+        if (!is.null(attr(x, "lambda_gc"))) "(genome-wide, from the full scan)")
   cat("\n")
   print(utils::head(as.data.frame(x), n), ...)
   invisible(x)
@@ -323,13 +325,36 @@ print.lemma_scan <- function(x, n = 6L, ...) {
 scan_attrs <- c("lambda_null_reml", "lambda_null_ml", "logl_H0", "n", "n_cvt",
                 "test", "method")
 
+# A subset of a scan keeps the genome-wide inflation factors of the full scan
+# (attribute "lambda_gc", one per p-value column): lambda_GC of a subset of SNPs,
+# e.g. the top hits, is not the inflation of the scan.
 #' @export
 `[.lemma_scan` <- function(x, ...) {
+  gc <- attr(x, "lambda_gc") %||% scan_gc_all(x)
   out <- NextMethod()
   if (!is.data.frame(out)) return(out)
   for (a in scan_attrs) attr(out, a) <- attr(x, a)
+  attr(out, "lambda_gc") <- gc
   if (!inherits(out, "lemma_scan")) class(out) <- c("lemma_scan", class(out))
   out
+}
+
+# Inflation factors of every p-value column of a full scan.
+scan_gc_all <- function(x) {
+  cols <- intersect(c("p_wald", "p_lrt", "p_score"), names(x))
+  stats::setNames(vapply(cols, function(cl) inflation_factor(x[[cl]]), numeric(1)),
+                  sub("^p_", "", cols))
+}
+
+# The genome-wide inflation factor of one test: stored by `[` for a subset,
+# computed for a full scan.
+scan_lambda_gc <- function(x, test = NULL) {
+  gc <- attr(x, "lambda_gc")
+  if (is.null(gc)) return(inflation_factor(scan_pvalues(x, test)))
+  cols <- intersect(c("p_wald", "p_lrt", "p_score"), names(x))
+  if (!is.null(test)) cols <- intersect(paste0("p_", test), cols)
+  if (!length(cols)) stop("no p-value column in the scan", call. = FALSE)
+  unname(gc[sub("^p_", "", cols[1])])
 }
 
 #' @export
