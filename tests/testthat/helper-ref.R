@@ -43,7 +43,9 @@ fit_lme4 <- function(rec, REML = rec$REML, ...)
 ## relative accuracy; choose it on the scale the quantity is judged on (an SE for
 ## a coefficient, sigma for a residual). Names are compared when both have them.
 expect_close <- function(object, expected, rel = 1e-4, floor = 0, abs = 0, label = NULL) {
-  act <- testthat::quasi_label(rlang::enquo(object), label, arg = "object")
+  ## the label is the expression as written (base R, so the tests need no rlang)
+  act <- list(val = object,
+              lab = if (is.null(label)) paste(deparse(substitute(object)), collapse = " ") else label)
   a <- act$val
   testthat::expect(length(a) == length(expected),
     sprintf("%s has length %d, reference has length %d", act$lab, length(a), length(expected)))
