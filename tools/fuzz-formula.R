@@ -17,7 +17,8 @@
 # and fits whose criterion (REML criterion or deviance) is worse than lme4's
 # by more than 1e-3 (lemma's must be equal or better: same model, same data),
 # or whose number of observations or of fixed effects differs.
-# Exit status 1 on any crash or hang.
+# Formulas found mishandled by earlier runs (known_cases below) run first and
+# are listed with lemma's and lme4's outcomes. Exit status 1 on any crash or hang.
 
 script_dir <- dirname(normalizePath(sub("^--file=", "",
   grep("^--file=", commandArgs(FALSE), value = TRUE)[1])))
@@ -57,13 +58,33 @@ make_formula <- function() {
   rhs <- paste0(terms[1], paste0(ops, terms[-1], collapse = ""))
   paste(lhs, "~", rhs)
 }
+# Inputs that earlier runs found mishandled (see CONTRIBUTING.md); they run
+# first, whatever the seed, so each run shows whether they are still there.
+known_cases <- list(
+  # a bar inside a bar's left-hand side: R-internal "dims [product 2] do not match"
+  list(formula = "y ~ (1 + x || g | h)", REML = TRUE),
+  list(formula = "y ~ (1 + offset(off) || (g)) + 0 + a || g", REML = TRUE),
+  # offset() inside a random-effect term: lme4 adds it to the model, lemma drops it
+  # silently (criterion -166.35 vs lme4's -81.43)
+  list(formula = "log(y) ~ (1 + offset(off) | g)", REML = TRUE),
+  # a sum as grouping factor: the message ends in "could not find function \"offset\""
+  list(formula = "y ~ 0 + a | b + offset(off)", REML = TRUE),
+  # optimizer: lemma stops at theta = 0, REML criterion 302.658 vs lme4's 302.536
+  list(formula = "y ~ (b | h)", REML = TRUE),
+  list(formula = "y ~ sqrt(t) + (poly(x, 2) | g/s) + a + factor(t)", REML = TRUE),
+  # lme4 keeps the intercept of `(1 | g) - 1`; lemma drops it, as written
+  list(formula = "y ~ (1 | g) - 1", REML = TRUE))
+
 make_case <- function(k) {
+  if (k <= length(known_cases))
+    return(c(list(case = k), known_cases[[k]],
+             list(weights = FALSE, offset = FALSE, lme4 = use_lme4, known = TRUE)))
   repeat {
     f <- make_formula()
     if (!inherits(try(str2lang(f), silent = TRUE), "try-error")) break
   }
   list(case = k, formula = f, REML = runif(1) < 0.7,
-       weights = runif(1) < 0.1, offset = runif(1) < 0.05, lme4 = use_lme4)
+       weights = runif(1) < 0.1, offset = runif(1) < 0.05, lme4 = use_lme4, known = FALSE)
 }
 
 # ---- the child's work -------------------------------------------------------------
@@ -141,6 +162,12 @@ describe <- function(r) sprintf("lmm(%s, REML = %s%s%s) [at %s]", r$formula, r$R
 describe_vs <- function(r) paste0(describe(r), if (!is.null(r$value$lme4))
   paste0("; lme4: ", if (isTRUE(r$value$lme4$ok)) "fits" else substr(r$value$lme4$message, 1, 120)))
 tab <- print_summary(results, "fuzz-formula", describe_vs)
+cat(sprintf("\nKnown cases (the first %d, always run):\n", length(known_cases)))
+for (r in results[vapply(results, function(r) isTRUE(r$known), TRUE)])
+  cat(sprintf("  %-15s %s\n     lemma: %s\n     lme4:  %s\n", r$class, describe(r),
+              if (r$class == "ok") format(r$value$crit, digits = 8) else substr(r$message, 1, 150),
+              if (is.null(r$value$lme4)) "-" else if (isTRUE(r$value$lme4$ok))
+                format(r$value$lme4$crit, digits = 8) else substr(r$value$lme4$message, 1, 150)))
 saveRDS(results, file.path(opt$out, "results.rds"))
 
 if (use_lme4) {

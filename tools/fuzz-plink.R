@@ -17,7 +17,8 @@
 #   crash           the child R process died
 #   hang            no result within --timeout seconds
 # Cases that crash or hang are saved under --out (default: a temporary
-# directory) with the mutations applied. Exit status 1 on any crash or hang.
+# directory) with the mutations applied. Inputs found mishandled by earlier
+# runs (known_cases below) run first. Exit status 1 on any crash or hang.
 
 script_dir <- dirname(normalizePath(sub("^--file=", "",
   grep("^--file=", commandArgs(FALSE), value = TRUE)[1])))
@@ -96,21 +97,33 @@ mutate_table <- function(x, which) {
     comment = { x[i] <- paste0("#", x[i]); x })
   list(data = x, op = paste0(which, ":", op))
 }
+# Inputs that earlier runs found mishandled; they run first, whatever the seed.
+known_cases <- list(
+  # a non-numeric phenotype is read as missing without a warning
+  list(ops = "fam:pheno 'abc' (known)", edit = function(files) {
+    f <- strsplit(files$fam[1], " ")[[1]]; f[6] <- "abc"
+    files$fam[1] <- paste(f, collapse = " "); files }))
+
 make_case <- function(k) {
   files <- base
   ops <- character(0)
-  for (r in seq_len(sample(3L, 1L, prob = c(0.6, 0.3, 0.1)))) {
-    target <- sample(c("bed", "bim", "fam", "missing"), 1L, prob = c(0.45, 0.25, 0.25, 0.05))
-    if (target == "missing") {
-      w <- pick(c("bed", "bim", "fam"))
-      files[[w]] <- NULL
-      ops <- c(ops, paste0(w, ":missing"))
-      next
+  if (k <= length(known_cases)) {
+    files <- known_cases[[k]]$edit(files)
+    ops <- known_cases[[k]]$ops
+  } else {
+    for (r in seq_len(sample(3L, 1L, prob = c(0.6, 0.3, 0.1)))) {
+      target <- sample(c("bed", "bim", "fam", "missing"), 1L, prob = c(0.45, 0.25, 0.25, 0.05))
+      if (target == "missing") {
+        w <- pick(c("bed", "bim", "fam"))
+        files[[w]] <- NULL
+        ops <- c(ops, paste0(w, ":missing"))
+        next
+      }
+      if (is.null(files[[target]])) next
+      m <- if (target == "bed") mutate_bed(files$bed) else mutate_table(files[[target]], target)
+      files[target] <- list(m$data)
+      ops <- c(ops, m$op)
     }
-    if (is.null(files[[target]])) next
-    m <- if (target == "bed") mutate_bed(files$bed) else mutate_table(files[[target]], target)
-    files[target] <- list(m$data)
-    ops <- c(ops, m$op)
   }
   dir <- file.path(opt$out, "cases", sprintf("case%05d", k))
   dir.create(dir, recursive = TRUE, showWarnings = FALSE)
@@ -137,6 +150,15 @@ child <- function(cs) {
   warned <- character(0)
   out <- withCallingHandlers(tryCatch({
     g <- read_plink(cs$prefix)
+    # a phenotype that is neither a number nor a missing code must not
+    # become NA without a word
+    raw <- tryCatch(utils::read.table(paste0(cs$prefix, ".fam"), colClasses = "character",
+                                      comment.char = "", quote = "")[[6]], error = function(e) NULL)
+    if (length(raw) == g$n) {
+      odd <- is.na(g$fam$pheno) & !raw %in% c("-9", "NA") & !grepl("^-9(\\.0*)?$", raw)
+      if (any(odd) && !length(warned))
+        stop("INTERNAL: phenotype '", raw[odd][1], "' read as missing without a warning")
+    }
     stage <- "as.matrix"
     G <- as.matrix(g)
     G2 <- as.matrix(g, snps = cs$snps[cs$snps <= g$m], individuals = cs$inds[cs$inds <= g$n])
