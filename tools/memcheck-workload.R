@@ -155,6 +155,35 @@ invisible(quiet(lmm_scan(f_gen, g, test = "all", snps = scan_snps, threads = 1L)
 sf <- lemma:::spectral_fit(null$y, null$X, Ksub, center = TRUE)
 invisible(quiet(lmm_scan(sf, g, test = "score", snps = scan_snps, threads = 1L)))
 
+step("internal entry points: dense factor, block kinds, kernels")
+for (f in list(f_vector, f_crossed, f_nested, f_three, f_relmat)) {
+  p <- lemma:::model_ptr(f)
+  invisible(lemma:::.model_block_kinds(p))
+  invisible(lemma:::.model_dense_factor(p, f$theta))
+}
+blk <- function(M, kind, p = 1L, pc = 1L) list(M = M, kind = kind, p = as.integer(p), pc = as.integer(pc))
+kern <- function(op, blocks, args = list()) invisible(lemma:::.kernel_test(op, blocks, args))
+D <- diag(runif(6) + 1)
+B <- kronecker(diag(3), crossprod(matrix(rnorm(4), 2)) + diag(2))
+S <- matrix(0, 6, 4); S[cbind(1:4, 1:4)] <- rnorm(4)
+M <- crossprod(matrix(rnorm(36), 6)) + diag(6)
+L <- t(chol(M))
+kern("scale_inflate", list(blk(D, "diagonal"), blk(D, "diagonal")),
+     list(lr = matrix(0.7), lc = matrix(0.7), inflate = TRUE))
+kern("scale_inflate", list(blk(B * 0, "dense"), blk(B, "blockdiag", 2)),
+     list(lr = diag(2), lc = diag(2), inflate = TRUE))
+kern("scale_inflate", list(blk(S, "sparse"), blk(S, "sparse")),
+     list(lr = matrix(0.5), lc = matrix(0.5), inflate = FALSE))
+kern("rank_update", list(blk(M, "dense"), blk(S, "sparse"), blk(S, "sparse")), list(diagonal = FALSE))
+kern("cholesky", list(blk(B, "blockdiag", 2)))
+kern("cholesky", list(blk(M, "dense")))
+kern("rdiv_lower_t", list(blk(S, "sparse"), blk(D, "diagonal")))
+kern("rdiv_lower_t", list(blk(M, "dense"), blk(L, "dense")))
+kern("solve_lower", list(blk(L, "dense")), list(x = matrix(rnorm(12), 6), transpose = TRUE))
+kern("mult_sub", list(blk(S, "sparse")), list(x = matrix(rnorm(8), 4), y = matrix(rnorm(12), 6),
+                                             transpose = FALSE))
+kern("logdet2", list(blk(L, "dense")))
+
 # ---- C++ error paths: bad inputs must give R errors -------------------------
 step("C++ error paths")
 fr <- lmm_frame(Reaction ~ Days + (Days | Subject), ss)
