@@ -160,14 +160,16 @@ describe <- function(r) sprintf("lmm(%s, REML = %s%s%s) [at %s]", r$formula, r$R
                                 if (r$weights) ", weights = w" else "",
                                 if (r$offset) ", offset = off" else "", r$stage)
 describe_vs <- function(r) paste0(describe(r), if (!is.null(r$value$lme4))
-  paste0("; lme4: ", if (isTRUE(r$value$lme4$ok)) "fits" else substr(r$value$lme4$message, 1, 120)))
+  paste0("; lme4: ", if (isTRUE(r$value$lme4$ok)) "fits"
+         else substr(gsub("\\s+", " ", r$value$lme4$message), 1, 120)))
 tab <- print_summary(results, "fuzz-formula", describe_vs)
 cat(sprintf("\nKnown cases (the first %d, always run):\n", length(known_cases)))
 for (r in results[vapply(results, function(r) isTRUE(r$known), TRUE)])
   cat(sprintf("  %-15s %s\n     lemma: %s\n     lme4:  %s\n", r$class, describe(r),
               if (r$class == "ok") format(r$value$crit, digits = 8) else substr(r$message, 1, 150),
               if (is.null(r$value$lme4)) "-" else if (isTRUE(r$value$lme4$ok))
-                format(r$value$lme4$crit, digits = 8) else substr(r$value$lme4$message, 1, 150)))
+                format(r$value$lme4$crit, digits = 8)
+              else substr(gsub("\\s+", " ", r$value$lme4$message), 1, 150)))
 saveRDS(results, file.path(opt$out, "results.rds"))
 
 if (use_lme4) {
@@ -180,7 +182,8 @@ if (use_lme4) {
   show <- function(idx, title, msg) {
     if (!length(idx)) return(invisible())
     # one example per distinct message (numbers and quoted names masked)
-    key <- gsub("[0-9]+", "N", gsub("'[^']*'", "'...'", vapply(results[idx], msg, "")))
+    key <- substr(gsub("\\([^()]*\\)", "()", gsub("[0-9]+", "N",
+                  gsub("'[^']*'", "'...'", vapply(results[idx], msg, "")))), 1, 60)
     first <- idx[!duplicated(key)]
     cat(sprintf("\n%s: %d cases, %d distinct messages; one example each (up to 15):\n",
                 title, length(idx), length(first)))
@@ -196,11 +199,12 @@ if (use_lme4) {
   same_shape <- vapply(results[both], function(r)
     r$value$nobs == r$value$lme4$nobs && r$value$p == r$value$lme4$p &&
       r$value$ntheta == r$value$lme4$ntheta, TRUE)
-  worse <- both[same_shape & dcrit > 1e-3]
-  better <- both[same_shape & dcrit < -1e-3]
-  cat(sprintf("\nBoth fit: %d; criterion within 1e-3 of lme4's: %d; lemma worse by > 1e-3: %d; lemma better by > 1e-3: %d; nobs, number of fixed effects or of theta differ: %d\n",
-              length(both), sum(same_shape & abs(dcrit) <= 1e-3), length(worse), length(better),
-              sum(!same_shape)))
+  finite <- is.finite(dcrit)  # lme4's REML criterion is not finite with no fixed effect
+  worse <- both[same_shape & finite & dcrit > 1e-3]
+  better <- both[same_shape & finite & dcrit < -1e-3]
+  cat(sprintf("\nBoth fit: %d; criterion within 1e-3 of lme4's: %d; lemma worse by > 1e-3: %d; lemma better by > 1e-3: %d; a criterion not finite: %d; nobs, number of fixed effects or of theta differ: %d\n",
+              length(both), sum(same_shape & finite & abs(dcrit) <= 1e-3), length(worse),
+              length(better), sum(same_shape & !finite), sum(!same_shape)))
   for (i in utils::head(c(worse, both[!same_shape]), 15)) {
     v <- results[[i]]$value
     cat(sprintf("   %s: lemma %.6f (n %d, p %d, theta %d) vs lme4 %.6f (n %d, p %d, theta %d)\n",
