@@ -184,6 +184,7 @@ boot_interval <- function(t, t0, level, type) {
 #' \donttest{confint(fit)
 #' ci <- confint(fit, method = "boot", nsim = 40, seed = 1)
 #' dim(attr(ci, "boot"))}
+#' @importFrom stats confint
 #' @export
 confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", "Wald", "boot"), zeta,
                               nsim = 500, boot.type = c("perc", "basic", "norm"), FUN = NULL, seed = NULL,

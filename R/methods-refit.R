@@ -152,6 +152,7 @@ getData.lemma_fit <- function(object) {
 }
 
 #' @rdname lmm-data
+#' @importFrom stats family extractAIC
 #' @export
 family.lemma_fit <- function(object, ...) {
   check_dots_unused(list(...), "family")
