@@ -27,7 +27,19 @@ test_that("nested-replicates vignette: components, shares and ICCs as lme4's, in
   bm <- lme4::bootMer(fm, stat, nsim = 200, seed = 101)
   ref <- t(vapply(seq_along(bm$t0), function(j) boot::boot.ci(bm, index = j, type = "perc")$percent[4:5],
                   numeric(2)))
-  expect_equal(max(abs(attr(ic, "boot") - bm$t[, 7:8])), 0, tolerance = 1e-3)
+  ## A replicate may differ by more where lme4 stopped short (replicate 78 of this
+  ## seed: lme4 warns of a degenerate Hessian and ends 1e-4 above lemma's
+  ## criterion): there lemma's optimum must be at least as good as lme4's.
+  gap <- apply(abs(attr(ic, "boot") - bm$t[, 7:8]), 1, max)
+  expect_lte(sum(gap > 1e-3), 2)
+  ys <- simulate(fm, nsim = 200, seed = 101)
+  for (i in which(gap > 1e-3)) {
+    d2 <- Pastes
+    d2$strength <- ys[[i]]
+    crit_lemma <- REMLcrit(lmm(strength ~ 1 + (1 | batch / cask), d2))
+    crit_lme4 <- suppressWarnings(lme4::REMLcrit(lme4::refit(fm, ys[[i]])))
+    expect_lte(crit_lemma, crit_lme4 + 1e-6)
+  }
   expect_equal(cbind(vc$variance.lower, vc$variance.upper), ref[1:3, ], tolerance = 1e-3)
   expect_equal(cbind(vc$share.lower, vc$share.upper), ref[4:6, ], tolerance = 1e-3)
   expect_equal(cbind(ic$lower, ic$upper), ref[7:8, ], tolerance = 1e-3)
