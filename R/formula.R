@@ -31,7 +31,7 @@ first_bar <- function(e) {
 # The bar calls of a right-hand side, in order; errors for bars the model would not add.
 find_bars <- function(e) {
   if (!is.call(e)) return(list())
-  if (is_bar(e)) return(list(e))
+  if (is_bar(e)) return(list(check_bar_term(e)))
   op <- as.character(e[[1]])[1]
   if (op == "(" || op == "+") return(do.call(c, lapply(as.list(e)[-1], find_bars)))
   if (op == "-") {
@@ -44,6 +44,27 @@ find_bars <- function(e) {
   }
   if (op %in% formula_ops && has_bar(e)) refuse_bar(e, first_bar(e), op)
   list()
+}
+
+# Does the expression call any of `fns` anywhere inside it?
+calls_any <- function(e, fns) {
+  if (!is.call(e)) return(FALSE)
+  if (is.name(e[[1]]) && as.character(e[[1]]) %in% fns) return(TRUE)
+  any(vapply(as.list(e), calls_any, logical(1), fns = fns))
+}
+
+# A random-effect term whose sides hold another bar (`(x || g | h)` reads as
+# `((x || g) | h)`) or an offset (which the term's model matrix would drop
+# silently) is refused, naming the term.
+check_bar_term <- function(bar) {
+  b <- deparse1(call("(", bar))
+  if (calls_any(bar[[2]], c("|", "||")) || calls_any(bar[[3]], c("|", "||")))
+    stop(sprintf("the random-effect term %s has a bar inside another bar's side: write each term as (lhs | group)", b),
+         call. = FALSE)
+  if (calls_any(bar[[2]], "offset") || calls_any(bar[[3]], "offset"))
+    stop(sprintf("the random-effect term %s contains offset(): put the offset in the fixed part of the formula", b),
+         call. = FALSE)
+  bar
 }
 
 refuse_bar <- function(where, bar, op) {

@@ -41,6 +41,13 @@ read_plink <- function(prefix) {
                           c("character", "character", "character", "character",
                             "integer", "character"))
   pheno <- suppressWarnings(as.numeric(fam$pheno))
+  # PLINK's missing codes are -9 and "NA"; any other text is an error in the file,
+  # not a missing value, so it is named rather than silently dropped.
+  bad <- which(is.na(pheno) & !(fam$pheno %in% c("NA", "-9")) | is.nan(pheno) | is.infinite(pheno))
+  if (length(bad))
+    warning(sprintf("%s: phenotype (column 6) of %d individual(s) is not a number (first: line %d, \"%s\"); read as missing",
+                    files[3], length(bad), bad[1], fam$pheno[bad[1]]), call. = FALSE)
+  pheno[bad] <- NA
   pheno[!is.na(pheno) & pheno == -9] <- NA
   fam$pheno <- pheno
   if (anyDuplicated(fam$iid))

@@ -138,7 +138,7 @@ class PairSums {
  public:
   PairSums(const Eigen::VectorXd& d, int k) : d_(d), k_(k) {
     if (k > kMaxK)
-      throw std::runtime_error("too many covariates for the spectral scan (at most 37)");
+      throw std::runtime_error("too many covariates for the spectral scan (at most " + std::to_string(kMaxK - 2) + ")");
     idx_.resize(k * k);
     int c = 0;
     for (int a = 0; a < k; ++a)
@@ -538,7 +538,7 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
   if (U.rows() != n || W.rows() != n)
     throw std::runtime_error("the rotation does not match the individuals");
   if (c + 2 > kMaxK)
-    throw std::runtime_error("too many covariates for the spectral scan (at most 37)");
+    throw std::runtime_error("too many covariates for the spectral scan (at most " + std::to_string(kMaxK - 2) + ")");
   const Eigen::VectorXd d = d_;
   const int NC = 11;
   Rcpp::NumericMatrix out(B, NC);

@@ -158,3 +158,16 @@ test_that("update() refits as lme4's update() on the main model types", {
     expect_same_fit(a, b)
   }
 })
+
+test_that("a bar inside a bar's side and offset() inside a term are refused, naming the term", {
+  d <- data.frame(y = rnorm(40), x = rnorm(40), off = runif(40), g = gl(8, 5), h = gl(4, 10))
+  d$y <- d$y + 2
+  expect_error(lmm(y ~ (1 + x || g | h), d), "bar inside another bar")
+  # lme4 adds such an offset to the model; lemma used to drop it without a word
+  expect_error(lmm(log(y + 5) ~ (1 + offset(off) | g), d), "contains offset\\(\\).*fixed part")
+  # the offset in the fixed part is the supported spelling
+  skip_if_not_installed("lme4")
+  fit <- lmm(y ~ 1 + offset(off) + (1 | g), d)
+  fm <- lme4::lmer(y ~ 1 + offset(off) + (1 | g), d)
+  expect_equal(REMLcrit(fit), lme4::REMLcrit(fm), tolerance = 1e-7)
+})

@@ -82,3 +82,15 @@ test_that("corrupt or inconsistent files give errors naming the file", {
   unlink(paste0(pre, ".fam"))
   expect_error(read_plink(pre), "not found: .*ex\\.fam")
 })
+
+test_that("a phenotype that is not a number is named in a warning, not read silently as missing", {
+  src <- system.file("extdata", package = "lemma")
+  pre <- sub("\\.bed$", "", list.files(src, pattern = "\\.bed$", full.names = TRUE)[1])
+  dir <- tempfile("pheno-text"); dir.create(dir)
+  file.copy(paste0(pre, c(".bed", ".bim")), file.path(dir, paste0("x", c(".bed", ".bim"))))
+  fam <- readLines(paste0(pre, ".fam"))
+  f <- strsplit(fam[2], "[ \t]+")[[1]]; f[6] <- "abc"; fam[2] <- paste(f, collapse = " ")
+  writeLines(fam, file.path(dir, "x.fam"))
+  expect_warning(p <- read_plink(file.path(dir, "x")), "x\\.fam: phenotype \\(column 6\\) of 1 individual.*line 2, \"abc\"")
+  expect_true(is.na(p$fam$pheno[2]))
+})
