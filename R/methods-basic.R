@@ -13,7 +13,8 @@
 #'   lme4 for a linear mixed model.
 #' @param scaled for `residuals`: divide by sigma.
 #' @param adjust for `vcov`: `"none"` or `"Kenward-Roger"` (the adjusted covariance).
-#' @param fixed.only for `model.matrix`: only the fixed-effects matrix is returned.
+#' @param fixed.only for `model.matrix`: only the fixed-effects matrix is returned;
+#'   for `model.frame`: the response and the evaluated fixed-effect terms, as lme4.
 #' @param ... unused.
 #' @name lmm-methods
 #' @return As the corresponding lme4 methods.
@@ -136,7 +137,14 @@ terms.lemma_fit <- function(x, ...) x$fixed_terms
 
 #' @rdname lmm-methods
 #' @export
-model.frame.lemma_fit <- function(formula, ...) formula$frame
+model.frame.lemma_fit <- function(formula, fixed.only = FALSE, ...) {
+  check_flag(fixed.only, "fixed.only", "model.frame")
+  check_dots_unused(list(...), "model.frame")
+  if (!fixed.only) return(formula$frame)
+  # lme4's fixed-only frame: the response and the fixed-effect terms, evaluated.
+  tt <- formula$fixed_terms
+  stats::model.frame(tt, formula$frame, na.action = stats::na.pass)
+}
 
 #' @rdname lmm-methods
 #' @export

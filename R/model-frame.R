@@ -49,7 +49,10 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
   mf$formula <- variables_formula(fixed, bars)
   mf$drop.unused.levels <- TRUE
   frame <- eval(mf, parent.frame())
-  if (nrow(frame) == 0L) stop("no observations are left after removing rows with missing values", call. = FALSE)
+  if (nrow(frame) == 0L)
+    stop(sprintf("0 (non-NA) cases: no observations are left after %s", if (is.null(mc$subset))
+      "removing rows with missing values" else "applying 'subset' and removing rows with missing values"),
+      call. = FALSE)
   vars <- frame
   attr(vars, "terms") <- NULL
 

@@ -171,3 +171,19 @@ test_that("a bar inside a bar's side and offset() inside a term are refused, nam
   fm <- lme4::lmer(y ~ 1 + offset(off) + (1 | g), d)
   expect_equal(REMLcrit(fit), lme4::REMLcrit(fm), tolerance = 1e-7)
 })
+
+test_that("model.frame(fixed.only = TRUE) is lme4's; an empty subset says '0 (non-NA) cases'", {
+  skip_if_not_installed("lme4")
+  m <- lmm(Reaction ~ log(1 + Days) + (Days | Subject), sleepstudy)
+  fm <- lme4::lmer(Reaction ~ log(1 + Days) + (Days | Subject), sleepstudy)
+  a <- model.frame(m, fixed.only = TRUE)
+  b <- model.frame(fm, fixed.only = TRUE)
+  expect_identical(names(a), names(b))
+  expect_equal(unname(as.matrix(a)), unname(as.matrix(b)), tolerance = 1e-15)
+  expect_identical(names(model.frame(m)), c("Reaction", "Days", "Subject"))
+  expect_error(model.frame(m, fixed.only = NA), "'fixed.only' must be TRUE or FALSE")
+  expect_error(lmm(Reaction ~ Days + (1 | Subject), sleepstudy, subset = Days > 20),
+               "0 \\(non-NA\\) cases.*'subset'")
+  d <- sleepstudy; d$Reaction <- NA
+  expect_error(lmm(Reaction ~ Days + (1 | Subject), d), "0 \\(non-NA\\) cases.*missing values")
+})
