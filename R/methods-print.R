@@ -47,7 +47,10 @@ fit_title <- function(x) {
 #' @param object a fitted model.
 #' @param ddf `"Satterthwaite"`, `"Kenward-Roger"`, or `"lme4"` (also `"none"`): t
 #'   values only, as lme4 prints them.
-#' @param ... unused.
+#' @param correlation print the correlation of the fixed effects: `NULL` (default)
+#'   prints it for at most 12 coefficients and says so otherwise, as lme4; `TRUE`
+#'   or `FALSE` always or never (also an argument of `print()` on the summary).
+#' @param ... unused (a warning names them).
 #' @return An object of class `"summary.lemma_fit"` with `coefficients`, `varcor`,
 #'   `residuals` (scaled), `vcov`, `logLik`, ...
 #' @examples
@@ -55,8 +58,11 @@ fit_title <- function(x) {
 #' summary(fit)
 #' summary(fit, ddf = "Kenward-Roger")$coefficients
 #' @export
-summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "none"), ...) {
+summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "none"),
+                              correlation = NULL, ...) {
   ddf <- match_ddf(ddf)
+  if (!is.null(correlation)) check_flag(correlation, "correlation", "summary")
+  check_dots_unused(list(...), "summary")
   coefs <- fixef_table(object, ddf)
   V <- if (length(object$beta)) vcov(object) else matrix(numeric(0), 0L, 0L)
   structure(list(title = fit_title(object), formula = object$formula, call = object$call,
@@ -66,13 +72,15 @@ summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", 
                  logLik = logLik(object), AIC = stats::AIC(object), BIC = stats::BIC(object),
                  ngrps = ngrps(object), nobs = nobs(object),
                  singular = isSingular(object, tol = fit_singular_tol(object)), optinfo = object$optinfo,
-                 df.residual = stats::df.residual(object)),
+                 df.residual = stats::df.residual(object), correlation = correlation),
             class = "summary.lemma_fit")
 }
 
 #' @export
 print.summary.lemma_fit <- function(x, digits = max(3, getOption("digits") - 3),
-                              signif.stars = getOption("show.signif.stars"), ...) {
+                              signif.stars = getOption("show.signif.stars"), correlation = x$correlation, ...) {
+  if (!is.null(correlation)) check_flag(correlation, "correlation", "print")
+  check_dots_unused(list(...), "print")
   cat(x$title, "\n")
   if (x$ddf != "none")
     cat(sprintf("%s's method for degrees of freedom ['lmerModLmerTest' style]\n",
@@ -102,7 +110,10 @@ print.summary.lemma_fit <- function(x, digits = max(3, getOption("digits") - 3),
     stats::printCoefmat(x$coefficients, digits = digits, signif.stars = signif.stars,
                         has.Pvalue = "Pr(>|t|)" %in% colnames(x$coefficients))
   }
-  if (p > 1 && p <= 12) {
+  show_cor <- if (is.null(correlation)) p <= 12 else correlation
+  if (is.null(correlation) && p > 12)
+    message(sprintf("\nCorrelation matrix not shown by default, as p = %d > 12.\nUse print(x, correlation = TRUE) or vcov(x) if you need it.", p))
+  if (p > 1 && show_cor) {
     cat("\nCorrelation of Fixed Effects:\n")
     cr <- stats::cov2cor(x$vcov)
     out <- format(round(cr, 3), nsmall = 3)

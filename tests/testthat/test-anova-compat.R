@@ -100,3 +100,20 @@ test_that("contest() refuses an all-zero L naming it (lmerTest returns NaN)", {
   expect_error(contest(fit, c(0, NA, 1)), "'L' must be numeric without missing")
   expect_warning(contest(fit, c(0, 1, 0), foo = 1), "'foo' is not supported")
 })
+
+test_that("summary prints the fixed-effect correlations as lme4: by default up to p = 12, else a message", {
+  set.seed(3)
+  d <- data.frame(g = gl(10, 10), matrix(rnorm(100 * 13), 100, 13))
+  d$y <- rnorm(100) + rnorm(10)[d$g]
+  big <- lmm(stats::reformulate(c(paste0("X", 1:13), "(1 | g)"), "y"), d)
+  s <- summary(big)
+  expect_message(out <- capture.output(print(s)), "Correlation matrix not shown by default, as p = 14 > 12")
+  expect_false(any(grepl("Correlation of Fixed Effects", out)))
+  expect_identical(out, capture.output(print(s, correlation = FALSE)))
+  withT <- capture.output(print(s, correlation = TRUE))
+  expect_true(any(grepl("Correlation of Fixed Effects", withT)))
+  expect_identical(withT, capture.output(print(summary(big, correlation = TRUE))))
+  small <- capture.output(print(summary(lmm(Reaction ~ Days + (Days | Subject), sleepstudy))))
+  expect_true(any(grepl("Correlation of Fixed Effects", small)))
+  expect_error(summary(big, correlation = NA), "'correlation' must be TRUE or FALSE")
+})
