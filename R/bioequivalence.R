@@ -115,8 +115,9 @@ gmr_contrast <- function(fit, term) {
 #' @param ... further graphical parameters passed to [graphics::plot()].
 #' @return `x`, invisibly.
 #' @examples
-#' be <- rbind(`rds01 (TRTR|RTRT)` = gmr(lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds01), "treatment"),
-#'             `rds02 (TRR|RTR|RRT)` = gmr(lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds02), "treatment"))
+#' f <- log(PK) ~ sequence + period + treatment + (1 | subject)
+#' be <- rbind(`rds01 (TRTR|RTRT)` = gmr(lmm(f, rds01), "treatment"),
+#'             `rds02 (TRR|RTR|RRT)` = gmr(lmm(f, rds02), "treatment"))
 #' plot(be)
 #' @export
 plot.lemma_gmr <- function(x, main = "Ratio test / reference", ...) {
