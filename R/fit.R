@@ -500,7 +500,7 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
     fval <- v
   }
   list(par = par, fval = fval, converged = converged, gradient = grad, hessian_min_eigen = hmin,
-       H = if (!is.null(free_H)) list(free = free_H, H = H))
+       H = if (!is.null(free_H)) list(free = free_H, chol = ch))
 }
 
 # lme4-style convergence messages: the scaled gradient (the smaller of |gradient|
@@ -516,17 +516,17 @@ convergence_warnings <- function(res, lower, control) {
     msg <- c(msg, "model failed to converge: the optimizer ended near a boundary point that is not a minimum (the criterion falls into the interior)")
   g <- res$gradient
   sc <- abs(g)
-  if (!is.null(res$H)) {
+  if (!is.null(res$H$chol)) {
     fr <- res$H$free
-    s <- tryCatch(backsolve(chol(res$H$H), g[fr]), error = function(e) NULL)
-    if (!is.null(s)) sc[fr] <- pmin(abs(s), abs(g[fr]))
+    s <- backsolve(res$H$chol, g[fr])
+    sc[fr] <- pmin(abs(s), abs(g[fr]))
   }
   if (length(sc) && max(sc) > 2e-3) {
     w <- which.max(sc)
     msg <- c(msg, sprintf("model failed to converge with max|grad| = %.3g (tol = 0.002, component %d: %s)",
                           max(sc), w, names(g)[w]))
   }
-  singular <- any(res$par[lower == 0] < control$singular_tol)
+  singular <- theta_singular(res$par, lower, control$singular_tol)
   if (!singular && is.finite(res$hessian_min_eigen) && res$hessian_min_eigen < -1e-6)
     msg <- c(msg, sprintf("model failed to converge: the Hessian of the criterion has a negative eigenvalue (%.3g)",
                           res$hessian_min_eigen))

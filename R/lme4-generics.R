@@ -58,9 +58,11 @@ isSingular <- function(x, tol = 1e-4) UseMethod("isSingular")
 #' @export
 isSingular.lemma_fit <- function(x, tol = 1e-4) {
   check_number(tol, "tol", "isSingular", lower = 0)
-  lower <- x$reterms$lower
-  any(x$theta[lower == 0] < tol)
+  theta_singular(x$theta, x$reterms$lower, tol)
 }
+
+# Singular: a diagonal of theta (bound 0) within tol of its bound (lme4's rule).
+theta_singular <- function(theta, lower, tol) any(theta[lower == 0] < tol)
 
 #' @export
 isSingular.default <- function(x, tol = 1e-4) forward_generic("isSingular", x, tol = tol)

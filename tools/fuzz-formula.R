@@ -137,25 +137,13 @@ internal_patterns <- c(internal_patterns, "^INTERNAL:")
 # ---- the run -------------------------------------------------------------------------
 cat(sprintf("fuzz-formula: seed %g, %g minute(s), timeout %g s per case, lme4 %s\n",
             opt$seed, opt$minutes, opt$timeout, if (use_lme4) "compared" else "not used"))
-t0 <- Sys.time()
-session <- new_session(setup)
-results <- list()
-k <- 0L
-while (as.numeric(difftime(Sys.time(), t0, units = "secs")) < opt$minutes * 60) {
-  k <- k + 1L
-  cs <- make_case(k)
-  r <- run_case(session, child, cs, opt$timeout, setup)
-  session <- r$session
-  if (r$class %in% c("crash", "hang")) {
-    alone <- replay_alone(child, cs, opt$timeout, setup)
-    r$message <- paste0(r$message, if (alone) " [reproduced alone]" else " [NOT reproduced alone]")
-  }
-  results[[k]] <- c(cs, list(class = r$class, message = r$message,
-                             stage = r$value$stage %||% NA_character_))
-  results[[k]]$value <- r$value
-}
-try(session$close(), silent = TRUE)
-elapsed <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
+run <- fuzz_loop(make_case, child, setup, opt, function(cs, r, k) {
+  out <- c(cs, list(class = r$class, message = r$message, stage = r$value$stage %||% NA_character_))
+  out$value <- r$value
+  out
+})
+results <- run$results
+elapsed <- run$elapsed
 describe <- function(r) sprintf("lmm(%s, REML = %s%s%s) [at %s]", r$formula, r$REML,
                                 if (r$weights) ", weights = w" else "",
                                 if (r$offset) ", offset = off" else "", r$stage)

@@ -90,6 +90,29 @@ replay_alone <- function(fun, arg, timeout, setup) {
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
+# The time-bounded loop both fuzzers run: cases from make_case(k) in one child
+# session, a crash or hang replayed alone in a fresh one. record(cs, r) turns a
+# case and its outcome into the stored result. Returns the results and the time.
+fuzz_loop <- function(make_case, child, setup, opt, record) {
+  t0 <- Sys.time()
+  session <- new_session(setup)
+  results <- list()
+  k <- 0L
+  while (as.numeric(difftime(Sys.time(), t0, units = "secs")) < opt$minutes * 60) {
+    k <- k + 1L
+    cs <- make_case(k)
+    r <- run_case(session, child, cs, opt$timeout, setup)
+    session <- r$session
+    if (r$class %in% c("crash", "hang")) {
+      alone <- replay_alone(child, cs, opt$timeout, setup)
+      r$message <- paste0(r$message, if (alone) " [reproduced alone]" else " [NOT reproduced alone]")
+    }
+    results[[k]] <- record(cs, r, k)
+  }
+  try(session$close(), silent = TRUE)
+  list(results = results, elapsed = as.numeric(difftime(Sys.time(), t0, units = "secs")))
+}
+
 print_summary <- function(results, what, describe, n_examples = 5L) {
   cls <- factor(vapply(results, `[[`, "", "class"), levels = classes)
   tab <- table(cls)

@@ -186,27 +186,15 @@ internal_patterns <- c(internal_patterns, "^INTERNAL:")
 # ---- the run -------------------------------------------------------------------
 cat(sprintf("fuzz-plink: seed %g, %g minute(s), timeout %g s per case, cases in %s\n",
             opt$seed, opt$minutes, opt$timeout, opt$out))
-t0 <- Sys.time()
-session <- new_session(setup)
-results <- list()
-k <- 0L
-while (as.numeric(difftime(Sys.time(), t0, units = "secs")) < opt$minutes * 60) {
-  k <- k + 1L
-  cs <- make_case(k)
-  r <- run_case(session, child, cs, opt$timeout, setup)
-  session <- r$session
-  if (r$class %in% c("crash", "hang")) {
-    alone <- replay_alone(child, cs, opt$timeout, setup)
-    r$message <- paste0(r$message, if (alone) " [reproduced alone]" else " [NOT reproduced alone]")
-    saveRDS(cs, file.path(cs$dir, "case.rds"))
-  } else {
-    unlink(cs$dir, recursive = TRUE)
-  }
-  results[[k]] <- list(case = k, class = r$class, message = r$message, ops = cs$ops,
-                       stage = r$value$stage %||% NA_character_, dir = cs$dir)
-}
-try(session$close(), silent = TRUE)
-elapsed <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
+run <- fuzz_loop(make_case, child, setup, opt, function(cs, r, k) {
+  # Keep the files of a crash or hang to replay; others are removed.
+  if (r$class %in% c("crash", "hang")) saveRDS(cs, file.path(cs$dir, "case.rds"))
+  else unlink(cs$dir, recursive = TRUE)
+  list(case = k, class = r$class, message = r$message, ops = cs$ops,
+       stage = r$value$stage %||% NA_character_, dir = cs$dir)
+})
+results <- run$results
+elapsed <- run$elapsed
 
 tab <- print_summary(results, "fuzz-plink",
                      function(r) paste0(paste(r$ops, collapse = " + "), " (", r$dir, ")"))
