@@ -354,9 +354,13 @@ simulate.lemma_fit <- function(object, nsim = 1, seed = NULL, use.u = FALSE, re.
 # they first appear), the term's columns within a level.
 simulated_effects <- function(object, des, drawn, nsim) {
   terms <- object$reterms$terms
+  # Terms are matched on their written form: the model frame holds the variables,
+  # not evaluated columns such as poly(x, 2), so a term's matrix cannot be rebuilt
+  # from it.
   formula_order <- vapply(random_terms(object$formula), function(b) {
-    cn <- colnames(stats::model.matrix(b$lhs, object$frame))
-    which(vapply(terms, function(t) identical(t$group, b$group) && identical(t$cnms, cn), logical(1)))[1]
+    lhs <- deparse1(b$lhs[[2]])
+    which(vapply(terms, function(t) identical(t$group, b$group) && identical(deparse1(t$lhs[[2]]), lhs),
+                 logical(1)))[1]
   }, integer(1))
   # repeated or unmatched terms: draw in the fit's order (no lme4 order to follow)
   if (anyNA(formula_order) || anyDuplicated(formula_order) || length(formula_order) != length(terms))

@@ -352,3 +352,13 @@ test_that("se.fit with a relationship matrix matches Henderson (general and spec
   expect_false(is.null(fit1$spectral))
   expect_close(predict(fit1, d1[c(1, 7, 30), ], se.fit = TRUE)$se.fit, hand(fit1, d1, c(1, 7, 30), FALSE), rel = 1e-8)
 })
+
+test_that("simulate() works for a random term with poly() columns (the frame holds only the variables)", {
+  set.seed(101)
+  dd <- data.frame(x = runif(60), g = gl(6, 10))
+  dd$y <- rnorm(60) + rnorm(6)[dd$g] * dd$x
+  fit <- lmm(y ~ 1 + (poly(x, 2) | g), dd)
+  s1 <- simulate(fit, nsim = 3, seed = 7)
+  expect_identical(dim(s1), c(60L, 3L))
+  expect_identical(s1, simulate(fit, nsim = 3, seed = 7))
+})
