@@ -58,7 +58,7 @@ profile.lemma_fit <- function(fitted, which = NULL, alphamax = 0.01, maxpts = 10
   lower <- stats::setNames(c(ifelse(iscor, -1, 0), rep(-Inf, length(bn))), all_names)
   upper <- stats::setNames(c(ifelse(iscor, 1, Inf), rep(Inf, length(bn))), all_names)
   opt_row <- c(.zeta = 0, stats::setNames(c(ml$sdcor, ml$beta), all_names))
-  se <- sqrt(diag(vcov_beta(ml)))
+  se <- sqrt(diag(unname(vcov_beta(ml))))
 
   pieces <- lapply(which, function(nm) {
     k <- match(nm, all_names)
