@@ -182,7 +182,7 @@ anova_terms <- function(fit, type = c("III", "II", "I"), ddf = c("Satterthwaite"
   type <- as.character(type)[1L]
   type <- switch(type, "3" = , "III" = "III", "2" = , "II" = "II", "1" = , "I" = "I",
                  stop("type must be \"III\", \"II\" or \"I\"", call. = FALSE))
-  ddf <- match_ddf(ddf, none = FALSE)
+  ddf <- match_ddf(ddf, none = FALSE, fn = "anova_terms")
   check_ddf_fit(fit, ddf)
   Ls <- switch(type, III = contrasts_type3(fit), II = contrasts_type2(fit), I = contrasts_type1(fit))
   Ls <- Ls[vapply(Ls, nrow, integer(1)) > 0L]

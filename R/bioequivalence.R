@@ -35,12 +35,9 @@
 #' @export
 gmr <- function(fit, term, level = 0.90, limits = c(0.80, 1.25), ddf = c("Satterthwaite", "Kenward-Roger")) {
   if (!inherits(fit, "lemma_fit")) stop("gmr(): 'fit' must be a model fitted by lmm()", call. = FALSE)
-  check_number(level, "level", "gmr", lower = 1e-8, upper = 1 - 1e-8)
-  if (!is.numeric(limits) || length(limits) != 2L || anyNA(limits) || !(0 < limits[1] && limits[1] < 1 && 1 < limits[2]) ||
-      !is.finite(limits[2]))
-    stop("gmr(): 'limits' must be two numbers, lower below 1 and upper above 1 (ratios, such as c(0.80, 1.25))",
-         call. = FALSE)
-  ddf <- match_ddf(ddf, none = FALSE)
+  check_level(level, "gmr")
+  check_range(limits, "limits", "gmr", lower = 0, contains = 1)
+  ddf <- match_ddf(ddf, none = FALSE, fn = "gmr")
   check_ddf_fit(fit, ddf)
   l <- gmr_contrast(fit, term)
   ct <- contest_1d(fit, l, ddf, 0, confint = TRUE, level = level)

@@ -54,3 +54,44 @@ check_number <- function(x, arg, fn, lower = -Inf, upper = Inf, integer = FALSE)
   }
   invisible(x)
 }
+
+# A confidence level: a single number strictly between 0 and 1.
+check_level <- function(x, fn, arg = "level") {
+  if (!is.numeric(x) || length(x) != 1L || is.na(x) || x <= 0 || x >= 1)
+    stop(sprintf("%s(): '%s' must be a single number strictly between 0 and 1 (such as 0.95)", fn, arg),
+         call. = FALSE)
+  invisible(x)
+}
+
+# An interval: two finite increasing numbers strictly inside (lower, upper) and,
+# when `contains` is given, on either side of it.
+check_range <- function(x, arg, fn, lower = -Inf, upper = Inf, contains = NULL) {
+  ok <- is.numeric(x) && length(x) == 2L && !anyNA(x) && all(is.finite(x)) &&
+    x[1] < x[2] && x[1] > lower && x[2] < upper &&
+    (is.null(contains) || (x[1] < contains && contains < x[2]))
+  if (!ok) {
+    bounds <- c(if (is.finite(lower)) sprintf("above %s", lower), if (is.finite(upper)) sprintf("below %s", upper))
+    stop(sprintf("%s(): '%s' must be two finite increasing numbers%s%s", fn, arg,
+                 if (length(bounds)) paste0(", ", paste(bounds, collapse = " and ")) else "",
+                 if (is.null(contains)) "" else sprintf(", the first below %s and the second above", contains)),
+         call. = FALSE)
+  }
+  invisible(x)
+}
+
+# A numeric matrix without missing or infinite values, with `ncol` columns if
+# given, square if asked. A vector is read as a one-row matrix when `vector_ok`.
+check_matrix <- function(x, arg, fn, ncol = NULL, square = FALSE, vector_ok = FALSE) {
+  if (inherits(x, "Matrix")) x <- as.matrix(x)
+  if (vector_ok && is.null(dim(x)) && is.atomic(x)) x <- matrix(x, nrow = 1L)
+  if (!is.matrix(x) || !is.numeric(x))
+    stop(sprintf("%s(): '%s' must be a numeric matrix%s", fn, arg, if (vector_ok) " or vector" else ""),
+         call. = FALSE)
+  if (!is.null(ncol) && ncol(x) != ncol)
+    stop(sprintf("%s(): '%s' has %d column(s); it needs %d", fn, arg, ncol(x), ncol), call. = FALSE)
+  if (square && nrow(x) != ncol(x))
+    stop(sprintf("%s(): '%s' must be a square matrix (it is %d x %d)", fn, arg, nrow(x), ncol(x)), call. = FALSE)
+  if (anyNA(x) || any(!is.finite(x)))
+    stop(sprintf("%s(): '%s' has missing or infinite values", fn, arg), call. = FALSE)
+  x
+}

@@ -200,7 +200,7 @@ confint.lemma_fit <- function(object, parm, level = 0.95, method = c("profile", 
                     paste0("'", unused, "'", collapse = ", "), method), call. = FALSE)
   boot.type <- check_choice(boot.type[1], c("perc", "basic", "norm"), "boot.type", "confint")
   ddf <- check_choice(ddf[1], c("lme4", "Satterthwaite", "Kenward-Roger"), "ddf", "confint")
-  check_number(level, "level", "confint", lower = 1e-8, upper = 1 - 1e-8)
+  check_level(level, "confint")
   if (!isTRUE(oldNames))
     stop("confint(): 'oldNames = FALSE' is not supported by lemma; rows are named .sig01, ..., .sigma", call. = FALSE)
   dots <- list(...)

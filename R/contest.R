@@ -30,23 +30,21 @@ contest <- function(fit, L, ...) UseMethod("contest")
 #' @export
 contest.lemma_fit <- function(fit, L, ddf = c("Satterthwaite", "Kenward-Roger"), joint = TRUE,
                         confint = TRUE, level = 0.95, rhs = 0, ...) {
-  ddf <- match_ddf(ddf, none = FALSE)
+  ddf <- match_ddf(ddf, none = FALSE, fn = "contest")
   check_ddf_fit(fit, ddf)
-  p <- length(fit$beta)
-  if (!is.matrix(L)) L <- matrix(L, nrow = 1L)
-  if (ncol(L) != p)
-    stop(sprintf("L has %d columns; the model has %d coefficients", ncol(L), p), call. = FALSE)
-  if (!is.numeric(L) || anyNA(L) || any(!is.finite(L)))
-    stop("contest(): 'L' must be numeric without missing or infinite values", call. = FALSE)
-  check_flag(joint, "joint", "contest")
+  fn <- "contest"
+  L <- check_matrix(L, "L", fn, ncol = length(fit$beta), vector_ok = TRUE)
+  check_flag(joint, "joint", fn)
+  check_flag(confint, "confint", fn)
+  check_level(level, fn)
   zero <- rowSums(L != 0) == 0
   if (nrow(L) == 0L || all(zero))
     stop("contest(): 'L' is all zero, so it defines no contrast to test", call. = FALSE)
   if (!joint && any(zero))
     stop(sprintf("contest(): row(s) %s of 'L' are all zero, so they define no contrast to test",
                  paste(which(zero), collapse = ", ")), call. = FALSE)
-  if (!is.numeric(rhs) || !(length(rhs) %in% c(1L, nrow(L))))
-    stop(sprintf("contest(): 'rhs' must be a number or one number per row of 'L' (%d)", nrow(L)), call. = FALSE)
+  if (!is.numeric(rhs) || !(length(rhs) %in% c(1L, nrow(L))) || any(!is.finite(rhs)))
+    stop(sprintf("contest(): 'rhs' must be a finite number or one per row of 'L' (%d)", nrow(L)), call. = FALSE)
   check_dots_unused(list(...), "contest")
   if (length(rhs) == 1L) rhs <- rep(rhs, nrow(L))
   if (joint && any(rhs != 0)) {

@@ -127,14 +127,14 @@ check_ddf_fit <- function(fit, ddf) {
   invisible()
 }
 
-match_ddf <- function(ddf, none = TRUE) {
+# check_choice() for 'ddf', case-insensitive and with lmerTest's short names.
+match_ddf <- function(ddf, none = TRUE, fn = "anova") {
   choices <- c("Satterthwaite", "Kenward-Roger", if (none) c("none", "lme4"))
-  if (length(ddf) > 1L) ddf <- ddf[1L]
-  i <- pmatch(tolower(ddf), tolower(choices))
-  if (is.na(i)) {
-    if (tolower(ddf) %in% c("kr", "kenward", "kenwardroger")) return("Kenward-Roger")
-    stop("ddf must be one of ", paste(dQuote(choices, FALSE), collapse = ", "), call. = FALSE)
-  }
+  if (is.character(ddf) && length(ddf) > 1L) ddf <- ddf[1L]
+  if (is.character(ddf) && length(ddf) == 1L && !is.na(ddf) &&
+      tolower(ddf) %in% c("kr", "kenward", "kenwardroger")) return("Kenward-Roger")
+  i <- if (is.character(ddf) && length(ddf) == 1L && !is.na(ddf)) pmatch(tolower(ddf), tolower(choices)) else NA
+  if (is.na(i)) check_choice(ddf, choices, "ddf", fn)
   out <- choices[i]
   if (out == "lme4") out <- "none"
   out
@@ -157,7 +157,7 @@ match_ddf <- function(ddf, none = TRUE) {
 #' fixef_table(fit, "Kenward-Roger")
 #' @export
 fixef_table <- function(fit, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "none")) {
-  ddf <- match_ddf(ddf)
+  ddf <- match_ddf(ddf, fn = "fixef_table")
   check_ddf_fit(fit, ddf)
   beta <- fit$beta
   p <- length(beta)

@@ -122,8 +122,9 @@ check_control <- function(control, fn) {
 #' f(c(1, 0, 1))
 #' @export
 lmm_devfun <- function(frame, REML = TRUE, ptr = NULL, threads = 1L) {
-  stopifnot(inherits(frame, "lmm_frame"))
-  REML <- isTRUE(REML)
+  if (!inherits(frame, "lmm_frame")) stop("lmm_devfun(): 'frame' must be the result of lmm_frame()", call. = FALSE)
+  check_flag(REML, "REML", "lmm_devfun")
+  check_number(threads, "threads", "lmm_devfun", lower = 1, integer = TRUE)
   if (is.null(ptr)) ptr <- new_model_ptr(frame, threads)
   logw <- sum(log(frame$weights))
   function(theta) .model_objective(ptr, theta, REML) - logw

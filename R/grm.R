@@ -38,14 +38,19 @@
 #' @export
 grm <- function(genotypes, method = c("centered", "standardized"),
                 maf = 0.01, miss = 0.05, snps = NULL, chunk_size = 512L) {
-  method <- match.arg(method)
+  fn <- "grm"
+  method <- check_choice(method[1], c("centered", "standardized"), "method", fn)
+  check_number(maf, "maf", fn, lower = 0, upper = 0.5)
+  check_number(miss, "miss", fn, lower = 0, upper = 1)
+  check_number(chunk_size, "chunk_size", fn, lower = 1, integer = TRUE)
   g <- geno_source(genotypes)
   std <- method == "standardized"
-  chunk_size <- as.integer(chunk_size)
+  # a block never needs more columns than there are SNPs (and a huge one would be allocated)
+  chunk_size <- as.integer(min(chunk_size, max(1, geno_m(g))))
   blas <- use_blas()
   threads <- grm_threads()
   if (is.matrix(g)) {
-    if (!is.null(snps)) g <- g[, snps, drop = FALSE]
+    if (!is.null(snps)) g <- g[, plink_index(snps, colnames(g), ncol(g), "SNP"), drop = FALSE]
     res <- .grm_matrix(g, std, maf, miss, chunk_size, blas, threads)
     ids <- rownames(g)
     snp_names <- colnames(g)

@@ -29,9 +29,16 @@ anova.lemma_fit <- function(object, ..., type = c("III", "II", "I"),
                             refit = TRUE, model.names = NULL) {
   dots <- list(...)
   is_fit <- vapply(dots, function(d) inherits(d, c("lemma_fit", "lm")), logical(1))
+  # An unnamed extra argument can only be meant as a model to compare.
+  nm <- names(dots) %||% rep("", length(dots))
+  odd <- which(!is_fit & nm == "")
+  if (length(odd))
+    stop(sprintf("anova(): argument %d after the model (%s, of class %s) is not a model fitted by lmm() or lm()",
+                 odd[1], deparse1(match.call(expand.dots = FALSE)$...[[odd[1]]], nlines = 1L),
+                 class(dots[[odd[1]]])[1]), call. = FALSE)
   if (any(!is_fit)) check_dots_unused(dots[!is_fit], "anova")
   if (!any(is_fit)) {
-    ddf <- match_ddf(ddf)
+    ddf <- match_ddf(ddf, fn = "anova")
     if (ddf != "none") return(anova_terms(object, type = type, ddf = ddf))
     if (!missing(type) && !(as.character(type)[1L] %in% c("I", "1")))
       warning("anova(): 'type' is ignored with ddf = \"lme4\", whose table is sequential (type I)", call. = FALSE)

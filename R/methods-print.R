@@ -60,7 +60,7 @@ fit_title <- function(x) {
 #' @export
 summary.lemma_fit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "none"),
                               correlation = NULL, ...) {
-  ddf <- match_ddf(ddf)
+  ddf <- match_ddf(ddf, fn = "summary")
   if (!is.null(correlation)) check_flag(correlation, "correlation", "summary")
   check_dots_unused(list(...), "summary")
   coefs <- fixef_table(object, ddf)

@@ -31,7 +31,15 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
   if (length(bars) == 0L)
     stop("the formula has no random-effect term such as (1 | g); use lm() for a model without one",
          call. = FALSE)
-  if (!is.null(data) && !is.data.frame(data)) data <- as.data.frame(data)
+  # A matrix or list is read as the data frame of its columns, as lme4 reads it.
+  converted <- !is.null(data) && !is.data.frame(data)
+  if (converted) {
+    if (is.matrix(data) && is.null(colnames(data)))
+      stop("'data' is a matrix without column names; the formula's variables must name its columns", call. = FALSE)
+    data <- tryCatch(as.data.frame(data, stringsAsFactors = FALSE), error = function(e)
+      stop(sprintf("'data' must be a data frame (or a matrix or list of columns): %s", conditionMessage(e)),
+           call. = FALSE))
+  }
   fixed <- fixed_formula(formula)
   if ("." %in% all.vars(fixed[[3]])) {
     # The model's formula names the columns '.' stands for (lme4 keeps the '.', and
@@ -47,6 +55,8 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
   mf <- mc[c(1L, match(c("data", "weights", "offset", "subset", "na.action"), names(mc), 0L))]
   mf[[1L]] <- quote(stats::model.frame)
   mf$formula <- variables_formula(fixed, bars)
+  if (converted) mf$data <- data
+  if (!is.null(mc$subset) && !is.null(data)) check_subset(eval(mc$subset, data, parent.frame()), nrow(data))
   mf$drop.unused.levels <- TRUE
   frame <- eval(mf, parent.frame())
   if (nrow(frame) == 0L)
@@ -94,6 +104,7 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
     }
   }
   reterms <- lmm_reterms(bars, vars, relmat = relmat)
+  check_response_within(y, reterms$flist, yname)
   if (reterms$nlev_max >= n && !reterms$any_relmat_at_max)
     stop(sprintf("the grouping factor '%s' has %d levels for %d observations: a random effect per observation is confounded with the residual",
                  reterms$largest, reterms$nlev_max, n), call. = FALSE)
@@ -145,6 +156,37 @@ check_variables_present <- function(formula, bars, data) {
   }
   for (v in unique(c(all.vars(formula), unlist(lapply(bars, function(b) all.vars(b$lhs)))))) {
     if (missing_var(v)) stop(sprintf("the variable '%s' is not in the data", v), call. = FALSE)
+  }
+  invisible()
+}
+
+# model.frame() recycles a logical subset of the wrong length and turns indices
+# beyond the data into rows of NAs: both would fit other rows than meant.
+check_subset <- function(subset, n) {
+  if (is.logical(subset) && length(subset) != n)
+    stop(sprintf("'subset' is a logical vector of length %d; the data have %d rows", length(subset), n),
+         call. = FALSE)
+  if (is.numeric(subset) && any(abs(subset[!is.na(subset)]) > n))
+    stop(sprintf("'subset' has row numbers beyond the %d rows of the data", n), call. = FALSE)
+  if (!is.logical(subset) && !is.numeric(subset))
+    stop(sprintf("'subset' must be a logical or numeric vector, not %s", class(subset)[1]), call. = FALSE)
+  invisible()
+}
+
+# A response constant within every level of a grouping factor leaves no residual
+# variation: the residual variance is 0 and the criterion unbounded (lme4 stops
+# with convergence warnings). One pass over y per factor.
+check_response_within <- function(y, flist, yname) {
+  tol <- 1e-12 * max(abs(y))
+  for (g in names(flist)) {
+    codes <- as.integer(flist[[g]])
+    counts <- tabulate(codes, nlevels(flist[[g]]))
+    # levels seen once say nothing about within-level variation
+    if (any(counts < 2L)) next
+    means <- rowsum(y, codes)[, 1] / counts
+    if (max(abs(y - means[codes])) <= tol)
+      stop(sprintf("the response '%s' is constant within each level of '%s': the residual variance is 0, so the model cannot be fitted",
+                   yname, g), call. = FALSE)
   }
   invisible()
 }

@@ -25,7 +25,7 @@
 #' @export
 read_plink <- function(prefix) {
   if (!is.character(prefix) || length(prefix) != 1L || is.na(prefix))
-    stop("'prefix' must be a single file path prefix", call. = FALSE)
+    stop("read_plink(): 'prefix' must be a single file path prefix", call. = FALSE)
   prefix <- sub("\\.(bed|bim|fam)$", "", prefix)
   files <- paste0(prefix, c(".bed", ".bim", ".fam"))
   missing_files <- files[!file.exists(files)]
@@ -106,20 +106,26 @@ as.matrix.lemma_plink <- function(x, snps = NULL, individuals = NULL, ...) {
   G
 }
 
-plink_index <- function(sel, names, max, what) {
+# Indices of the SNPs or individuals selected by `sel` (names, indices or a
+# logical vector over all), named in errors as the argument `arg`.
+plink_index <- function(sel, names, max, what, arg = if (what == "SNP") "snps" else "individuals") {
   if (is.null(sel)) return(seq_len(max))
   if (is.character(sel)) {
     i <- match(sel, names)
     if (anyNA(i))
-      stop(what, "(s) not found: ", paste(utils::head(sel[is.na(i)], 5),
-                                        collapse = ", "), call. = FALSE)
+      stop(sprintf("'%s': %s(s) not found: %s", arg, what,
+                   paste(utils::head(sel[is.na(i)], 5), collapse = ", ")), call. = FALSE)
     return(i)
   }
-  if (is.logical(sel)) sel <- which(sel)
-  sel <- as.integer(sel)
-  if (anyNA(sel) || any(sel < 1L | sel > max))
-    stop(what, " indices must lie in 1..", max, call. = FALSE)
-  sel
+  if (is.logical(sel)) {
+    if (length(sel) != max)
+      stop(sprintf("'%s' is a logical vector of length %d; there are %d %ss", arg, length(sel), max, what),
+           call. = FALSE)
+    sel <- which(sel)
+  }
+  if (!is.numeric(sel) || anyNA(sel) || any(sel < 1 | sel > max | sel != round(sel)))
+    stop(sprintf("'%s': %s indices must be whole numbers in 1..%d", arg, what, max), call. = FALSE)
+  as.integer(sel)
 }
 
 # ---- genotype sources: a PLINK object or an individuals x SNPs matrix ----

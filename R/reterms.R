@@ -23,7 +23,9 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
     stop("'relmat' must be a named list of matrices, e.g. relmat = list(id = K)", call. = FALSE)
   terms <- lapply(bars, function(b) {
     f <- grouping_factor(b, data)
-    mm <- stats::model.matrix(b$lhs, data)
+    # na.pass: a row where a term's expression is NaN (log of a negative x) is named
+    # below rather than dropped from this matrix only.
+    mm <- stats::model.matrix(b$lhs, stats::model.frame(b$lhs, data, na.action = stats::na.pass))
     check_finite_columns(mm, sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group))
     if (ncol(mm) == 0L) stop(sprintf("the term (%s | %s) has no columns", deparse1(b$lhs[[2]]), b$group), call. = FALSE)
     lhs_terms <- stats::delete.response(stats::terms(stats::model.frame(b$lhs, data)))
@@ -85,25 +87,30 @@ grouping_factor <- function(bar, data) {
 
 # A factor C with C C' = K over `levels` (rows and columns of K matched by name).
 relationship_factor <- function(K, levels, group) {
-  if (inherits(K, "Matrix")) K <- as.matrix(K)
-  if (!is.matrix(K) || !is.numeric(K) || nrow(K) != ncol(K))
-    stop(sprintf("relmat$%s must be a square numeric matrix", group), call. = FALSE)
+  K <- check_matrix(K, sprintf("relmat$%s", group), "lmm", square = TRUE)
   rn <- rownames(K)
   cn <- colnames(K)
   if (is.null(rn) && is.null(cn))
     stop(sprintf("relmat$%s needs dimnames naming the levels of '%s'", group, group), call. = FALSE)
+  # Names on one side only name both (a symmetric matrix).
   if (is.null(rn)) rn <- cn
   if (is.null(cn)) cn <- rn
   if (!identical(rn, cn)) stop(sprintf("relmat$%s has different row and column names", group), call. = FALSE)
+  dup <- unique(rn[duplicated(rn)])
+  if (length(dup))
+    stop(sprintf("relmat$%s has duplicated dimnames: %s", group, paste(utils::head(dup, 5), collapse = ", ")),
+         call. = FALSE)
+  dimnames(K) <- list(rn, rn)
   miss <- setdiff(levels, rn)
   if (length(miss))
     stop(sprintf("relmat$%s has no rows for %d level(s) of '%s': %s", group, length(miss), group,
                  paste(utils::head(miss, 5), collapse = ", ")), call. = FALSE)
-  if (any(!is.finite(K))) stop(sprintf("relmat$%s has non-finite values", group), call. = FALSE)
   scale <- max(abs(diag(K)), 1e-300)
   if (max(abs(K - t(K))) > 1e-8 * scale) stop(sprintf("relmat$%s is not symmetric", group), call. = FALSE)
   K <- K[levels, levels, drop = FALSE]
   K <- (K + t(K)) / 2
+  # A zero matrix gives the term no variance at all: theta would be unidentifiable.
+  if (all(K == 0)) stop(sprintf("relmat$%s is all zero over the levels of '%s'", group, group), call. = FALSE)
   C <- tryCatch(t(chol(K)), error = function(e) NULL)
   if (is.null(C)) {
     ev <- .sym_eigen(K)

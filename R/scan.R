@@ -89,9 +89,18 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
                      maf = 0.01, miss = 0.05, r2 = 0.9999, snps = NULL,
                      lambda_range = c(1e-5, 1e5), n_region = 10L,
                      lambda_search = c("gemma", "exact"), threads = NULL) {
-  test <- match.arg(test)
-  method <- match.arg(method)
-  lambda_search <- match.arg(lambda_search)
+  fn <- "lmm_scan"
+  test <- check_choice(test[1], c("wald", "lrt", "score", "all"), "test", fn)
+  method <- check_choice(method[1], c("exact", "fixed"), "method", fn)
+  lambda_search <- check_choice(lambda_search[1], c("gemma", "exact"), "lambda_search", fn)
+  if (!is.null(chunk_size)) check_number(chunk_size, "chunk_size", fn, lower = 1, integer = TRUE)
+  check_number(maf, "maf", fn, lower = 0, upper = 0.5)
+  check_number(miss, "miss", fn, lower = 0, upper = 1)
+  check_number(r2, "r2", fn, lower = 0, upper = 1)
+  # lambda is a variance ratio searched on a log scale: its range is positive and finite
+  check_range(lambda_range, "lambda_range", fn, lower = 0)
+  check_number(n_region, "n_region", fn, lower = 1, upper = 1e6, integer = TRUE)
+  if (!is.null(threads)) check_number(threads, "threads", fn, lower = 1, integer = TRUE)
   gemma_search <- lambda_search == "gemma"
   threads <- scan_threads(threads)
   g <- geno_source(genotypes)
@@ -101,6 +110,11 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   # individuals of the genotype source, in the order of the null model
   gid <- geno_ids(g)
   if (!is.null(ids) && !is.null(gid)) {
+    # match() would silently take the first of two rows with one id
+    dup <- intersect(unique(gid[duplicated(gid)]), ids)
+    if (length(dup))
+      stop(sprintf("lmm_scan(): 'genotypes' has several rows for individual(s) %s",
+                   paste(utils::head(dup, 3), collapse = ", ")), call. = FALSE)
     ind <- match(ids, gid)
     if (anyNA(ind))
       stop(sum(is.na(ind)), " individual(s) of the null model are not in the ",
@@ -136,7 +150,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
         else plink_index(snps, info$snp, geno_m(g), "SNP")
   if (is.null(chunk_size))
     chunk_size <- if (future::nbrOfWorkers() > 1) 1000L else 10000L
-  chunk_size <- max(1L, as.integer(chunk_size))
+  chunk_size <- as.integer(min(chunk_size, max(1L, length(si))))
   chunks <- split(si, ceiling(seq_along(si) / chunk_size))
   names(chunks) <- NULL
   ctx <- list(U = U, d = d, W = X, UtW = UtW, Uty = Uty, ind = ind,
@@ -187,12 +201,7 @@ scan_run_chunk <- function(G, ctx) {
 # Threads per task: all available cores when the tasks run one after another
 # (a sequential future plan), one when the plan runs them in parallel workers.
 scan_threads <- function(threads) {
-  if (!is.null(threads)) {
-    threads <- suppressWarnings(as.integer(threads))
-    if (length(threads) != 1L || is.na(threads) || threads < 1L)
-      stop("'threads' must be a positive integer", call. = FALSE)
-    return(threads)
-  }
+  if (!is.null(threads)) return(as.integer(threads))
   if (future::nbrOfWorkers() > 1) return(1L)
   max(1L, as.integer(future::availableCores()))
 }
@@ -233,10 +242,17 @@ scan_null_data <- function(null_fit) {
                        "with center = TRUE or pass list(y, X, K)", call. = FALSE)))
   }
   if (is.list(null_fit) && all(c("y", "X", "K") %in% names(null_fit))) {
+    if (!is.numeric(null_fit$y) && !all(is.na(null_fit$y)))
+      stop(sprintf("lmm_scan(): the phenotype null_fit$y must be numeric (it is %s)", class(null_fit$y)[1]),
+           call. = FALSE)
     y <- as.numeric(null_fit$y)
+    if (any(is.infinite(y)))
+      stop("lmm_scan(): the phenotype null_fit$y has infinite values", call. = FALSE)
     X <- as.matrix(null_fit$X)
+    if (!is.numeric(X))
+      stop("lmm_scan(): the covariates null_fit$X must be a numeric matrix", call. = FALSE)
     storage.mode(X) <- "double"
-    K <- as.matrix(null_fit$K)
+    K <- check_matrix(null_fit$K, "null_fit$K", "lmm_scan", square = TRUE)
     ids <- null_fit$ids %||% rownames(K)
     n <- length(y)
     if (nrow(X) != n || nrow(K) != n || ncol(K) != n)
@@ -253,7 +269,11 @@ scan_null_data <- function(null_fit) {
       K <- K[!drop, !drop, drop = FALSE]
       if (!is.null(ids)) ids <- ids[!drop]
     }
-    if (qr(X)$rank < ncol(X)) stop("X is rank deficient", call. = FALSE)
+    if (length(y) && all(y == y[1L]))
+      stop(sprintf("lmm_scan(): the phenotype null_fit$y is constant (all %s): there is nothing to test",
+                   format(y[1L])), call. = FALSE)
+    if (qr(X)$rank < ncol(X))
+      stop("lmm_scan(): the covariates null_fit$X are linearly dependent (rank deficient)", call. = FALSE)
     return(list(y = y, X = X, K = K, ids = ids, eigen = NULL, rows = rows,
                 n_orig = n))
   }

@@ -60,7 +60,7 @@ tidy.lemma_fit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE
                      ...) {
   effects <- match.arg(effects, c("fixed", "ran_pars", "ran_vals"), several.ok = TRUE)
   conf.method <- match.arg(conf.method)
-  ddf <- match_ddf(ddf)
+  ddf <- match_ddf(ddf, fn = "tidy")
   check_flag(conf.int, "conf.int", "tidy")
   check_number(conf.level, "conf.level", "tidy", lower = 1e-8, upper = 1 - 1e-8)
   # `...` reaches confint() only for profile or bootstrap limits

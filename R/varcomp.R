@@ -101,7 +101,7 @@ perc_limits <- function(R, level, fn) {
 #' @export
 varcomp <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ...) {
   grp <- varcomp_terms(fit, "varcomp")
-  check_number(level, "level", "varcomp", lower = 1e-8, upper = 1 - 1e-8)
+  check_level(level, "varcomp")
   check_dots_unused(list(...), "varcomp")
   R <- varcomp_replicates(fit, boot, nsim, seed, !missing(nsim), !missing(seed), "varcomp")^2
   grp <- c(grp, "Residual")
@@ -144,7 +144,7 @@ varcomp <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ..
 #' @export
 icc <- function(fit, level = 0.95, nsim = 1000, seed = NULL, boot = NULL, ...) {
   grp <- varcomp_terms(fit, "icc")
-  check_number(level, "level", "icc", lower = 1e-8, upper = 1 - 1e-8)
+  check_level(level, "icc")
   check_dots_unused(list(...), "icc")
   R <- varcomp_replicates(fit, boot, nsim, seed, !missing(nsim), !missing(seed), "icc")^2
   est <- theta_to_sdcor(fit, fit$theta, fit$sigma)^2
