@@ -179,9 +179,9 @@ type3_treatment <- function(fit, X) {
 #' anova_terms(fit)
 #' @export
 anova_terms <- function(fit, type = c("III", "II", "I"), ddf = c("Satterthwaite", "Kenward-Roger")) {
-  type <- as.character(type)[1L]
-  type <- switch(type, "3" = , "III" = "III", "2" = , "II" = "II", "1" = , "I" = "I",
-                 stop("type must be \"III\", \"II\" or \"I\"", call. = FALSE))
+  # lmerTest also takes 3, 2, 1
+  if (is.numeric(type) && length(type) >= 1L) type <- c("I", "II", "III")[match(type[1L], 1:3)]
+  type <- check_choice(as.character(type)[1L], c("III", "II", "I"), "type", "anova")
   ddf <- match_ddf(ddf, none = FALSE, fn = "anova_terms")
   check_ddf_fit(fit, ddf)
   Ls <- switch(type, III = contrasts_type3(fit), II = contrasts_type2(fit), I = contrasts_type1(fit))

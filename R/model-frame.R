@@ -34,6 +34,9 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
   # A matrix or list is read as the data frame of its columns, as lme4 reads it.
   converted <- !is.null(data) && !is.data.frame(data)
   if (converted) {
+    if (!is.matrix(data) && !is.list(data))
+      stop(sprintf("'data' must be a data frame (or a matrix or list of columns), not %s", class(data)[1]),
+           call. = FALSE)
     if (is.matrix(data) && is.null(colnames(data)))
       stop("'data' is a matrix without column names; the formula's variables must name its columns", call. = FALSE)
     data <- tryCatch(as.data.frame(data, stringsAsFactors = FALSE), error = function(e)
@@ -50,6 +53,9 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
     formula[[3]] <- rhs
   }
   check_variables_present(fixed, bars, data)
+  # model.matrix() ignores a contrasts argument that is not a list, with only a warning
+  if (!is.null(contrasts) && !is.list(contrasts))
+    stop("'contrasts' must be NULL or a named list, e.g. list(f = \"contr.sum\")", call. = FALSE)
 
   mc <- match.call()
   mf <- mc[c(1L, match(c("data", "weights", "offset", "subset", "na.action"), names(mc), 0L))]

@@ -109,7 +109,7 @@ test_that("gmr(), confint() and tidy() reject bad arguments by name", {
   expect_error(gmr(fit, c(1, 0)), "must be 6 finite contrast weights")
   expect_error(gmr(fit, "treatment", limits = c(1.25, 0.8)), "'limits' must be two numbers")
   expect_error(gmr(fit, "treatment", level = 90), "'level' must be")
-  expect_error(gmr(fit, "treatment", ddf = "z"), "ddf must be one of")
+  expect_error(gmr(fit, "treatment", ddf = "z"), "gmr\\(\\): 'ddf' = \"z\" is not one of")
   expect_error(gmr(lm(log(PK) ~ treatment, rds02), "treatment"), "'fit' must be a model fitted by lmm")
   fit_ml <- lmm(log(PK) ~ sequence + period + treatment + (1 | subject), rds02, REML = FALSE)
   expect_error(gmr(fit_ml, "treatment", ddf = "Kenward-Roger"), "only available for REML")
