@@ -15,7 +15,8 @@
 #' @param formula a two-sided formula with fixed effects and random-effect terms
 #'   `(lhs | group)`; `(lhs || group)` for uncorrelated effects, `a/b` for nesting,
 #'   `a:b` for an interaction as grouping factor, `offset()` terms.
-#' @param data a data frame.
+#' @param data a data frame (a matrix or list with named columns is read as one, as
+#'   lme4 reads it).
 #' @param REML `TRUE` (default) for REML, `FALSE` for maximum likelihood.
 #' @param weights optional prior weights (positive), a column of `data` or a vector.
 #' @param offset optional offset, added to the linear predictor.

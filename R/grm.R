@@ -27,7 +27,8 @@
 #' @param method `"centered"` or `"standardized"`.
 #' @param maf,miss SNP filters (see Details).
 #' @param snps optional subset of SNPs (indices or names).
-#' @param chunk_size number of SNPs per block of the rank-k update.
+#' @param chunk_size number of SNPs per block of the rank-k update (a whole
+#'   number >= 1; a value above the number of SNPs means one block).
 #' @return A symmetric n x n matrix with dimnames the individual ids (IID),
 #'   attributes `"n_snps"` (SNPs used) and `"method"`.
 #' @examples

@@ -64,8 +64,9 @@
 #'   the task, whatever its size.
 #' @param maf,miss,r2 SNP filters (GEMMA's defaults).
 #' @param snps optional subset of SNPs (indices or names).
-#' @param lambda_range,n_region search interval for \eqn{\lambda} and its
-#'   number of log-spaced regions (GEMMA's defaults).
+#' @param lambda_range,n_region search interval for \eqn{\lambda} (two
+#'   increasing positive finite numbers) and its number of log-spaced regions
+#'   (a whole number >= 1) (GEMMA's defaults).
 #' @param lambda_search `"gemma"` (GEMMA's search and stopping rule) or
 #'   `"exact"` (roots polished to about 1e-12); see Details.
 #' @param threads OpenMP threads per task; `NULL` for the default described
@@ -96,7 +97,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   if (!is.null(chunk_size)) check_number(chunk_size, "chunk_size", fn, lower = 1, integer = TRUE)
   check_number(maf, "maf", fn, lower = 0, upper = 0.5)
   check_number(miss, "miss", fn, lower = 0, upper = 1)
-  check_number(r2, "r2", fn, lower = 0, upper = 1)
+  check_number(r2, "r2", fn, lower = 0)  # above 1: no r2 filter
   # lambda is a variance ratio searched on a log scale: its range is positive and finite
   check_range(lambda_range, "lambda_range", fn, lower = 0)
   check_number(n_region, "n_region", fn, lower = 1, upper = 1e6, integer = TRUE)

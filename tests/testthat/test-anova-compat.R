@@ -97,7 +97,7 @@ test_that("contest() refuses an all-zero L naming it (lmerTest returns NaN)", {
     expect_error(contest(fit, matrix(0, 2, 3), ddf = ddf, joint = FALSE), "'L' is all zero")
   }
   expect_error(contest(fit, rbind(c(0, 1, 0), 0), joint = FALSE), "row\\(s\\) 2 of 'L' are all zero")
-  expect_error(contest(fit, c(0, NA, 1)), "'L' must be numeric without missing")
+  expect_error(contest(fit, c(0, NA, 1)), "contest\\(\\): 'L' has missing or infinite values")
   expect_warning(contest(fit, c(0, 1, 0), foo = 1), "'foo' is not supported")
 })
 

@@ -456,7 +456,7 @@ test_that("lmm_scan(): bad arguments, phenotypes and genotypes are named", {
     "chunk_size = 0" = bad(scan(null, G, chunk_size = 0), "'chunk_size' must be .* >= 1"),
     "maf = 2" = bad(scan(null, G, maf = 2), "'maf'"),
     "miss = -1" = bad(scan(null, G, miss = -1), "'miss'"),
-    "r2 = 2" = bad(scan(null, G, r2 = 2), "'r2'"),
+    "r2 = -1" = bad(scan(null, G, r2 = -1), "'r2' must be a single finite number >= 0"),
     "threads = 0" = bad(scan(null, G, threads = 0), "lmm_scan\\(\\): 'threads' must be .* >= 1"),
     "threads = 'two'" = bad(scan(null, G, threads = "two"), "'threads'"),
     "snps = 'nope'" = bad(scan(null, G, snps = "nope"), "'snps': SNP\\(s\\) not found: nope"),

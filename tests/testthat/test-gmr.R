@@ -107,7 +107,7 @@ test_that("gmr(), confint() and tidy() reject bad arguments by name", {
   expect_error(gmr(fit, "period"), "'period' has 2 coefficients")
   expect_error(gmr(fit, "dose"), "'term' = \"dose\" is neither")
   expect_error(gmr(fit, c(1, 0)), "must be 6 finite contrast weights")
-  expect_error(gmr(fit, "treatment", limits = c(1.25, 0.8)), "'limits' must be two numbers")
+  expect_error(gmr(fit, "treatment", limits = c(1.25, 0.8)), "gmr\\(\\): 'limits' must be two finite increasing numbers, above 0, the first below 1")
   expect_error(gmr(fit, "treatment", level = 90), "'level' must be")
   expect_error(gmr(fit, "treatment", ddf = "z"), "gmr\\(\\): 'ddf' = \"z\" is not one of")
   expect_error(gmr(lm(log(PK) ~ treatment, rds02), "treatment"), "'fit' must be a model fitted by lmm")
