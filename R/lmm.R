@@ -22,6 +22,11 @@
 #' fit
 #' @export
 lmm_object <- function(devfun, opt, call = NULL) {
+  if (!is.function(devfun) || !inherits(environment(devfun)$frame, "lmm_frame"))
+    stop("lmm_object(): 'devfun' must be a function from lmm_devfun() or lmm_devfun_spectral()", call. = FALSE)
+  if (!is.list(opt) || !is.numeric(opt$par) || length(opt$par) != length(environment(devfun)$frame$reterms$theta))
+    stop("lmm_object(): 'opt' must be the result of lmm_optimize() for this 'devfun' (a list with 'par', one value per theta)",
+         call. = FALSE)
   env <- environment(devfun)
   frame <- env$frame
   REML <- env$REML

@@ -56,7 +56,9 @@ sigma.lemma_fit <- function(object, ...) object$sigma
 #' @rdname lmm-methods
 #' @export
 logLik.lemma_fit <- function(object, REML = NULL, ...) {
-  reml <- if (is.null(REML)) object$REML else isTRUE(REML)
+  if (!is.null(REML)) check_flag(REML, "REML", "logLik")
+  check_dots_unused(list(...), "logLik")
+  reml <- if (is.null(REML)) object$REML else REML
   if (reml && !object$REML) stop("an ML fit has no REML log-likelihood here; refit with REML = TRUE", call. = FALSE)
   crit <- if (reml) object$devcomp[["REML"]] else object$devcomp[["dev"]]
   structure(-crit / 2, nobs = nobs(object), nall = nobs(object),
@@ -66,6 +68,8 @@ logLik.lemma_fit <- function(object, REML = NULL, ...) {
 #' @rdname lmm-methods
 #' @export
 deviance.lemma_fit <- function(object, REML = NULL, ...) {
+  if (!is.null(REML)) check_flag(REML, "REML", "deviance")
+  check_dots_unused(list(...), "deviance")
   if (is.null(REML)) REML <- object$REML
   if (isTRUE(REML)) {
     if (!object$REML) stop("an ML fit has no REML criterion here; refit with REML = TRUE", call. = FALSE)

@@ -151,6 +151,8 @@ prediction_design <- function(object, newdata, sel, allow.new.levels, na_fun, fi
                 Z = lapply(seq_along(terms), function(k) if (k %in% used) terms[[k]]$X[, sel[[k]], drop = FALSE]),
                 sel = sel, bad = rep(FALSE, n), omit = object$na.action))
   }
+  if (!is.data.frame(newdata) && !is.list(newdata))
+    stop(sprintf("'newdata' must be a data frame, not %s", class(newdata)[1]), call. = FALSE)
   newdata <- as.data.frame(newdata)
   n <- nrow(newdata)
   rn <- rownames(newdata)
@@ -158,7 +160,13 @@ prediction_design <- function(object, newdata, sel, allow.new.levels, na_fun, fi
   off <- rep(0, n)
   if (fixed) {
     tt <- stats::delete.response(object$fixed_terms)
-    mf <- stats::model.frame(tt, newdata, na.action = stats::na.pass, xlev = object$xlevels)
+    # a column of another type than in the fit (text for a number) is named
+    mf <- tryCatch({
+      mf <- stats::model.frame(tt, newdata, na.action = stats::na.pass, xlev = object$xlevels)
+      if (!is.null(attr(tt, "dataClasses"))) stats::.checkMFClasses(attr(tt, "dataClasses"), mf)
+      mf
+    }, error = function(e) stop(sprintf("'newdata' does not fit the model's fixed effects: %s", conditionMessage(e)),
+                                call. = FALSE))
     X <- stats::model.matrix(tt, mf, contrasts.arg = attr(object$X, "contrasts"))
     missing_cols <- setdiff(names(object$beta), colnames(X))
     if (length(missing_cols)) stop(sprintf("newdata gives no column(s) %s of the fixed effects",
@@ -292,6 +300,7 @@ simulate.lemma_fit <- function(object, nsim = 1, seed = NULL, use.u = FALSE, re.
   check_dots_unused(list(...), fn)
   if (!is.null(newparams)) check_dots_unused(list(newparams = newparams), fn, error = TRUE)
   check_number(nsim, "nsim", fn, lower = 1, integer = TRUE)
+  if (!is.null(seed)) check_number(seed, "seed", fn, integer = TRUE)
   check_flag(use.u, "use.u", fn)
   check_flag(allow.new.levels, "allow.new.levels", fn)
   check_flag(cond.sim, "cond.sim", fn)

@@ -130,7 +130,8 @@ as.data.frame.lemma_ranef <- function(x, row.names = NULL, optional = FALSE, ...
 #' (named `g`, `g.1`, ...).
 #'
 #' @param x a fitted model.
-#' @param sigma unused (for the generic).
+#' @param sigma the residual standard deviation that scales the covariances (by
+#'   default the fit's), as lme4's.
 #' @param ... unused.
 #' @return An object of class `"lemma_VarCorr"`; `as.data.frame()` gives columns
 #'   grp, var1, var2, vcov, sdcor.
@@ -140,8 +141,10 @@ as.data.frame.lemma_ranef <- function(x, row.names = NULL, optional = FALSE, ...
 #' as.data.frame(VarCorr(fit))
 #' @export
 VarCorr.lemma_fit <- function(x, sigma = 1, ...) {
+  check_dots_unused(list(...), "VarCorr")
   terms <- x$reterms$terms
-  s <- x$sigma
+  # as lme4: a given 'sigma' replaces the residual SD that scales the covariances
+  s <- if (missing(sigma)) x$sigma else check_number(sigma, "sigma", "VarCorr", lower = 0)
   out <- lapply(terms, function(t) {
     lam <- theta_to_lambda(x$theta[t$theta_index], length(t$cnms))
     V <- s^2 * tcrossprod(lam)

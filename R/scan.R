@@ -397,9 +397,10 @@ as.data.frame.lemma_scan <- function(x, ...) {
 #' inflation_factor(pchisq(1.5 * rchisq(1e4, 1), 1, lower.tail = FALSE))
 #' @export
 inflation_factor <- function(p) {
+  if (!is.numeric(p)) stop("inflation_factor(): 'p' must be a numeric vector of p-values", call. = FALSE)
   p <- p[!is.na(p)]
   if (!length(p)) return(NA_real_)
-  if (any(p < 0 | p > 1)) stop("p-values must lie in [0, 1]", call. = FALSE)
+  if (any(p < 0 | p > 1)) stop("inflation_factor(): 'p' has values outside [0, 1]; it must hold p-values", call. = FALSE)
   stats::median(stats::qchisq(p, 1, lower.tail = FALSE)) / stats::qchisq(0.5, 1)
 }
 

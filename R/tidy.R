@@ -58,8 +58,11 @@ NULL
 tidy.lemma_fit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE, conf.level = 0.95,
                      conf.method = c("Wald", "profile", "boot"), ddf = c("Satterthwaite", "Kenward-Roger", "none"),
                      ...) {
-  effects <- match.arg(effects, c("fixed", "ran_pars", "ran_vals"), several.ok = TRUE)
-  conf.method <- match.arg(conf.method)
+  kinds <- c("fixed", "ran_pars", "ran_vals")
+  if (!is.character(effects) || !length(effects) || anyNA(match(effects, kinds)))
+    stop(sprintf("tidy(): 'effects' must be one or more of %s", paste0("\"", kinds, "\"", collapse = ", ")),
+         call. = FALSE)
+  conf.method <- check_choice(conf.method[1], c("Wald", "profile", "boot"), "conf.method", "tidy")
   ddf <- match_ddf(ddf, fn = "tidy")
   check_flag(conf.int, "conf.int", "tidy")
   check_number(conf.level, "conf.level", "tidy", lower = 1e-8, upper = 1 - 1e-8)

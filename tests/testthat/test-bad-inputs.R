@@ -355,6 +355,51 @@ test_that("varcomp(), icc(), blup_at() and gmr(): bad arguments are named", {
   n_cases <<- n_cases + run_cases(cases)
 })
 
+test_that("other methods and building blocks: bad arguments are named", {
+  cases <- list(
+    "newdata a string" = bad(predict(fit, newdata = "a"), "'newdata' must be a data frame, not character"),
+    "newdata with text for a number" = bad(predict(fit, newdata = data.frame(x = "a", g = "1")),
+                                           "'newdata' does not fit the model's fixed effects: variable 'x' was fitted with type \"numeric\""),
+    "simulate seed = 'a'" = bad(simulate(fit, seed = "a"), "simulate\\(\\): 'seed' must be a single finite whole number"),
+    "VarCorr sigma = 'a'" = bad(VarCorr(fit, sigma = "a"), "VarCorr\\(\\): 'sigma' must be a single finite number >= 0"),
+    "logLik REML = 'yes'" = bad(logLik(fit, REML = "yes"), "logLik\\(\\): 'REML' must be TRUE or FALSE"),
+    "deviance REML = NA" = bad(deviance(fit, REML = NA), "deviance\\(\\): 'REML' must be TRUE or FALSE"),
+    "REML logLik of an ML fit" = bad(logLik(fit_ml, REML = TRUE), "an ML fit has no REML log-likelihood"),
+    "refit with 3 values" = bad(refit(fit, 1:3), "refit\\(\\): 'newresp' has 3 values; the fit used 40 observations"),
+    "refit with text" = bad(refit(fit, letters[rep(1:20, 2)]), "'newresp' must be a numeric vector"),
+    "refit with Inf" = bad(refit(fit, c(Inf, d$y[-1])), "'newresp' has missing or non-finite values"),
+    "ranef condVar = 'yes'" = bad(ranef(fit, condVar = "yes"), "ranef\\(\\): 'condVar' must be TRUE or FALSE"),
+    "ranef whichel unknown" = bad(ranef(fit, whichel = "nope"), "'whichel' names 'nope', not a grouping factor"),
+    "getME unknown name" = bad(getME(fit, "nope"), "getME\\(\\): 'nope' is not available"),
+    "isSingular tol = -1" = bad(isSingular(fit, tol = -1), "isSingular\\(\\): 'tol' must be"),
+    "fixef_table ddf = 'x'" = bad(fixef_table(fit, ddf = "x"), "fixef_table\\(\\): 'ddf' = \"x\" is not one of"),
+    "summary ddf = 3" = bad(summary(fit, ddf = 3), "summary\\(\\): 'ddf' must be one of"),
+    "residuals type = 'x'" = bad(residuals(fit, type = "x"), "residuals\\(\\): 'type' = \"x\" is not one of"),
+    "vcov adjust = 'x'" = bad(vcov(fit, adjust = "x"), "vcov\\(\\): 'adjust' = \"x\" is not one of"),
+    "tidy effects = 'x'" = bad(tidy.lemma_fit(fit, effects = "x"), "tidy\\(\\): 'effects' must be one or more of"),
+    "tidy conf.method = 'x'" = bad(tidy.lemma_fit(fit, conf.int = TRUE, conf.method = "x"), "tidy\\(\\): 'conf.method' = \"x\" is not one of"),
+    "center_within lengths differ" = bad(center_within(1:3, factor(1:2)), "center_within\\(\\): 'g' has length 2, 'x' has length 3"),
+    "cluster_mean of text" = bad(cluster_mean(letters[1:4], factor(c(1, 1, 2, 2))), "cluster_mean\\(\\): 'x' must be a numeric"),
+    "inflation_factor p > 1" = bad(inflation_factor(c(0.5, 2)), "inflation_factor\\(\\): 'p' has values outside \\[0, 1\\]"),
+    "inflation_factor text" = bad(inflation_factor("a"), "inflation_factor\\(\\): 'p' must be a numeric vector"),
+    "lmm_object of a number" = bad(lmm_object(1, 2), "lmm_object\\(\\): 'devfun' must be a function from lmm_devfun"),
+    "lmm_object with a bad opt" = bad(lmm_object(lmm_devfun(lmm_frame(y ~ x + (1 | g), d)), list(par = 1:3)), "lmm_object\\(\\): 'opt' must be the result of lmm_optimize"),
+    "lmm_devfun REML = NA" = bad(lmm_devfun(lmm_frame(y ~ x + (1 | g), d), REML = NA), "lmm_devfun\\(\\): 'REML' must be TRUE or FALSE"),
+    "lmm_devfun of a data frame" = bad(lmm_devfun(d), "lmm_devfun\\(\\): 'frame' must be the result of lmm_frame"),
+    "lmm_optimize control = list()" = bad(lmm_optimize(lmm_devfun(lmm_frame(y ~ x + (1 | g), d)), control = list()), "lmm_optimize\\(\\): 'control' must be the result of lmm_control")
+  )
+  n_cases <<- n_cases + run_cases(cases)
+  skip_if_not_installed("lme4")
+  # VarCorr(sigma = ) scales the covariances as lme4's does: exact arithmetic on
+  # the same theta, so the ratio to the default is sigma^2 / sigma(fit)^2 to rounding
+  ref <- suppressMessages(lme4::lmer(y ~ x + (x | g), d))
+  ratio_lme4 <- lme4::VarCorr(ref, sigma = 2)$g / lme4::VarCorr(ref)$g
+  ratio_ours <- VarCorr(fit_s, sigma = 2)$g / VarCorr(fit_s)$g
+  expect_equal(unname(unclass(ratio_ours))[1:4], 4 / sigma(fit_s)^2 * c(1, 1, 1, 1), tolerance = 1e-12)
+  expect_equal(unname(ratio_lme4[1:4]), 4 / sigma(ref)^2 * c(1, 1, 1, 1), tolerance = 1e-12)
+  n_cases <<- n_cases + 1L
+})
+
 # ---- genotypes: read_plink, grm, lmm_scan ---------------------------------------
 
 set.seed(11)
