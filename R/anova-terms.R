@@ -179,6 +179,7 @@ type3_treatment <- function(fit, X) {
 #' anova_terms(fit)
 #' @export
 anova_terms <- function(fit, type = c("III", "II", "I"), ddf = c("Satterthwaite", "Kenward-Roger")) {
+  check_fit(fit, "anova_terms")
   # lmerTest also takes 3, 2, 1
   if (is.numeric(type) && length(type) >= 1L) type <- c("I", "II", "III")[match(type[1L], 1:3)]
   type <- check_choice(as.character(type)[1L], c("III", "II", "I"), "type", "anova")

@@ -34,7 +34,7 @@
 #' plot(be)
 #' @export
 gmr <- function(fit, term, level = 0.90, limits = c(0.80, 1.25), ddf = c("Satterthwaite", "Kenward-Roger")) {
-  if (!inherits(fit, "lemma_fit")) stop("gmr(): 'fit' must be a model fitted by lmm()", call. = FALSE)
+  check_fit(fit, "gmr")
   check_level(level, "gmr")
   check_range(limits, "limits", "gmr", lower = 0, contains = 1)
   ddf <- match_ddf(ddf, none = FALSE, fn = "gmr")

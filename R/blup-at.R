@@ -73,7 +73,7 @@
 #' @export
 blup_at <- function(fit, at, time = "t", newdata = NULL, level = 0.95, group = NULL) {
   fn <- "blup_at"
-  if (!inherits(fit, "lemma_fit")) stop("blup_at(): 'fit' must be a fit from lmm()", call. = FALSE)
+  check_fit(fit, fn)
   if (!is.numeric(at) || !length(at) || any(!is.finite(at)))
     stop("blup_at(): 'at' must be one or more finite numbers (time points)", call. = FALSE)
   check_level(level, fn)

@@ -95,3 +95,11 @@ check_matrix <- function(x, arg, fn, ncol = NULL, square = FALSE, vector_ok = FA
     stop(sprintf("%s(): '%s' has missing or infinite values", fn, arg), call. = FALSE)
   x
 }
+
+# A model fitted by lmm(), for the functions (not methods) that take one.
+check_fit <- function(fit, fn, arg = "fit") {
+  if (!inherits(fit, "lemma_fit"))
+    stop(sprintf("%s(): '%s' must be a model fitted by lmm() (it is %s)", fn, arg,
+                 if (is.object(fit)) paste("of class", class(fit)[1]) else paste("a", typeof(fit))), call. = FALSE)
+  invisible(fit)
+}

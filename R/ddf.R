@@ -157,6 +157,7 @@ match_ddf <- function(ddf, none = TRUE, fn = "anova") {
 #' fixef_table(fit, "Kenward-Roger")
 #' @export
 fixef_table <- function(fit, ddf = c("Satterthwaite", "Kenward-Roger", "lme4", "none")) {
+  check_fit(fit, "fixef_table")
   ddf <- match_ddf(ddf, fn = "fixef_table")
   check_ddf_fit(fit, ddf)
   beta <- fit$beta

@@ -169,4 +169,7 @@ kr_adjust <- function(kr, L) {
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' vcov_kr(fit)
 #' @export
-vcov_kr <- function(fit) kenward_roger_parts(fit)$PhiA
+vcov_kr <- function(fit) {
+  check_fit(fit, "vcov_kr")
+  kenward_roger_parts(fit)$PhiA
+}

@@ -36,7 +36,7 @@
 plot_trajectories <- function(fit, time = "t", newdata = NULL, subjects = NULL, group = NULL,
                               layout = c("auto", "panels", "overlay"), n_grid = 101, ...) {
   fn <- "plot_trajectories"
-  if (!inherits(fit, "lemma_fit")) stop("plot_trajectories(): 'fit' must be a fit from lmm()", call. = FALSE)
+  check_fit(fit, "plot_trajectories")
   layout <- check_choice(if (missing(layout)) "auto" else layout, c("auto", "panels", "overlay"), "layout", fn)
   check_number(n_grid, "n_grid", fn, lower = 2, integer = TRUE)
   new <- !is.null(newdata)

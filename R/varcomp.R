@@ -12,8 +12,7 @@
 # random term a random intercept `(1 | g)` and unit prior weights. Returns the
 # term grouping names.
 varcomp_terms <- function(fit, fn) {
-  if (!inherits(fit, "lemma_fit"))
-    stop(sprintf("%s(): 'fit' must be a model fitted by lmm()", fn), call. = FALSE)
+  check_fit(fit, fn)
   terms <- fit$reterms$terms
   if (length(terms) == 0L)
     stop(sprintf("%s(): the model has no random effects", fn), call. = FALSE)

@@ -185,7 +185,7 @@ test_that("blup_at() names bad arguments and inputs", {
   expect_error(blup_at(fit, at = NA_real_, time = "Days"), "'at' must be")
   expect_error(blup_at(fit, at = 1, time = "Days", level = 1), "'level'")
   expect_error(blup_at(fit, at = 1, time = "Days", group = "site"), "'group' must be one of.*Subject")
-  expect_error(blup_at(lm(Reaction ~ Days, d), at = 1), "'fit' must be a fit from lmm")
+  expect_error(blup_at(lm(Reaction ~ Days, d), at = 1), "blup_at\\(\\): 'fit' must be a model fitted by lmm\\(\\) \\(it is of class lm\\)")
   expect_error(blup_at(fit, at = 1, time = "Days", newdata = d[, c("Days", "Subject")]),
                "newdata.*response Reaction")
   expect_error(blup_at(fit, at = 1, time = "Days", newdata = as.list(d)), "'newdata' must be a data frame")

@@ -36,3 +36,8 @@ test_that("check_level, check_range and check_matrix name the function and argum
   expect_error(mat(matrix("a"), "L", "f"), "'L' must be a numeric matrix")
   expect_true(is.matrix(mat(Matrix::Diagonal(2), "K", "f", square = TRUE)))
 })
+
+test_that("check_fit names the function and what it was given", {
+  expect_error(lemma:::check_fit(lm(dist ~ speed, cars), "gmr"), "gmr\\(\\): 'fit' must be a model fitted by lmm\\(\\) \\(it is of class lm\\)")
+  expect_error(lemma:::check_fit(NULL, "icc"), "icc\\(\\): 'fit' must be a model fitted by lmm\\(\\) \\(it is a NULL\\)")
+})
