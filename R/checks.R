@@ -46,9 +46,11 @@ check_number <- function(x, arg, fn, lower = -Inf, upper = Inf, integer = FALSE)
   ok <- is.numeric(x) && length(x) == 1L && !is.na(x) && is.finite(x) &&
     x >= lower && x <= upper && (!integer || x == round(x))
   if (!ok) {
-    range <- if (is.finite(lower) && is.finite(upper)) sprintf(" in [%s, %s]", lower, upper)
-      else if (is.finite(lower)) sprintf(" >= %s", lower)
-      else if (is.finite(upper)) sprintf(" <= %s", upper) else ""
+    lo <- format(lower, digits = 3)
+    hi <- format(upper, digits = 3)
+    range <- if (is.finite(lower) && is.finite(upper)) sprintf(" in [%s, %s]", lo, hi)
+      else if (is.finite(lower)) sprintf(" >= %s", lo)
+      else if (is.finite(upper)) sprintf(" <= %s", hi) else ""
     stop(sprintf("%s(): '%s' must be a single finite %s%s", fn, arg,
                  if (integer) "whole number" else "number", range), call. = FALSE)
   }

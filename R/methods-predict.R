@@ -160,6 +160,11 @@ prediction_design <- function(object, newdata, sel, allow.new.levels, na_fun, fi
   off <- rep(0, n)
   if (fixed) {
     tt <- stats::delete.response(object$fixed_terms)
+    env <- environment(object$formula) %||% globalenv()
+    absent <- Filter(function(v) !(v %in% names(newdata)) && !exists(v, envir = env), all.vars(tt))
+    if (length(absent))
+      stop(sprintf("newdata has no column(s) %s for the fixed effects", paste0("'", absent, "'", collapse = ", ")),
+           call. = FALSE)
     # a column of another type than in the fit (text for a number) is named
     mf <- tryCatch({
       mf <- stats::model.frame(tt, newdata, na.action = stats::na.pass, xlev = object$xlevels)

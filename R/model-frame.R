@@ -94,7 +94,8 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
   if (is.null(w)) {
     w <- rep(1, n)
   } else {
-    if (!is.numeric(w) || length(w) != n)
+    if (!is.numeric(w)) stop(sprintf("'weights' must be numeric (it is %s)", class(w)[1]), call. = FALSE)
+    if (length(w) != n)
       stop(sprintf("'weights' must be a numeric vector with one value per observation (%d), not %d",
                    n, length(w)), call. = FALSE)
     if (any(!is.finite(w))) stop("'weights' has non-finite values", call. = FALSE)
