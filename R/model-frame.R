@@ -200,9 +200,13 @@ check_response_within <- function(y, flist, yname) {
 
 check_finite_columns <- function(M, what) {
   bad <- colSums(!is.finite(M)) > 0
+  # NaN comes from a function outside its domain (log of x <= 0); lme4 drops those
+  # rows silently, lemma names them
   if (any(bad))
-    stop(sprintf("%s has non-finite values in column(s) %s", what,
-                 paste(sprintf("'%s'", colnames(M)[bad]), collapse = ", ")), call. = FALSE)
+    stop(sprintf("%s has non-finite values in column(s) %s%s", what,
+                 paste(sprintf("'%s'", colnames(M)[bad]), collapse = ", "),
+                 if (any(is.nan(M))) sprintf(" (NaN in %d row(s): a function of a variable outside its domain, such as log() of values <= 0; drop those rows with 'subset')",
+                                        sum(rowSums(is.nan(M)) > 0)) else ""), call. = FALSE)
 }
 
 # Aliased columns are dropped by a pivoted QR, as lme4 does, and named in a message.
