@@ -184,9 +184,12 @@ check_subset <- function(subset, n) {
 # variation: the residual variance is 0 and the criterion unbounded (lme4 stops
 # with convergence warnings). One pass over y per factor.
 check_response_within <- function(y, flist, yname) {
-  tol <- 1e-12 * max(abs(y))
   for (g in names(flist)) {
     codes <- as.integer(flist[[g]])
+    # cheap screen: y varies within the level of the first row (the usual case)
+    first <- y[codes == codes[1L]]
+    if (max(first) - min(first) > 1e-12 * max(abs(first))) next
+    tol <- 1e-12 * max(abs(y))
     counts <- tabulate(codes, nlevels(flist[[g]]))
     # levels seen once say nothing about within-level variation
     if (any(counts < 2L)) next
