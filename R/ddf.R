@@ -59,6 +59,7 @@ varpar_gradient <- function(fit, theta, sigma, ptr = model_ptr(fit)) {
 #' @keywords internal
 #' @noRd
 satterthwaite_parts <- function(fit) {
+  if (inherits(fit, "lemma_covfit")) return(covstruct_satterthwaite_parts(fit))
   cache <- inference_cache(fit)
   if (!is.null(cache$satt)) return(cache$satt)
   ptr <- model_ptr(fit)
