@@ -56,7 +56,7 @@ print.lemma_covfit <- function(x, digits = max(3, getOption("digits") - 3), ...)
   cat(sprintf("Number of obs: %d, subjects: %d\n", length(x$y), cs$nsubj))
   cat("Fixed Effects:\n")
   print(x$beta, digits = digits)
-  if (!isTRUE(x$optinfo$converged)) cat("optimizer (nlminb) convergence code: ", x$optinfo$message, "\n")
+  if (!isTRUE(x$optinfo$converged)) cat(x$optinfo$warnings, "\n")
   invisible(x)
 }
 

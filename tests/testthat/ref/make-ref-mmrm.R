@@ -1,0 +1,35 @@
+## make-ref-mmrm.R -- reference values for residual covariance structures (MMRM)
+## from the mmrm package (CRAN; Apache-2.0), and a copy of its fev_data so the
+## tests run without mmrm. Run from tests/testthat/ref/:
+##   R_LIBS=/work/lib/ref Rscript make-ref-mmrm.R
+## fev_data: (c) the mmrm authors (openpharma), Apache License 2.0; a simulated
+## FEV1 trial, 200 subjects x 4 visits, stored unchanged.
+library(mmrm)
+stopifnot(packageVersion("mmrm") >= "0.3")
+saveRDS(mmrm::fev_data, "fev_data.rds", compress = "xz")
+
+structures <- c("us", "toep", "toeph", "ar1", "ar1h", "cs", "csh", "ad", "adh")
+one <- function(formula, reml) {
+  fit <- mmrm(formula, data = fev_data, reml = reml, method = "Satterthwaite",
+              control = mmrm_control(optimizers = mmrm_control()$optimizers))
+  co <- coef(summary(fit))
+  out <- list(formula = deparse1(formula), reml = reml, logLik = as.numeric(logLik(fit)),
+              beta = coef(fit), se = co[, "Std. Error"], df = co[, "df"],
+              Sigma = VarCorr(fit), converged = component(fit, "convergence") == 0)
+  if (reml) {
+    kr <- mmrm(formula, data = fev_data, reml = TRUE, method = "Kenward-Roger", vcov = "Kenward-Roger")
+    kco <- coef(summary(kr))
+    out$kr_se <- kco[, "Std. Error"]
+    out$kr_df <- kco[, "df"]
+  }
+  out
+}
+refs <- list()
+for (s in structures) {
+  f <- as.formula(sprintf("FEV1 ~ RACE + SEX + ARMCD * AVISIT + %s(AVISIT | USUBJID)", s))
+  refs[[s]] <- one(f, TRUE)
+}
+refs$us_ml <- one(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID), FALSE)
+refs$us_group <- one(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | ARMCD / USUBJID), TRUE)
+refs$info <- list(mmrm = as.character(packageVersion("mmrm")), R = R.version.string, date = Sys.Date())
+saveRDS(refs, "mmrm_refs.rds")
