@@ -90,10 +90,13 @@ test_that("every structure agrees with the mmrm package on fev_data (stored refe
 })
 
 test_that("live comparison with mmrm when it is installed", {
-  skip_if_not_installed("mmrm")
+  ## mmrm warns on load when its TMB build is older than the installed TMB.
+  suppressWarnings(skip_if_not_installed("mmrm"))
   d <- fev()
   for (type in c("us", "ar1h")) {
-    m <- mmrm::mmrm(fev_formula(type), data = d)
+    ## mmrm's default L-BFGS-B stops ~3e-6 short on the log-likelihood; tightened
+    ## as in make-ref-mmrm.R.
+    m <- mmrm::mmrm(fev_formula(type), data = d, optimizer = "nlminb", optimizer_control = list(rel.tol = 1e-12))
     fit <- lmm(fev_formula(type), d)
     expect_equal(as.numeric(logLik(fit)), as.numeric(logLik(m)), tolerance = 1e-5)
     expect_equal(unname(fixef(fit)), unname(coef(m)), tolerance = 1e-5)
