@@ -138,3 +138,18 @@ test_that("methods not yet available on these fits refuse, naming themselves", {
   expect_output(print(fit), "AR\\(1\\) residual covariance")
   expect_output(print(summary(fit)), "Satterthwaite")
 })
+
+test_that("emmeans contrasts and the Satterthwaite F test agree with mmrm (stored references)", {
+  skip_if_not_installed("emmeans")
+  refs <- load_ref("mmrm_refs.rds")
+  fit <- lmm(fev_formula("us"), fev())
+  pr <- as.data.frame(pairs(emmeans::emmeans(fit, ~ ARMCD | AVISIT)))
+  ref <- refs$us_emm_pairs
+  expect_equal(pr$estimate, ref$estimate, tolerance = 1e-5)
+  expect_equal(pr$SE, ref$SE, tolerance = 1e-5)
+  ## df from finite-difference derivatives: within the issue's 1e-3.
+  expect_equal(pr$df, ref$df, tolerance = 1e-3)
+  a <- anova_terms(fit)
+  expect_equal(a["RACE", "DenDF"], refs$us_race_F$denom_df, tolerance = 1e-3)
+  expect_equal(a["RACE", "F value"], refs$us_race_F$f_stat, tolerance = 1e-5)
+})

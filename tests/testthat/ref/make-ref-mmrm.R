@@ -38,5 +38,12 @@ for (s in structures) {
 }
 refs$us_ml <- one(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID), FALSE)
 refs$us_group <- one(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | ARMCD / USUBJID), TRUE)
+## emmeans treatment differences by visit, and the Satterthwaite F test of RACE
+## (mmrm's df_md), for us.
+us <- tight_mmrm(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID), data = fev_data)
+refs$us_emm_pairs <- as.data.frame(pairs(emmeans::emmeans(us, ~ ARMCD | AVISIT)))
+cn <- colnames(component(us, "x_matrix"))
+L <- rbind(as.numeric(cn == "RACEBlack or African American"), as.numeric(cn == "RACEWhite"))
+refs$us_race_F <- df_md(us, L)
 refs$info <- list(mmrm = as.character(packageVersion("mmrm")), R = R.version.string, date = Sys.Date())
 saveRDS(refs, "mmrm_refs.rds")
