@@ -5,6 +5,10 @@
     .Call(`_lemma_covstruct_new`, terms, X, y, start, visit, pattern, pattern_group, pattern_first)
 }
 
+.covstruct_gls_grad <- function(ptr, V, nvisits, reml) {
+    .Call(`_lemma_covstruct_gls_grad`, ptr, V, nvisits, reml)
+}
+
 .covstruct_eval <- function(ptr, V, theta, full) {
     .Call(`_lemma_covstruct_eval`, ptr, V, theta, full)
 }

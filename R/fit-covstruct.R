@@ -139,6 +139,17 @@ covstruct_devfun <- function(frame, REML = TRUE) {
     nmp <- if (reml) n - p else n
     s$ldL2 + (if (reml) s$ldRX2 else 0) + nmp * (1 + log(2 * pi * s$pwrss / nmp)) + s$logdet
   }
+  # Without random effects the gradient is exact in V (C++ weights W_g) and the
+  # derivatives of V in its parameters, which need no data, are central differences.
+  gradient <- if (ntheta == 0L) function(par) {
+    s <- .covstruct_gls_grad(ptr, covstruct_Vs(spec, par), spec$m, REML)
+    h <- 1e-6 * pmax(1, abs(par))
+    vapply(seq_along(par), function(k) {
+      e <- replace(numeric(length(par)), k, h[k])
+      dV <- Map(`-`, covstruct_Vs(spec, par + e), covstruct_Vs(spec, par - e))
+      sum(vapply(seq_along(dV), function(g) sum(s$W[[g]] * dV[[g]]), numeric(1))) / (2 * h[k])
+    }, numeric(1))
+  }
   function(par) {
     s <- tryCatch(pieces(par), error = function(e) NULL)
     if (is.null(s)) return(Inf)
@@ -177,7 +188,7 @@ covstruct_optimize <- function(devfun, polish = 4L) {
   rt <- env$frame$reterms
   lower <- c(if (is.null(rt)) numeric(0) else rt$lower, rep(-Inf, env$spec$total))
   start <- c(if (is.null(rt)) numeric(0) else rt$theta, rep(0, env$spec$total))
-  gr <- function(x) num_grad(devfun, pmax(x, lower))
+  gr <- if (is.null(env$gradient)) function(x) num_grad(devfun, pmax(x, lower)) else env$gradient
   res <- stats::nlminb(start, devfun, gradient = gr, lower = lower,
                        control = list(eval.max = 5000L, iter.max = 2000L))
   x <- res$par
@@ -187,11 +198,20 @@ covstruct_optimize <- function(devfun, polish = 4L) {
   free <- x > lower
   ch <- NULL
   if (polish > 0L && any(free)) {
-    fr <- function(z) { y <- x; y[free] <- z; devfun(y) }
-    ch <- tryCatch(chol(num_hessian(fr, x[free], 1e-4 * pmax(abs(x[free]), 0.1))), error = function(e) NULL)
+    H <- if (is.null(env$gradient)) {
+      num_hessian(function(z) { y <- x; y[free] <- z; devfun(y) }, x[free], 1e-4 * pmax(abs(x[free]), 0.1))
+    } else {
+      h <- 1e-5 * pmax(abs(x), 0.1)
+      Hg <- vapply(seq_along(x), function(j) {
+        e <- replace(numeric(length(x)), j, h[j])
+        (gr(x + e) - gr(x - e)) / (2 * h[j])
+      }, numeric(length(x)))
+      (Hg + t(Hg)) / 2
+    }
+    ch <- tryCatch(chol(H), error = function(e) NULL)
   }
   for (it in seq_len(if (is.null(ch)) 0L else polish)) {
-    g <- num_grad(function(z) { y <- x; y[free] <- z; devfun(y) }, x[free])
+    g <- gr(x)[free]
     step <- -backsolve(ch, forwardsolve(t(ch), g))
     took <- FALSE
     for (k in 0:5) {

@@ -26,6 +26,7 @@ Whitened whiten(const CovStructData& d, const std::vector<MatrixXd>& V) {
     logdet[k] = ld;
   }
   Whitened w;
+  w.chol = chol;
   w.X = d.X;
   w.y = d.y;
   w.terms = d.terms;
@@ -65,6 +66,47 @@ GlsSolution gls_solve(const Whitened& w) {
   out.pwrss = L(p, p) * L(p, p);
   for (int i = 0; i < p; ++i) out.ldRX2 += 2 * std::log(L(i, i));
   return out;
+}
+
+std::vector<MatrixXd> gls_gradient_weights(const CovStructData& d, const Whitened& w, const GlsSolution& s,
+                                           int ngroups, int nvisits, bool reml) {
+  const int p = static_cast<int>(w.X.cols());
+  const int n = static_cast<int>(w.y.size());
+  const double nmp = reml ? n - p : n;
+  const double c = nmp / s.pwrss;
+  std::vector<MatrixXd> W(ngroups, MatrixXd::Zero(nvisits, nvisits));
+  // Whitened residuals and X R^-T (R R' = P), per row.
+  VectorXd e = w.y - w.X * s.beta;
+  MatrixXd G;
+  if (reml && p > 0) G = s.RX.triangularView<Eigen::Lower>().solve(w.X.transpose()).transpose();
+  const int np = static_cast<int>(w.chol.size());
+  std::vector<int> count(np, 0);
+  for (int sj = 0; sj < d.nsubj(); ++sj) {
+    const int r0 = d.start[sj], m = d.start[sj + 1] - r0;
+    const int k = d.pattern[sj];
+    ++count[k];
+    auto Lt = w.chol[k].triangularView<Eigen::Lower>().transpose();
+    VectorXd a = Lt.solve(e.segment(r0, m));
+    MatrixXd M = -c * a * a.transpose();
+    if (reml && p > 0) {
+      MatrixXd C = Lt.solve(G.middleRows(r0, m));
+      M.noalias() -= C * C.transpose();
+    }
+    MatrixXd& Wg = W[d.pattern_group[k]];
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) Wg(d.visit[r0 + i], d.visit[r0 + j]) += M(i, j);
+  }
+  // V_s^-1 is the same for every subject of a pattern.
+  for (int k = 0; k < np; ++k) {
+    const int sj = d.pattern_first[k];
+    const int r0 = d.start[sj], m = d.start[sj + 1] - r0;
+    MatrixXd Linv = w.chol[k].triangularView<Eigen::Lower>().solve(MatrixXd::Identity(m, m));
+    MatrixXd Vinv = Linv.transpose() * Linv;
+    MatrixXd& Wg = W[d.pattern_group[k]];
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) Wg(d.visit[r0 + i], d.visit[r0 + j]) += count[k] * Vinv(i, j);
+  }
+  return W;
 }
 
 }  // namespace lemma
@@ -123,6 +165,21 @@ SEXP covstruct_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const 
   d->pattern_first = as_ints(pattern_first);
   Rcpp::XPtr<CovStructData> p(d, true);
   return p;
+}
+
+// Without random-effect terms: the pieces of the criterion and the gradient
+// weights W_g of gls_gradient_weights().
+// [[Rcpp::export(.covstruct_gls_grad)]]
+Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml) {
+  const CovStructData* d = covstruct_of(ptr);
+  lemma::Whitened w = lemma::whiten(*d, as_matrices(V));
+  lemma::GlsSolution s = lemma::gls_solve(w);
+  std::vector<MatrixXd> W = lemma::gls_gradient_weights(*d, w, s, V.size(), nvisits, reml);
+  Rcpp::List Wl(W.size());
+  for (size_t g = 0; g < W.size(); ++g) Wl[g] = Rcpp::wrap(W[g]);
+  return Rcpp::List::create(Rcpp::Named("ldL2") = 0.0, Rcpp::Named("ldRX2") = s.ldRX2,
+                            Rcpp::Named("pwrss") = s.pwrss, Rcpp::Named("logdet") = w.logdet,
+                            Rcpp::Named("W") = Wl);
 }
 
 // The pieces of the criterion at (V, theta): log|L|^2, log|RX|^2, the penalized

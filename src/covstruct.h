@@ -33,6 +33,7 @@ struct Whitened {
   VectorXd y;
   std::vector<TermData> terms;
   double logdet = 0;
+  std::vector<MatrixXd> chol;  // per pattern: lower Cholesky factor of its V
 };
 
 // Whitens every subject's rows of X, y and the term matrices by the lower Cholesky
@@ -48,6 +49,15 @@ struct GlsSolution {
   double pwrss = 0;  // residual sum of squares (whitened)
 };
 GlsSolution gls_solve(const Whitened& w);
+
+// The gradient of the GLS criterion in the entries of each group's V: with
+// a_s = V_s^-1 (y_s - X_s beta), B_s = V_s^-1 X_s and P = X'V^-1 X,
+//   d crit = sum_g < W_g, dV_g >,
+//   W_g = sum over subjects s of g, placed at their visits, of
+//         V_s^-1 - (nmp / pwrss) a_s a_s' [ - B_s P^-1 B_s'  for REML ],
+// so the gradient in any parametrization of V costs one pass over the data.
+std::vector<MatrixXd> gls_gradient_weights(const CovStructData& d, const Whitened& w, const GlsSolution& s,
+                                           int ngroups, int nvisits, bool reml);
 
 }  // namespace lemma
 
