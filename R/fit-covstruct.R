@@ -141,8 +141,9 @@ covstruct_devfun <- function(frame, REML = TRUE) {
   }
   # Without random effects the gradient is exact in V (C++ weights W_g) and the
   # derivatives of V in its parameters, which need no data, are central differences.
-  gradient <- if (ntheta == 0L) function(par) {
-    s <- .covstruct_gls_grad(ptr, covstruct_Vs(spec, par), spec$m, REML)
+  # With sigma2 > 0, the gradient of the deviance at that sigma^2 (not profiled).
+  gradient <- if (ntheta == 0L) function(par, sigma2 = 0) {
+    s <- .covstruct_gls_grad(ptr, covstruct_Vs(spec, par), spec$m, REML, sigma2)
     h <- 1e-6 * pmax(1, abs(par))
     vapply(seq_along(par), function(k) {
       e <- replace(numeric(length(par)), k, h[k])
@@ -304,7 +305,18 @@ covstruct_satterthwaite_parts <- function(fit) {
   psi <- c(x0, fit$sigma)
   m <- length(psi)
   h <- 1e-4 * pmax(abs(psi), 0.1)
-  H <- num_hessian(dev, psi, h)
+  H <- if (is.null(env$gradient)) num_hessian(dev, psi, h) else {
+    # central differences of the exact gradient (2 m evaluations instead of 2 m^2)
+    grad <- function(x) {
+      s <- env$pieces(x[seq_len(k)])
+      c(env$gradient(x[seq_len(k)], x[k + 1L]^2), 2 * nmp / x[k + 1L] - 2 * s$pwrss / x[k + 1L]^3)
+    }
+    Hg <- vapply(seq_len(m), function(j) {
+      e <- replace(numeric(m), j, h[j])
+      (grad(psi + e) - grad(psi - e)) / (2 * h[j])
+    }, numeric(m))
+    (Hg + t(Hg)) / 2
+  }
   eh <- eigen(H, symmetric = TRUE)
   pos <- eh$values > 1e-8
   Hinv <- eh$vectors[, pos, drop = FALSE] %*% (t(eh$vectors[, pos, drop = FALSE]) / eh$values[pos])

@@ -30,8 +30,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // covstruct_gls_grad
-Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml);
-RcppExport SEXP _lemma_covstruct_gls_grad(SEXP ptrSEXP, SEXP VSEXP, SEXP nvisitsSEXP, SEXP remlSEXP) {
+Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml, double sigma2);
+RcppExport SEXP _lemma_covstruct_gls_grad(SEXP ptrSEXP, SEXP VSEXP, SEXP nvisitsSEXP, SEXP remlSEXP, SEXP sigma2SEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -39,7 +39,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< Rcpp::List >::type V(VSEXP);
     Rcpp::traits::input_parameter< int >::type nvisits(nvisitsSEXP);
     Rcpp::traits::input_parameter< bool >::type reml(remlSEXP);
-    rcpp_result_gen = Rcpp::wrap(covstruct_gls_grad(ptr, V, nvisits, reml));
+    Rcpp::traits::input_parameter< double >::type sigma2(sigma2SEXP);
+    rcpp_result_gen = Rcpp::wrap(covstruct_gls_grad(ptr, V, nvisits, reml, sigma2));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -335,7 +336,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_lemma_covstruct_new", (DL_FUNC) &_lemma_covstruct_new, 8},
-    {"_lemma_covstruct_gls_grad", (DL_FUNC) &_lemma_covstruct_gls_grad, 4},
+    {"_lemma_covstruct_gls_grad", (DL_FUNC) &_lemma_covstruct_gls_grad, 5},
     {"_lemma_covstruct_eval", (DL_FUNC) &_lemma_covstruct_eval, 4},
     {"_lemma_model_theta_derivs", (DL_FUNC) &_lemma_model_theta_derivs, 3},
     {"_lemma_model_sparse_parts", (DL_FUNC) &_lemma_model_sparse_parts, 2},

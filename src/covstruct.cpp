@@ -69,11 +69,11 @@ GlsSolution gls_solve(const Whitened& w) {
 }
 
 std::vector<MatrixXd> gls_gradient_weights(const CovStructData& d, const Whitened& w, const GlsSolution& s,
-                                           int ngroups, int nvisits, bool reml) {
+                                           int ngroups, int nvisits, bool reml, double sigma2) {
   const int p = static_cast<int>(w.X.cols());
   const int n = static_cast<int>(w.y.size());
   const double nmp = reml ? n - p : n;
-  const double c = nmp / s.pwrss;
+  const double c = sigma2 > 0 ? 1 / sigma2 : nmp / s.pwrss;
   std::vector<MatrixXd> W(ngroups, MatrixXd::Zero(nvisits, nvisits));
   // Whitened residuals and X R^-T (R R' = P), per row.
   VectorXd e = w.y - w.X * s.beta;
@@ -168,13 +168,13 @@ SEXP covstruct_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const 
 }
 
 // Without random-effect terms: the pieces of the criterion and the gradient
-// weights W_g of gls_gradient_weights().
+// weights W_g of gls_gradient_weights() (sigma2 = 0: sigma^2 profiled out).
 // [[Rcpp::export(.covstruct_gls_grad)]]
-Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml) {
+Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml, double sigma2 = 0) {
   const CovStructData* d = covstruct_of(ptr);
   lemma::Whitened w = lemma::whiten(*d, as_matrices(V));
   lemma::GlsSolution s = lemma::gls_solve(w);
-  std::vector<MatrixXd> W = lemma::gls_gradient_weights(*d, w, s, V.size(), nvisits, reml);
+  std::vector<MatrixXd> W = lemma::gls_gradient_weights(*d, w, s, V.size(), nvisits, reml, sigma2);
   Rcpp::List Wl(W.size());
   for (size_t g = 0; g < W.size(); ++g) Wl[g] = Rcpp::wrap(W[g]);
   return Rcpp::List::create(Rcpp::Named("ldL2") = 0.0, Rcpp::Named("ldRX2") = s.ldRX2,

@@ -54,10 +54,12 @@ GlsSolution gls_solve(const Whitened& w);
 // a_s = V_s^-1 (y_s - X_s beta), B_s = V_s^-1 X_s and P = X'V^-1 X,
 //   d crit = sum_g < W_g, dV_g >,
 //   W_g = sum over subjects s of g, placed at their visits, of
-//         V_s^-1 - (nmp / pwrss) a_s a_s' [ - B_s P^-1 B_s'  for REML ],
-// so the gradient in any parametrization of V costs one pass over the data.
+//         V_s^-1 - c a_s a_s' [ - B_s P^-1 B_s'  for REML ],
+// c = nmp / pwrss for the criterion with sigma^2 profiled out, 1 / sigma2 for the
+// deviance at a given sigma2 > 0. The gradient in any parametrization of V costs
+// one pass over the data.
 std::vector<MatrixXd> gls_gradient_weights(const CovStructData& d, const Whitened& w, const GlsSolution& s,
-                                           int ngroups, int nvisits, bool reml);
+                                           int ngroups, int nvisits, bool reml, double sigma2 = 0);
 
 }  // namespace lemma
 
