@@ -144,18 +144,38 @@ covstruct_devfun <- function(frame, REML = TRUE) {
   # With sigma2 > 0, the gradient of the deviance at that sigma^2 (not profiled).
   gradient <- if (ntheta == 0L) function(par, sigma2 = 0) {
     s <- .covstruct_gls_grad(ptr, covstruct_Vs(spec, par), spec$m, REML, sigma2)
-    h <- 1e-6 * pmax(1, abs(par))
-    vapply(seq_along(par), function(k) {
-      e <- replace(numeric(length(par)), k, h[k])
-      dV <- Map(`-`, covstruct_Vs(spec, par + e), covstruct_Vs(spec, par - e))
-      sum(vapply(seq_along(dV), function(g) sum(s$W[[g]] * dV[[g]]), numeric(1))) / (2 * h[k])
-    }, numeric(1))
+    covstruct_chain(spec, par, s$W)
   }
   function(par) {
     s <- tryCatch(pieces(par), error = function(e) NULL)
     if (is.null(s)) return(Inf)
     criterion(s, REML)
   }
+}
+
+# sum_g < W_g, dV_g / dpar_k > for every parameter k: exact for us (V = s L L',
+# d/dL < W, L L' > = 2 W L), central differences of the data-free map otherwise.
+covstruct_chain <- function(spec, par, W) {
+  if (spec$type == "us") {
+    m <- spec$m
+    lt <- lower.tri(diag(m), diag = TRUE)
+    return(unlist(lapply(seq_len(spec$ngroups), function(g) {
+      pg <- par[spec$index[[g]]]
+      L <- matrix(0, m, m)
+      L[lt] <- c(0, pg[seq_len(spec$npar)])
+      diag(L) <- exp(diag(L))
+      sc <- if (g > 1L) exp(pg[spec$npar + 1L]) else 1
+      dL <- 2 * sc * (W[[g]] %*% L)
+      diag(dL) <- diag(dL) * diag(L)
+      c(dL[lt][-1L], if (g > 1L) sc * sum(W[[g]] * tcrossprod(L)))
+    })))
+  }
+  h <- 1e-6 * pmax(1, abs(par))
+  vapply(seq_along(par), function(k) {
+    e <- replace(numeric(length(par)), k, h[k])
+    dV <- Map(`-`, covstruct_Vs(spec, par + e), covstruct_Vs(spec, par - e))
+    sum(vapply(seq_along(dV), function(g) sum(W[[g]] * dV[[g]]), numeric(1))) / (2 * h[k])
+  }, numeric(1))
 }
 
 # Central-difference gradient: the criterion is cheap, and nlminb's own forward
@@ -198,6 +218,9 @@ covstruct_optimize <- function(devfun, polish = 4L) {
   # optimum it changes little, and steps with it converge linearly at a fast rate.
   free <- x > lower
   ch <- NULL
+  # With the exact gradient nlminb itself converges (gradients ~1e-10); polish only
+  # if it did not.
+  if (!is.null(env$gradient) && max(abs(gr(x)[free]), 0) < 1e-6) polish <- 0L
   if (polish > 0L && any(free)) {
     H <- if (is.null(env$gradient)) {
       num_hessian(function(z) { y <- x; y[free] <- z; devfun(y) }, x[free], 1e-4 * pmax(abs(x[free]), 0.1))
