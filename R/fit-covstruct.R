@@ -218,9 +218,9 @@ covstruct_optimize <- function(devfun, polish = 4L) {
   # optimum it changes little, and steps with it converge linearly at a fast rate.
   free <- x > lower
   ch <- NULL
-  # With the exact gradient nlminb itself converges (gradients ~1e-10); polish only
-  # if it did not.
-  if (!is.null(env$gradient) && max(abs(gr(x)[free]), 0) < 1e-6) polish <- 0L
+  # nlminb stops at gradients of order 1e-4 even with the exact gradient (at
+  # "relative convergence"); a converged start needs no polish.
+  if (!is.null(env$gradient) && max(abs(gr(x)[free]), 0) < 1e-8) polish <- 0L
   if (polish > 0L && any(free)) {
     H <- if (is.null(env$gradient)) {
       num_hessian(function(z) { y <- x; y[free] <- z; devfun(y) }, x[free], 1e-4 * pmax(abs(x[free]), 0.1))

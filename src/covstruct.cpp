@@ -79,32 +79,37 @@ std::vector<MatrixXd> gls_gradient_weights(const CovStructData& d, const Whitene
   VectorXd e = w.y - w.X * s.beta;
   MatrixXd G;
   if (reml && p > 0) G = s.RX.triangularView<Eigen::Lower>().solve(w.X.transpose()).transpose();
+  // Per pattern k with factor L (V = L L'), sum_s V^-1 r_s r_s' V^-1 =
+  // L^-T (sum_s rw_s rw_s') L^-1 for whitened rw_s: accumulate the whitened outer
+  // products per pattern and solve twice per pattern, not per subject.
   const int np = static_cast<int>(w.chol.size());
   std::vector<int> count(np, 0);
+  std::vector<MatrixXd> acc(np);
+  for (int k = 0; k < np; ++k) {
+    const int sj = d.pattern_first[k];
+    const int m = d.start[sj + 1] - d.start[sj];
+    acc[k] = MatrixXd::Zero(m, m);
+  }
   for (int sj = 0; sj < d.nsubj(); ++sj) {
     const int r0 = d.start[sj], m = d.start[sj + 1] - r0;
     const int k = d.pattern[sj];
     ++count[k];
-    auto Lt = w.chol[k].triangularView<Eigen::Lower>().transpose();
-    VectorXd a = Lt.solve(e.segment(r0, m));
-    MatrixXd M = -c * a * a.transpose();
+    auto es = e.segment(r0, m);
+    acc[k].noalias() -= c * es * es.transpose();
     if (reml && p > 0) {
-      MatrixXd C = Lt.solve(G.middleRows(r0, m));
-      M.noalias() -= C * C.transpose();
+      auto Gs = G.middleRows(r0, m);
+      acc[k].noalias() -= Gs * Gs.transpose();
     }
-    MatrixXd& Wg = W[d.pattern_group[k]];
-    for (int i = 0; i < m; ++i)
-      for (int j = 0; j < m; ++j) Wg(d.visit[r0 + i], d.visit[r0 + j]) += M(i, j);
   }
-  // V_s^-1 is the same for every subject of a pattern.
   for (int k = 0; k < np; ++k) {
     const int sj = d.pattern_first[k];
     const int r0 = d.start[sj], m = d.start[sj + 1] - r0;
-    MatrixXd Linv = w.chol[k].triangularView<Eigen::Lower>().solve(MatrixXd::Identity(m, m));
-    MatrixXd Vinv = Linv.transpose() * Linv;
+    auto L = w.chol[k].triangularView<Eigen::Lower>();
+    MatrixXd Linv = L.solve(MatrixXd::Identity(m, m));
+    MatrixXd M = Linv.transpose() * (acc[k] + count[k] * MatrixXd::Identity(m, m)) * Linv;
     MatrixXd& Wg = W[d.pattern_group[k]];
     for (int i = 0; i < m; ++i)
-      for (int j = 0; j < m; ++j) Wg(d.visit[r0 + i], d.visit[r0 + j]) += count[k] * Vinv(i, j);
+      for (int j = 0; j < m; ++j) Wg(d.visit[r0 + i], d.visit[r0 + j]) += M(i, j);
   }
   return W;
 }
