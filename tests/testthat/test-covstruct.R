@@ -153,3 +153,17 @@ test_that("emmeans contrasts and the Satterthwaite F test agree with mmrm (store
   expect_equal(a["RACE", "DenDF"], refs$us_race_F$denom_df, tolerance = 1e-3)
   expect_equal(a["RACE", "F value"], refs$us_race_F$f_stat, tolerance = 1e-5)
 })
+
+test_that("subjects in two groups and random-effect terms that vary within a subject are refused", {
+  d <- fev()
+  d$G <- factor(ifelse(d$AVISIT == "VIS1", "a", "b"))
+  expect_error(lmm(FEV1 ~ ARMCD + us(AVISIT | G / USUBJID), d), "is in more than one group of 'G'")
+  expect_error(lmm(FEV1 ~ ARMCD + (1 | G) + ar1(AVISIT | USUBJID), d),
+               "changes level within a subject of ar1\\(AVISIT \\| USUBJID\\): not yet supported")
+})
+
+test_that("models without a covariance term are fitted as before (no covstruct class)", {
+  fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  expect_false(inherits(fit, "lemma_covfit"))
+  expect_null(fit$covstruct)
+})
