@@ -167,3 +167,24 @@ test_that("models without a covariance term are fitted as before (no covstruct c
   expect_false(inherits(fit, "lemma_covfit"))
   expect_null(fit$covstruct)
 })
+
+test_that("cs residuals with a site intercept are lmer's (1 | site) + (1 | id), with lmerTest's df", {
+  skip_if_not_installed("lme4")
+  skip_if_not_installed("lmerTest")
+  ## Compound symmetry with a positive correlation is a subject intercept: the same
+  ## model in another parametrization, so the optimum, cov(beta) and the
+  ## Satterthwaite df (invariant to the parametrization) must agree.
+  set.seed(3)
+  ns <- 24; m <- 5; nsite <- 6
+  dd <- expand.grid(visit = factor(paste0("v", 1:m)), id = factor(1:ns))
+  dd$site <- factor((as.integer(dd$id) - 1) %% nsite + 1)
+  dd$arm <- factor(ifelse(as.integer(dd$id) %% 2 == 0, "b", "a"))
+  dd$y <- rnorm(nsite)[dd$site] + rnorm(ns, sd = 0.8)[dd$id] + rnorm(ns * m) + 0.4 * (dd$arm == "b")
+  dd <- dd[-c(4, 17, 50, 51, 88), ]
+  fit <- lmm(y ~ arm * visit + (1 | site) + cs(visit | id), dd)
+  lt <- lmerTest::lmer(y ~ arm * visit + (1 | site) + (1 | id), dd)
+  expect_equal(as.numeric(logLik(fit)), as.numeric(logLik(lt)), tolerance = 1e-7)
+  expect_equal(unname(fixef(fit)), unname(lme4::fixef(lt)), tolerance = 1e-6)
+  expect_equal(unname(sqrt(diag(vcov(fit)))), unname(sqrt(diag(as.matrix(vcov(lt))))), tolerance = 1e-5)
+  expect_equal(unname(summary(fit)$coefficients[, "df"]), unname(summary(lt)$coefficients[, "df"]), tolerance = 1e-3)
+})
