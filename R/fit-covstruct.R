@@ -123,8 +123,14 @@ covstruct_devfun <- function(frame, REML = TRUE) {
   ix <- frame$cs_index
   terms <- if (is.null(frame$reterms)) list() else lapply(frame$reterms$terms, function(t)
     list(codes = as.integer(t$factor)[ord], X = t$X[ord, , drop = FALSE], nlev = t$nlev))
-  ptr <- .covstruct_new(terms, frame$X[ord, , drop = FALSE], (frame$y - frame$offset)[ord], ix$start, ix$visit,
-                        ix$pattern, ix$pattern_group, ix$pattern_first)
+  new_ptr <- function() .covstruct_new(terms, frame$X[ord, , drop = FALSE], (frame$y - frame$offset)[ord], ix$start,
+                                       ix$visit, ix$pattern, ix$pattern_group, ix$pattern_first)
+  ptr <- new_ptr()
+  # A fit saved and reloaded has lost its C++ data: rebuilt on first use.
+  live_ptr <- function() {
+    if (identical(ptr, methods::new("externalptr"))) ptr <<- new_ptr()
+    ptr
+  }
   cs <- frame$covstruct
   spec <- covstruct_spec(cs$type, length(cs$visit_levels), if (is.null(cs$group)) NULL else cs$group_levels)
   ntheta <- if (is.null(frame$reterms)) 0L else length(frame$reterms$theta)
@@ -133,7 +139,7 @@ covstruct_devfun <- function(frame, REML = TRUE) {
   REML <- isTRUE(REML)
   pieces <- function(par, full = FALSE) {
     theta <- par[seq_len(ntheta)]
-    .covstruct_eval(ptr, covstruct_Vs(spec, par[ntheta + seq_len(spec$total)]), theta, full)
+    .covstruct_eval(live_ptr(), covstruct_Vs(spec, par[ntheta + seq_len(spec$total)]), theta, full)
   }
   criterion <- function(s, reml) {
     nmp <- if (reml) n - p else n
@@ -143,7 +149,7 @@ covstruct_devfun <- function(frame, REML = TRUE) {
   # derivatives of V in its parameters, which need no data, are central differences.
   # With sigma2 > 0, the gradient of the deviance at that sigma^2 (not profiled).
   gradient <- if (ntheta == 0L) function(par, sigma2 = 0) {
-    s <- .covstruct_gls_grad(ptr, covstruct_Vs(spec, par), spec$m, REML, sigma2)
+    s <- .covstruct_gls_grad(live_ptr(), covstruct_Vs(spec, par), spec$m, REML, sigma2)
     covstruct_chain(spec, par, s$W)
   }
   function(par) {

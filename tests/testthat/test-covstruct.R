@@ -188,3 +188,10 @@ test_that("cs residuals with a site intercept are lmer's (1 | site) + (1 | id), 
   expect_equal(unname(sqrt(diag(vcov(fit)))), unname(sqrt(diag(as.matrix(vcov(lt))))), tolerance = 1e-5)
   expect_equal(unname(summary(fit)$coefficients[, "df"]), unname(summary(lt)$coefficients[, "df"]), tolerance = 1e-3)
 })
+
+test_that("a fit saved and reloaded rebuilds its C++ data for summary()", {
+  fit <- lmm(fev_formula("ar1"), fev())
+  f2 <- unserialize(serialize(fit, NULL))
+  ## same data, same parameters: the same numbers up to rounding
+  expect_equal(fixef_table(f2), fixef_table(fit), tolerance = 1e-10)
+})
