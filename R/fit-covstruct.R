@@ -51,6 +51,13 @@ covstruct_frame <- function(mc, env) {
   if (!is.factor(visit))
     stop(sprintf("the visit variable '%s' of %s must be a factor (it is %s)", cs$visit, cs$text, class(visit)[1]),
          call. = FALSE)
+  # As mmrm: visit levels without an observation are dropped, which changes the
+  # distances ar1, toep and ad see, so say so.
+  all_levels <- tryCatch(levels(eval(mc$data, env)[[cs$visit]]), error = function(e) NULL)
+  gone <- setdiff(all_levels, levels(visit))
+  if (length(gone))
+    message(sprintf("the visit levels %s have no observation in the model's rows and were dropped from %s",
+                    paste(sQuote(gone, FALSE), collapse = ", "), cs$text))
   subject <- factor(df[[cs$subject]])
   group <- if (is.null(cs$group)) factor(rep("all", nrow(df))) else df[[cs$group]]
   if (!is.factor(group) && !is.character(group))

@@ -195,3 +195,10 @@ test_that("a fit saved and reloaded rebuilds its C++ data for summary()", {
   ## same data, same parameters: the same numbers up to rounding
   expect_equal(fixef_table(f2), fixef_table(fit), tolerance = 1e-10)
 })
+
+test_that("visit levels without observations are dropped with a message naming them", {
+  d <- fev()
+  d <- d[d$AVISIT != "VIS3", ]
+  expect_message(fit <- lmm(fev_formula("ar1"), d), "'VIS3' have no observation")
+  expect_equal(dim(VarCorr(fit)$residual[[1]]), c(3L, 3L))
+})
