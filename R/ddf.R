@@ -59,6 +59,7 @@ varpar_gradient <- function(fit, theta, sigma, ptr = model_ptr(fit)) {
 #' @keywords internal
 #' @noRd
 satterthwaite_parts <- function(fit) {
+  if (inherits(fit, "lemma_covfit")) return(covstruct_satterthwaite_parts(fit))
   cache <- inference_cache(fit)
   if (!is.null(cache$satt)) return(cache$satt)
   ptr <- model_ptr(fit)
@@ -122,6 +123,7 @@ fstat_ddf <- function(nu, tol = 1e-8) {
 }
 
 check_ddf_fit <- function(fit, ddf) {
+  if (ddf == "Kenward-Roger" && inherits(fit, "lemma_covfit")) covfit_refuse("Kenward-Roger's method")
   if (ddf == "Kenward-Roger" && !isTRUE(fit$REML))
     stop("Kenward-Roger's method is only available for REML fits", call. = FALSE)
   invisible()

@@ -14,7 +14,12 @@
 #'
 #' @param formula a two-sided formula with fixed effects and random-effect terms
 #'   `(lhs | group)`; `(lhs || group)` for uncorrelated effects, `a/b` for nesting,
-#'   `a:b` for an interaction as grouping factor, `offset()` terms.
+#'   `a:b` for an interaction as grouping factor, `offset()` terms. At most one
+#'   residual covariance term in the mmrm package's notation: `us(visit | id)`
+#'   (unstructured), `toep`, `ar1`, `cs`, `ad` and their heterogeneous forms `toeph`,
+#'   `ar1h`, `csh`, `adh`; `us(visit | arm / id)` for one structure per level of
+#'   `arm`. `visit` must be a factor; a subject contributes the visits it has. Such a
+#'   model gives a fit of class `"lemma_covfit"` (see [covfit-methods]).
 #' @param data a data frame (a matrix or list with named columns is read as one, as
 #'   lme4 reads it).
 #' @param REML `TRUE` (default) for REML, `FALSE` for maximum likelihood.
@@ -40,6 +45,7 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
   check_flag(REML, "REML", "lmm")
   check_control(control, "lmm")
   mc <- match.call()
+  if (has_covstruct(formula)) return(lmm_covstruct(mc, parent.frame(), REML, control))
   fc <- mc
   fc[[1L]] <- quote(lemma::lmm_frame)
   fc$REML <- NULL

@@ -199,3 +199,74 @@ fixed_formula <- function(formula) {
   out <- if (length(formula) == 3L) call("~", formula[[2]], rhs) else call("~", rhs)
   stats::as.formula(out, env = environment(formula))
 }
+
+# Residual covariance terms in the mmrm package's notation: `us(visit | id)`,
+# `ar1(visit | arm / id)`, ... (types in R/covstruct.R). Read where a random-effect
+# term is read (in sums and parentheses); at most one per model.
+is_covstruct_call <- function(e) {
+  is.call(e) && is.name(e[[1]]) && as.character(e[[1]]) %in% covstruct_types && length(e) == 2L &&
+    is.call(e[[2]]) && identical(e[[2]][[1]], as.name("|"))
+}
+
+find_covstructs <- function(e) {
+  if (!is.call(e)) return(list())
+  if (is_covstruct_call(e)) return(list(e))
+  op <- as.character(e[[1]])[1]
+  if (op %in% c("(", "+", "-")) return(do.call(c, lapply(as.list(e)[-1], find_covstructs)))
+  if (op %in% formula_ops) {
+    inner <- do.call(c, lapply(as.list(e)[-1], find_covstructs))
+    if (length(inner))
+      stop(sprintf("the covariance term %s is an operand of '%s' in '%s': add it with '+'",
+                   deparse1(inner[[1]]), op, deparse1(e)), call. = FALSE)
+  }
+  list()
+}
+
+# The covariance term of a formula, parsed: NULL when there is none.
+covstruct_term <- function(formula) {
+  cs <- find_covstructs(formula[[length(formula)]])
+  if (length(cs) == 0L) return(NULL)
+  if (length(cs) > 1L)
+    stop(sprintf("the formula has %d residual covariance terms (%s): a model takes at most one", length(cs),
+                 paste(vapply(cs, deparse1, ""), collapse = ", ")), call. = FALSE)
+  e <- cs[[1]]
+  bar <- e[[2]]
+  txt <- deparse1(e)
+  rhs <- bar[[3]]
+  group <- NULL
+  if (is.call(rhs) && identical(rhs[[1]], as.name("/"))) {
+    group <- rhs[[2]]
+    rhs <- rhs[[3]]
+  }
+  for (v in list(bar[[2]], rhs, group)) {
+    if (!is.null(v) && !is.name(v))
+      stop(sprintf("in the covariance term %s, '%s' must be a variable name", txt, deparse1(v)), call. = FALSE)
+  }
+  list(type = as.character(e[[1]]), visit = as.character(bar[[2]]), subject = as.character(rhs),
+       group = if (is.null(group)) NULL else as.character(group), text = txt)
+}
+
+# The formula without its covariance term.
+drop_covstruct <- function(formula) {
+  drop <- function(e) {
+    if (!is.call(e)) return(e)
+    if (is_covstruct_call(e)) return(NULL)
+    op <- as.character(e[[1]])[1]
+    if (op == "(") {
+      inner <- drop(e[[2]])
+      return(if (is.null(inner)) NULL else call("(", inner))
+    }
+    if (op %in% c("+", "-")) {
+      parts <- lapply(as.list(e)[-1], drop)
+      if (length(parts) == 1L) return(if (is.null(parts[[1]])) NULL else call(op, parts[[1]]))
+      if (is.null(parts[[2]])) return(parts[[1]])
+      if (is.null(parts[[1]])) return(if (op == "+") parts[[2]] else call("-", parts[[2]]))
+      return(call(op, parts[[1]], parts[[2]]))
+    }
+    e
+  }
+  i <- length(formula)
+  rhs <- drop(formula[[i]])
+  formula[[i]] <- if (is.null(rhs)) 1 else rhs
+  formula
+}

@@ -73,6 +73,8 @@ lmm_object <- function(devfun, opt, call = NULL) {
 
 # The C++ model behind a fit, rebuilt if the object was saved and reloaded.
 model_ptr <- function(fit) {
+  # The blocked model of the unwhitened data would ignore a residual structure.
+  if (inherits(fit, "lemma_covfit")) covfit_refuse("this method")
   ptr <- fit$model_env$ptr
   if (is.null(ptr) || ptr_is_null(ptr)) {
     ptr <- new_model_ptr(fit$model_env$frame)

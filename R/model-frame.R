@@ -28,6 +28,9 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
   # Stored with (x || g) expanded, as lme4 stores it, so that formula(fit) and update() see the pieces.
   formula <- expand_formula(formula)
   bars <- random_terms(formula)
+  if (has_covstruct(formula))
+    stop("lmm_frame() does not build models with a residual covariance term such as us(visit | id); fit them with lmm()",
+         call. = FALSE)
   if (length(bars) == 0L)
     stop("the formula has no random-effect term such as (1 | g); use lm() for a model without one",
          call. = FALSE)

@@ -126,7 +126,7 @@ tidy.lemma_fit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE
 #' @export
 glance.lemma_fit <- function(x, ...) {
   n <- length(x$y)
-  df <- length(x$beta) + length(x$theta) + 1L
+  df <- attr(stats::logLik(x), "df")
   crit <- if (isTRUE(x$REML)) x$devcomp[["REML"]] else x$devcomp[["dev"]]
   ll <- -crit / 2
   res <- data.frame(nobs = n, sigma = x$sigma, logLik = ll, AIC = -2 * ll + 2 * df,

@@ -11,6 +11,53 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// covstruct_new
+SEXP covstruct_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y, Rcpp::IntegerVector start, Rcpp::IntegerVector visit, Rcpp::IntegerVector pattern, Rcpp::IntegerVector pattern_group, Rcpp::IntegerVector pattern_first);
+RcppExport SEXP _lemma_covstruct_new(SEXP termsSEXP, SEXP XSEXP, SEXP ySEXP, SEXP startSEXP, SEXP visitSEXP, SEXP patternSEXP, SEXP pattern_groupSEXP, SEXP pattern_firstSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type terms(termsSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type X(XSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type y(ySEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type start(startSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type visit(visitSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type pattern(patternSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type pattern_group(pattern_groupSEXP);
+    Rcpp::traits::input_parameter< Rcpp::IntegerVector >::type pattern_first(pattern_firstSEXP);
+    rcpp_result_gen = Rcpp::wrap(covstruct_new(terms, X, y, start, visit, pattern, pattern_group, pattern_first));
+    return rcpp_result_gen;
+END_RCPP
+}
+// covstruct_gls_grad
+Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml, double sigma2);
+RcppExport SEXP _lemma_covstruct_gls_grad(SEXP ptrSEXP, SEXP VSEXP, SEXP nvisitsSEXP, SEXP remlSEXP, SEXP sigma2SEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type V(VSEXP);
+    Rcpp::traits::input_parameter< int >::type nvisits(nvisitsSEXP);
+    Rcpp::traits::input_parameter< bool >::type reml(remlSEXP);
+    Rcpp::traits::input_parameter< double >::type sigma2(sigma2SEXP);
+    rcpp_result_gen = Rcpp::wrap(covstruct_gls_grad(ptr, V, nvisits, reml, sigma2));
+    return rcpp_result_gen;
+END_RCPP
+}
+// covstruct_eval
+Rcpp::List covstruct_eval(SEXP ptr, Rcpp::List V, const Eigen::Map<Eigen::VectorXd> theta, bool full);
+RcppExport SEXP _lemma_covstruct_eval(SEXP ptrSEXP, SEXP VSEXP, SEXP thetaSEXP, SEXP fullSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type V(VSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type theta(thetaSEXP);
+    Rcpp::traits::input_parameter< bool >::type full(fullSEXP);
+    rcpp_result_gen = Rcpp::wrap(covstruct_eval(ptr, V, theta, full));
+    return rcpp_result_gen;
+END_RCPP
+}
 // model_theta_derivs
 Rcpp::List model_theta_derivs(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool logdet);
 RcppExport SEXP _lemma_model_theta_derivs(SEXP ptrSEXP, SEXP thetaSEXP, SEXP logdetSEXP) {
@@ -288,6 +335,9 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_lemma_covstruct_new", (DL_FUNC) &_lemma_covstruct_new, 8},
+    {"_lemma_covstruct_gls_grad", (DL_FUNC) &_lemma_covstruct_gls_grad, 5},
+    {"_lemma_covstruct_eval", (DL_FUNC) &_lemma_covstruct_eval, 4},
     {"_lemma_model_theta_derivs", (DL_FUNC) &_lemma_model_theta_derivs, 3},
     {"_lemma_model_sparse_parts", (DL_FUNC) &_lemma_model_sparse_parts, 2},
     {"_lemma_model_dev_parts", (DL_FUNC) &_lemma_model_dev_parts, 2},

@@ -1,0 +1,118 @@
+# Residual covariance structures (MMRM): their parametrization.
+#
+# The covariance of a subject's residuals over the visits is sigma^2 V, with sigma^2
+# profiled out of the criterion as for independent residuals, so V has a fixed
+# scale: a correlation matrix for the homogeneous structures (ar1, cs, toep, ad),
+# and for the heterogeneous ones and us a matrix whose first diagonal element is 1
+# (sigma^2 is the variance at the first visit). Each structure maps unconstrained
+# parameters to a positive definite V:
+#   us    V = L L', L lower triangular with log diagonal, L[1, 1] = 1
+#   sds   visit 1 has 1, the others exp(par) (the h forms)
+#   ar1   rho^|i - j|, rho = par / sqrt(1 + par^2)
+#   cs    rho off the diagonal, rho in (-1 / (m - 1), 1) by a logistic map
+#   ad    corr(i, j) = prod of the adjacent correlations rho_i .. rho_(j-1)
+#   toep  autocorrelations from partial autocorrelations (Durbin-Levinson), each
+#         in (-1, 1), so every value is a valid Toeplitz correlation
+# Group-specific structures (`us(visit | arm / id)`) have one V per group; groups
+# after the first also carry a log variance ratio to the first.
+
+covstruct_types <- c("us", "toep", "toeph", "ar1", "ar1h", "cs", "csh", "ad", "adh")
+
+covstruct_labels <- c(us = "unstructured", toep = "Toeplitz", toeph = "heterogeneous Toeplitz",
+                      ar1 = "AR(1)", ar1h = "heterogeneous AR(1)", cs = "compound symmetry",
+                      csh = "heterogeneous compound symmetry", ad = "ante-dependence",
+                      adh = "heterogeneous ante-dependence")
+
+# Number of parameters of one group's V over m visits.
+covstruct_npar <- function(type, m) {
+  het <- if (type %in% c("toeph", "ar1h", "csh", "adh")) m - 1L else 0L
+  switch(type,
+         us = m * (m + 1L) / 2L - 1L,
+         toep = , toeph = m - 1L + het,
+         ar1 = , ar1h = 1L + het,
+         cs = , csh = 1L + het,
+         ad = , adh = m - 1L + het)
+}
+
+corr_map <- function(x) x / sqrt(1 + x^2)
+
+# The correlation matrix of one structure (homogeneous part).
+covstruct_corr <- function(type, par, m) {
+  d <- abs(outer(seq_len(m), seq_len(m), "-"))
+  switch(type,
+         ar1 = , ar1h = corr_map(par[1L])^d,
+         cs = , csh = {
+           rho <- -1 / (m - 1) + m / (m - 1) * stats::plogis(par[1L])
+           R <- matrix(rho, m, m)
+           diag(R) <- 1
+           R
+         },
+         ad = , adh = {
+           r <- corr_map(par)
+           R <- diag(m)
+           for (i in seq_len(m - 1L)) for (j in (i + 1L):m) R[i, j] <- R[j, i] <- prod(r[i:(j - 1L)])
+           R
+         },
+         toep = , toeph = {
+           acf <- pacf_to_acf(corr_map(par))
+           matrix(c(1, acf)[d + 1L], m, m)
+         })
+}
+
+# Autocorrelations 1..k of a stationary process from its partial autocorrelations.
+pacf_to_acf <- function(pacf) {
+  k <- length(pacf)
+  rho <- numeric(k)
+  phi <- numeric(0)
+  for (j in seq_len(k)) {
+    if (j == 1L) {
+      rho[1L] <- pacf[1L]
+    } else {
+      rho[j] <- sum(phi * rho[(j - 1L):1L]) + pacf[j] * (1 - sum(phi * rho[seq_len(j - 1L)]))
+    }
+    phi <- c(phi - pacf[j] * rev(phi), pacf[j])
+  }
+  rho
+}
+
+# V (fixed scale) of one group from its parameters.
+covstruct_V1 <- function(type, par, m) {
+  if (type == "us") {
+    L <- matrix(0, m, m)
+    L[lower.tri(L, diag = TRUE)] <- c(0, par)
+    diag(L) <- exp(diag(L))
+    return(tcrossprod(L))
+  }
+  if (m == 1L) return(matrix(1, 1L, 1L))
+  het <- type %in% c("toeph", "ar1h", "csh", "adh")
+  nh <- if (het) m - 1L else 0L
+  R <- covstruct_corr(type, par[seq_len(length(par) - nh)], m)
+  if (!het) return(R)
+  s <- c(1, exp(par[length(par) - nh + seq_len(nh)]))
+  R * tcrossprod(s)
+}
+
+# The V of every group from the structure's whole parameter vector.
+covstruct_Vs <- function(spec, par) {
+  lapply(seq_len(spec$ngroups), function(g) {
+    pg <- par[spec$index[[g]]]
+    k <- spec$npar
+    V <- covstruct_V1(spec$type, pg[seq_len(k)], spec$m)
+    if (g > 1L) V <- exp(pg[k + 1L]) * V
+    V
+  })
+}
+
+# The layout of a structure's parameters over its groups.
+covstruct_spec <- function(type, m, groups) {
+  k <- covstruct_npar(type, m)
+  ng <- max(1L, length(groups))
+  index <- list()
+  at <- 0L
+  for (g in seq_len(ng)) {
+    len <- k + (g > 1L)
+    index[[g]] <- at + seq_len(len)
+    at <- at + len
+  }
+  list(type = type, m = m, npar = k, ngroups = ng, groups = groups, index = index, total = at)
+}

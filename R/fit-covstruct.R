@@ -1,0 +1,367 @@
+# Fitting models with a residual covariance structure (MMRM): the frame, the
+# criterion over (theta, covariance parameters), its optimization and the fit.
+#
+# For given covariance parameters each subject's rows of [Z X y] are whitened by the
+# Cholesky factor of their V (src/covstruct.cpp); without random-effect terms the
+# criterion is that of generalized least squares, with them the blocked engine runs
+# on the whitened data, whose cross-products are rebuilt at each evaluation. The
+# criterion adds sum_s log|V_s|, the Jacobian of the whitening; sigma^2 is profiled
+# out as in lmm() (V has a fixed scale, see R/covstruct.R).
+
+has_covstruct <- function(formula) {
+  if (is.character(formula) && length(formula) == 1L)
+    formula <- tryCatch(stats::as.formula(formula), error = function(e) NULL)
+  inherits(formula, "formula") && length(find_covstructs(formula[[length(formula)]])) > 0L
+}
+
+# lmm() with a covariance term: `mc` is lmm()'s call, evaluated in `env`.
+lmm_covstruct <- function(mc, env, REML, control) {
+  for (a in c("weights", "offset", "relmat"))
+    if (!is.null(mc[[a]]))
+      stop(sprintf("lmm(): '%s' is not yet supported with a residual covariance term", a), call. = FALSE)
+  fr <- covstruct_frame(mc, env)
+  devfun <- covstruct_devfun(fr, REML)
+  opt <- covstruct_optimize(devfun)
+  covstruct_object(devfun, opt, mc)
+}
+
+# The model frame: rows with a missing value in any variable dropped (na.action),
+# the fixed-effects matrix and random-effect terms as lmm_frame() builds them, and
+# the subjects, visits and groups of the covariance term.
+covstruct_frame <- function(mc, env) {
+  formula <- eval(mc$formula, env)
+  if (is.character(formula) && length(formula) == 1L) formula <- stats::as.formula(formula, env = env)
+  if (!inherits(formula, "formula") || length(formula) != 3L)
+    stop("'formula' must be a two-sided formula", call. = FALSE)
+  cs <- covstruct_term(formula)
+  f0 <- expand_formula(drop_covstruct(formula))
+  if ("." %in% all.vars(f0)) stop("'.' in the formula is not yet supported with a residual covariance term", call. = FALSE)
+  bars <- random_terms(f0)
+  fixed <- fixed_formula(f0)
+  vars <- unique(c(all.vars(f0), cs$visit, cs$subject, cs$group))
+  mf <- mc[c(1L, match(c("data", "subset", "na.action"), names(mc), 0L))]
+  mf[[1L]] <- quote(stats::model.frame)
+  mf$formula <- stats::as.formula(paste("~", paste(sprintf("`%s`", vars), collapse = " + ")), env = environment(formula))
+  mf$drop.unused.levels <- TRUE
+  frame <- eval(mf, env)
+  if (nrow(frame) == 0L) stop("0 (non-NA) cases: no observations are left", call. = FALSE)
+  df <- frame
+  attr(df, "terms") <- NULL
+  visit <- df[[cs$visit]]
+  if (!is.factor(visit))
+    stop(sprintf("the visit variable '%s' of %s must be a factor (it is %s)", cs$visit, cs$text, class(visit)[1]),
+         call. = FALSE)
+  # As mmrm: visit levels without an observation are dropped, which changes the
+  # distances ar1, toep and ad see, so say so.
+  all_levels <- tryCatch(levels(eval(mc$data, env)[[cs$visit]]), error = function(e) NULL)
+  gone <- setdiff(all_levels, levels(visit))
+  if (length(gone))
+    message(sprintf("the visit levels %s have no observation in the model's rows and were dropped from %s",
+                    paste(sQuote(gone, FALSE), collapse = ", "), cs$text))
+  subject <- factor(df[[cs$subject]])
+  group <- if (is.null(cs$group)) factor(rep("all", nrow(df))) else df[[cs$group]]
+  if (!is.factor(group) && !is.character(group))
+    stop(sprintf("the group variable '%s' of %s must be a factor (it is %s)", cs$group, cs$text, class(group)[1]),
+         call. = FALSE)
+  group <- factor(group)
+  dup <- duplicated(data.frame(subject, visit))
+  if (any(dup))
+    stop(sprintf("subject '%s' has more than one row for visit '%s' in %s: each subject has at most one row per visit",
+                 subject[dup][1], visit[dup][1], cs$text), call. = FALSE)
+  ng <- tapply(as.integer(group), subject, function(g) length(unique(g)))
+  if (any(ng > 1L))
+    stop(sprintf("subject '%s' is in more than one group of '%s' in %s", names(ng)[ng > 1L][1], cs$group, cs$text),
+         call. = FALSE)
+  if (nlevels(visit) < 2L && cs$type != "us")
+    stop(sprintf("the visit variable '%s' of %s has fewer than 2 levels", cs$visit, cs$text), call. = FALSE)
+
+  if (length(bars)) {
+    fr <- lmm_frame(f0, data = df, contrasts = mc$contrasts)
+    for (tm in fr$reterms$terms) {
+      varies <- tapply(as.integer(tm$factor), subject, function(x) length(unique(x)) > 1L)
+      if (any(varies))
+        stop(sprintf("the random-effect term (%s | %s) changes level within a subject of %s: not yet supported",
+                     paste(tm$cnms, collapse = " + "), tm$group, cs$text), call. = FALSE)
+    }
+  } else {
+    fr <- covstruct_fixed_part(fixed, df, eval(mc$contrasts, env))
+  }
+  ord <- order(as.integer(subject), as.integer(visit))
+  sub_sorted <- as.integer(subject)[ord]
+  start <- c(0L, which(diff(sub_sorted) != 0L), length(ord))
+  first <- start[-length(start)] + 1L
+  grp_subj <- as.integer(group)[ord][first]
+  vis_sorted <- as.integer(visit)[ord]
+  key <- vapply(seq_along(first), function(s)
+    paste(grp_subj[s], paste(vis_sorted[(start[s] + 1L):start[s + 1L]], collapse = ","), sep = ":"), "")
+  pattern <- match(key, unique(key))
+  pfirst <- match(seq_len(max(pattern)), pattern)
+  fr$frame <- frame
+  fr$formula <- formula
+  fr$covstruct <- c(cs, list(visit_levels = levels(visit), group_levels = levels(group), subject_levels = levels(subject)))
+  fr$ord <- ord
+  fr$cs_index <- list(start = as.integer(start), visit = vis_sorted - 1L, pattern = pattern - 1L,
+                      pattern_group = grp_subj[pfirst] - 1L, pattern_first = pfirst - 1L,
+                      nsubj = length(first))
+  fr
+}
+
+# Response, fixed-effects matrix and offset of a model without random-effect terms.
+covstruct_fixed_part <- function(fixed, df, contrasts) {
+  ff <- stats::model.frame(fixed, df, na.action = stats::na.pass, drop.unused.levels = TRUE)
+  ft <- attr(ff, "terms")
+  y <- stats::model.response(ff)
+  yname <- deparse1(fixed[[2]])
+  if (!is.numeric(y) || is.matrix(y))
+    stop(sprintf("the response '%s' must be a numeric vector (it is %s)", yname, class(y)[1]), call. = FALSE)
+  if (any(!is.finite(y))) stop(sprintf("the response '%s' has non-finite values", yname), call. = FALSE)
+  X <- stats::model.matrix(ft, ff, contrasts.arg = contrasts)
+  check_finite_columns(X, "the fixed-effects model matrix")
+  X <- drop_aliased_columns(X)
+  off <- stats::model.offset(ff)
+  off <- if (is.null(off)) rep(0, length(y)) else as.numeric(off)
+  list(y = as.numeric(y), X = X, weights = rep(1, length(y)), offset = off, fixed_terms = ft,
+       xlevels = stats::.getXlevels(ft, ff), reterms = NULL, contrasts = contrasts, na.action = NULL)
+}
+
+#' @noRd
+covstruct_devfun <- function(frame, REML = TRUE) {
+  ord <- frame$ord
+  ix <- frame$cs_index
+  terms <- if (is.null(frame$reterms)) list() else lapply(frame$reterms$terms, function(t)
+    list(codes = as.integer(t$factor)[ord], X = t$X[ord, , drop = FALSE], nlev = t$nlev))
+  new_ptr <- function() .covstruct_new(terms, frame$X[ord, , drop = FALSE], (frame$y - frame$offset)[ord], ix$start,
+                                       ix$visit, ix$pattern, ix$pattern_group, ix$pattern_first)
+  ptr <- new_ptr()
+  # A fit saved and reloaded has lost its C++ data: rebuilt on first use.
+  live_ptr <- function() {
+    if (identical(ptr, methods::new("externalptr"))) ptr <<- new_ptr()
+    ptr
+  }
+  cs <- frame$covstruct
+  spec <- covstruct_spec(cs$type, length(cs$visit_levels), if (is.null(cs$group)) NULL else cs$group_levels)
+  ntheta <- if (is.null(frame$reterms)) 0L else length(frame$reterms$theta)
+  n <- length(frame$y)
+  p <- ncol(frame$X)
+  REML <- isTRUE(REML)
+  pieces <- function(par, full = FALSE) {
+    theta <- par[seq_len(ntheta)]
+    .covstruct_eval(live_ptr(), covstruct_Vs(spec, par[ntheta + seq_len(spec$total)]), theta, full)
+  }
+  criterion <- function(s, reml) {
+    nmp <- if (reml) n - p else n
+    s$ldL2 + (if (reml) s$ldRX2 else 0) + nmp * (1 + log(2 * pi * s$pwrss / nmp)) + s$logdet
+  }
+  # Without random effects the gradient is exact in V (C++ weights W_g) and the
+  # derivatives of V in its parameters, which need no data, are central differences.
+  # With sigma2 > 0, the gradient of the deviance at that sigma^2 (not profiled).
+  gradient <- if (ntheta == 0L) function(par, sigma2 = 0) {
+    s <- .covstruct_gls_grad(live_ptr(), covstruct_Vs(spec, par), spec$m, REML, sigma2)
+    covstruct_chain(spec, par, s$W)
+  }
+  function(par) {
+    s <- tryCatch(pieces(par), error = function(e) NULL)
+    if (is.null(s)) return(Inf)
+    criterion(s, REML)
+  }
+}
+
+# sum_g < W_g, dV_g / dpar_k > for every parameter k: exact for us (V = s L L',
+# d/dL < W, L L' > = 2 W L), central differences of the data-free map otherwise.
+covstruct_chain <- function(spec, par, W) {
+  if (spec$type == "us") {
+    m <- spec$m
+    lt <- lower.tri(diag(m), diag = TRUE)
+    return(unlist(lapply(seq_len(spec$ngroups), function(g) {
+      pg <- par[spec$index[[g]]]
+      L <- matrix(0, m, m)
+      L[lt] <- c(0, pg[seq_len(spec$npar)])
+      diag(L) <- exp(diag(L))
+      sc <- if (g > 1L) exp(pg[spec$npar + 1L]) else 1
+      dL <- 2 * sc * (W[[g]] %*% L)
+      diag(dL) <- diag(dL) * diag(L)
+      c(dL[lt][-1L], if (g > 1L) sc * sum(W[[g]] * tcrossprod(L)))
+    })))
+  }
+  h <- 1e-6 * pmax(1, abs(par))
+  vapply(seq_along(par), function(k) {
+    e <- replace(numeric(length(par)), k, h[k])
+    dV <- Map(`-`, covstruct_Vs(spec, par + e), covstruct_Vs(spec, par - e))
+    sum(vapply(seq_along(dV), function(g) sum(W[[g]] * dV[[g]]), numeric(1))) / (2 * h[k])
+  }, numeric(1))
+}
+
+# Central-difference gradient: the criterion is cheap, and nlminb's own forward
+# differences stop too early for the agreement mmrm's exact gradients reach.
+num_grad <- function(f, x, h = 1e-6) {
+  vapply(seq_along(x), function(i) {
+    hi <- h * max(1, abs(x[i]))
+    e <- replace(numeric(length(x)), i, hi)
+    (f(x + e) - f(x - e)) / (2 * hi)
+  }, numeric(1))
+}
+
+# Central second differences of f at x (steps h).
+num_hessian <- function(f, x, h) {
+  m <- length(x)
+  H <- matrix(0, m, m)
+  for (i in seq_len(m)) for (j in seq_len(i)) {
+    ei <- replace(numeric(m), i, h[i])
+    ej <- replace(numeric(m), j, h[j])
+    H[i, j] <- H[j, i] <- (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
+  }
+  H
+}
+
+# nlminb (bounded for the diagonal of theta), then Newton steps on the free
+# parameters from finite differences: nlminb's stopping rules leave gradients of
+# order 1e-4, short of the 1e-5 agreement with mmrm's exact-gradient optimum.
+#' @noRd
+covstruct_optimize <- function(devfun, polish = 4L) {
+  env <- environment(devfun)
+  rt <- env$frame$reterms
+  lower <- c(if (is.null(rt)) numeric(0) else rt$lower, rep(-Inf, env$spec$total))
+  start <- c(if (is.null(rt)) numeric(0) else rt$theta, rep(0, env$spec$total))
+  gr <- if (is.null(env$gradient)) function(x) num_grad(devfun, pmax(x, lower)) else env$gradient
+  res <- stats::nlminb(start, devfun, gradient = gr, lower = lower,
+                       control = list(eval.max = 5000L, iter.max = 2000L))
+  x <- res$par
+  fx <- res$objective
+  # One finite-difference Hessian (2 k^2 evaluations) serves every step: near the
+  # optimum it changes little, and steps with it converge linearly at a fast rate.
+  free <- x > lower
+  ch <- NULL
+  # nlminb stops at gradients of order 1e-4 even with the exact gradient (at
+  # "relative convergence"); a converged start needs no polish.
+  if (!is.null(env$gradient) && max(abs(gr(x)[free]), 0) < 1e-8) polish <- 0L
+  if (polish > 0L && any(free)) {
+    H <- if (is.null(env$gradient)) {
+      num_hessian(function(z) { y <- x; y[free] <- z; devfun(y) }, x[free], 1e-4 * pmax(abs(x[free]), 0.1))
+    } else {
+      h <- 1e-5 * pmax(abs(x), 0.1)
+      Hg <- vapply(seq_along(x), function(j) {
+        e <- replace(numeric(length(x)), j, h[j])
+        (gr(x + e) - gr(x - e)) / (2 * h[j])
+      }, numeric(length(x)))
+      (Hg + t(Hg)) / 2
+    }
+    ch <- tryCatch(chol(H), error = function(e) NULL)
+  }
+  for (it in seq_len(if (is.null(ch)) 0L else polish)) {
+    g <- gr(x)[free]
+    step <- -backsolve(ch, forwardsolve(t(ch), g))
+    took <- FALSE
+    for (k in 0:5) {
+      y <- x
+      y[free] <- pmax(x[free] + step / 2^k, lower[free])
+      fy <- devfun(y)
+      if (is.finite(fy) && fy <= fx) { x <- y; fx <- fy; took <- TRUE; break }
+    }
+    if (!took || max(abs(step)) < 1e-8) break
+  }
+  g <- gr(x)
+  conv <- max(abs(g[x > lower]), 0) < 1e-3
+  warns <- character(0)
+  if (!conv) {
+    warns <- sprintf("the optimizer did not converge: largest gradient %.2g (nlminb: %s)", max(abs(g[x > lower])), res$message)
+    warning(warns, call. = FALSE)
+  }
+  list(par = x, fval = fx, feval = res$evaluations[["function"]], message = res$message,
+       converged = conv, gradient = g, warnings = warns)
+}
+
+# The fitted object: class c("lemma_covfit", "lemma_fit"); the methods that do not
+# yet know about the residual structure refuse it (R/methods-covstruct.R).
+covstruct_object <- function(devfun, opt, call) {
+  env <- environment(devfun)
+  frame <- env$frame
+  spec <- env$spec
+  REML <- env$REML
+  n <- env$n
+  p <- env$p
+  ntheta <- env$ntheta
+  par <- opt$par
+  s <- env$pieces(par, full = TRUE)
+  sigma <- sqrt(s$pwrss / (n - if (REML) p else 0))
+  beta <- stats::setNames(as.numeric(s$beta), colnames(frame$X))
+  cs <- frame$covstruct
+  covpar <- par[ntheta + seq_len(spec$total)]
+  Sigma <- lapply(covstruct_Vs(spec, covpar), function(V) {
+    V <- sigma^2 * V
+    dimnames(V) <- list(cs$visit_levels, cs$visit_levels)
+    V
+  })
+  names(Sigma) <- if (is.null(cs$group)) "all" else cs$group_levels
+  rt <- frame$reterms
+  theta <- stats::setNames(par[seq_len(ntheta)], if (is.null(rt)) NULL else rt$theta_names)
+  b <- if (is.null(rt)) list() else Map(function(t, bt) {
+    matrix(bt, nrow = t$nlev, byrow = TRUE, dimnames = list(levels(t$factor), t$cnms))
+  }, rt$terms, s$b)
+  fit <- list(
+    call = call, formula = frame$formula, REML = REML, frame = frame$frame,
+    fixed_terms = frame$fixed_terms, xlevels = frame$xlevels, X = frame$X, y = frame$y,
+    weights = frame$weights, offset = frame$offset, reterms = rt, flist = rt$flist,
+    contrasts = frame$contrasts, na.action = attr(frame$frame, "na.action"),
+    theta = theta, beta = beta, sigma = sigma, b = b, RX = s$RX,
+    covstruct = c(cs, list(spec = spec, par = covpar, Sigma = Sigma, nsubj = frame$cs_index$nsubj)),
+    devcomp = c(ldL2 = s$ldL2, ldRX2 = s$ldRX2, pwrss = s$pwrss, logdet = s$logdet,
+                dev = env$criterion(s, FALSE), REML = env$criterion(s, TRUE), n = n, p = p, logw = 0),
+    optinfo = list(feval = opt$feval, fval = opt$fval, message = opt$message, converged = opt$converged,
+                   gradient = opt$gradient, warnings = opt$warnings, singular_tol = 1e-4),
+    model_env = new.env(parent = emptyenv())
+  )
+  fit$model_env$devfun_env <- env
+  class(fit) <- c("lemma_covfit", "lemma_fit")
+  fit$fitted <- if (is.null(rt)) as.numeric(frame$X %*% beta) + frame$offset else
+    linear_predictor(fit, frame$X, frame$offset, lapply(rt$terms, function(t) t$factor),
+                     lapply(rt$terms, function(t) t$X), b)
+  fit$resid <- fit$y - fit$fitted
+  fit
+}
+
+# Satterthwaite's pieces for a fit with a residual structure, in the form
+# satterthwaite_df1() takes: the variance parameters are (theta, covariance
+# parameters, sigma); the Hessian of the deviance (profiled over beta only) and the
+# Jacobian of cov(beta-hat) are central finite differences (the df are invariant to
+# the parametrization at the optimum).
+covstruct_satterthwaite_parts <- function(fit) {
+  cache <- inference_cache(fit)
+  if (!is.null(cache$satt)) return(cache$satt)
+  env <- fit$model_env$devfun_env
+  REML <- fit$REML
+  nmp <- if (REML) env$n - env$p else env$n
+  x0 <- c(fit$theta, fit$covstruct$par)
+  k <- length(x0)
+  dev <- function(x) {
+    s <- env$pieces(x[seq_len(k)])
+    sig2 <- x[k + 1L]^2
+    s$ldL2 + (if (REML) s$ldRX2 else 0) + s$logdet + nmp * log(2 * pi * sig2) + s$pwrss / sig2
+  }
+  C <- function(x) x[k + 1L]^2 * chol2inv(t(env$pieces(x[seq_len(k)], full = TRUE)$RX))
+  psi <- c(x0, fit$sigma)
+  m <- length(psi)
+  h <- 1e-4 * pmax(abs(psi), 0.1)
+  H <- if (is.null(env$gradient)) num_hessian(dev, psi, h) else {
+    # central differences of the exact gradient (2 m evaluations instead of 2 m^2)
+    grad <- function(x) {
+      s <- env$pieces(x[seq_len(k)])
+      c(env$gradient(x[seq_len(k)], x[k + 1L]^2), 2 * nmp / x[k + 1L] - 2 * s$pwrss / x[k + 1L]^3)
+    }
+    Hg <- vapply(seq_len(m), function(j) {
+      e <- replace(numeric(m), j, h[j])
+      (grad(psi + e) - grad(psi - e)) / (2 * h[j])
+    }, numeric(m))
+    (Hg + t(Hg)) / 2
+  }
+  eh <- eigen(H, symmetric = TRUE)
+  pos <- eh$values > 1e-8
+  Hinv <- eh$vectors[, pos, drop = FALSE] %*% (t(eh$vectors[, pos, drop = FALSE]) / eh$values[pos])
+  Jac <- lapply(seq_len(m), function(i) {
+    ei <- replace(numeric(m), i, h[i])
+    (C(psi + ei) - C(psi - ei)) / (2 * h[i])
+  })
+  V <- vcov_beta(fit)
+  out <- list(vcov = V, Jac = Jac, vcov_varpar = 2 * Hinv, hessian = H)
+  cache$satt <- out
+  out
+}
