@@ -176,6 +176,11 @@ new_model_ptr <- function(frame, threads = 1L) {
 #' @export
 lmm_optimize <- function(devfun, control = lmm_control()) {
   check_control(control, "lmm_optimize")
+  # Columns on extreme scales (R/scaling.R) and models with several basins
+  # (R/multistart.R) are handled by wrappers that call this function again.
+  wrapped <- optimize_scaled(devfun, control)
+  if (is.null(wrapped)) wrapped <- optimize_multistart(devfun, control)
+  if (!is.null(wrapped)) return(wrapped)
   frame <- environment(devfun)$frame
   theta0 <- frame$reterms$theta
   lower <- frame$reterms$lower

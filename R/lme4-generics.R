@@ -58,7 +58,9 @@ isSingular <- function(x, tol = 1e-4) UseMethod("isSingular")
 #' @export
 isSingular.lemma_fit <- function(x, tol = 1e-4) {
   check_number(tol, "tol", "isSingular", lower = 0)
-  theta_singular(x$theta, x$reterms$lower, tol)
+  # on the scale the optimizer used (R/scaling.R): a slope on a covariate of scale 1e6
+  # has theta near 1e-6 without being near zero variance
+  theta_singular(x$theta * reterms_theta_scale(x$reterms), x$reterms$lower, tol)
 }
 
 # Singular: a diagonal of theta (bound 0) within tol of its bound (lme4's rule).

@@ -12,8 +12,11 @@
 #' @param relmat `NULL` or a named list of known covariance matrices over the levels
 #'   of grouping factors (names as the grouping expressions, e.g. `list(id = K)`).
 #' @return A list with `terms` (one list per term: `group`, `lhs`, `cnms`, `factor`,
-#'   `X`, `nlev`, `relchol`, `theta_index`), `theta` (start), `lower`, `theta_names`
-#'   and `flist` (the distinct grouping factors, named).
+#'   `X`, `nlev`, `relchol`, `theta_index`), `theta` (start), `lower`, `theta_names`,
+#'   `theta_scale` and `flist` (the distinct grouping factors, named). A column
+#'   whose root mean square is below 0.01 or above 100 is optimized on its own
+#'   scale: [lmm_optimize()] works with `theta * theta_scale` (1 for other
+#'   columns), and `theta` starts at `1 / theta_scale` on the diagonal.
 #' @examples
 #' rt <- lmm_reterms(random_terms(~ (Days | Subject)), sleepstudy)
 #' rt$theta
@@ -57,11 +60,15 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
                                paste(terms[[k]]$group, cn[rows], cn[cols], sep = ".")))
   }
   names(theta) <- tnames
+  # Columns on extreme scales start at theta~ = 1 (R/scaling.R), i.e. theta = 1 / s.
+  tscale <- theta_scale(terms, length(theta))
+  theta <- theta / tscale
   groups <- vapply(terms, function(t) t$group, character(1))
   flist <- lapply(terms[!duplicated(groups)], function(t) t$factor)
   names(flist) <- unique(groups)
   nl <- vapply(terms, function(t) t$nlev, numeric(1))
   list(terms = terms, theta = theta, lower = lower, theta_names = tnames, flist = flist,
+       theta_scale = tscale,
        nlev_max = max(nl), largest = terms[[1]]$group,
        any_relmat_at_max = any(vapply(terms, function(t) t$nlev == max(nl) && !is.null(t$relchol), logical(1))),
        relmat = relmat)
