@@ -18,10 +18,16 @@
 # effects, relative residual above 1e-6.
 mean_carrier_terms <- function(frame) {
   X <- frame$X
-  qx <- if (ncol(X)) qr(X) else NULL
+  # An intercept column is in the span when the fixed effects have one: so
+  # intercept-only terms (the large crossed models) need no QR of X.
+  x_int <- "(Intercept)" %in% colnames(X)
+  qx <- NULL
   out <- integer(0)
   for (k in seq_along(frame$reterms$terms)) {
     Zk <- frame$reterms$terms[[k]]$X
+    if (x_int) Zk <- Zk[, frame$reterms$terms[[k]]$cnms != "(Intercept)", drop = FALSE]
+    if (!ncol(Zk)) next
+    if (is.null(qx) && ncol(X)) qx <- qr(X)
     R <- if (is.null(qx)) Zk else qr.resid(qx, Zk)
     if (any(sqrt(colSums(R^2)) > 1e-6 * pmax(sqrt(colSums(Zk^2)), 1e-300))) out <- c(out, k)
   }

@@ -1,0 +1,83 @@
+# Covariates on extreme scales, and a model whose criterion has two basins.
+# References: lme4's criteria, stored by ref/make-ref-scale.R (the scale cases from
+# lme4's fit of the well-scaled model, mapped exactly to the scaled one), and live
+# where lme4 is installed.
+#
+# Tolerance 1e-6 on the criterion, as in test-optimum.R: at a common optimum two
+# fits agree to ~1e-9 (the criterion is flat to second order), so 1e-6 leaves room
+# for rounding but not for stopping short (the gaps seen before were 0.05 to 30).
+
+crit_of <- function(fit) if (isTRUE(fit$REML)) REMLcrit(fit) else deviance(fit)
+
+scaled_sleepstudy <- function(c) {
+  d <- sleepstudy
+  d$D <- d$Days * c
+  d
+}
+
+test_that("a random slope on a covariate of scale 1e-6 to 1e9 reaches the well-scaled optimum", {
+  ref <- load_ref("scale_refs.rds")$scale
+  for (c in c(1e-6, 1e3, 1e6, 1e9)) for (r in ref) {
+    fit <- expect_silent(suppressMessages(
+      lmm(Reaction ~ D + (D | Subject), scaled_sleepstudy(c), REML = r$REML)))
+    # REML: the column of R_X for D is c times that for Days, so the criterion
+    # gains 2 log(c); the ML deviance does not depend on the scale of a covariate.
+    target <- r$crit + if (r$REML) 2 * log(c) else 0
+    expect_lte(crit_of(fit) - target, 1e-6)
+    expect_true(all(is.finite(c(fixef(fit), fit$theta, sigma(fit)))))
+    # fixed effects: the blocked factorization keeps them to ~1e-13 relative at any
+    # of these scales (no predictor-scale warning is needed); 1e-5 allows for the
+    # two optimizers' thetas differing by ~1e-5 in a flat valley.
+    expect_equal(unname(fixef(fit) * c(1, c)), unname(r$fixef), tolerance = 1e-5)
+    # standard deviations: sd(Intercept), sd(D) * c, correlation, residual sd
+    sd <- as.data.frame(VarCorr(fit))$sdcor
+    expect_equal(sd * c(1, c, 1, 1), r$sd, tolerance = 1e-4)
+    # the slope's variance is far from 0 on its own scale
+    expect_false(isSingular(fit))
+  }
+})
+
+test_that("lme4 fitted on the scaled covariate is not better than lemma (live)", {
+  skip_if_not_installed("lme4")
+  d <- scaled_sleepstudy(1e6)
+  fit <- lmm(Reaction ~ D + (D | Subject), d)
+  m <- suppressWarnings(suppressMessages(lme4::lmer(Reaction ~ D + (D | Subject), d)))
+  expect_lte(REMLcrit(fit) - lme4::REMLcrit(m), 1e-6)
+  # lme4 warns about the scale of the predictors (and stops short, 1784.6 against
+  # 1771.26): lemma fits such columns on their own scale, so it does not
+  expect_gt(lme4::REMLcrit(m) - REMLcrit(fit), 1)
+})
+
+test_that("refit and the bootstrap keep the optimizer's scale", {
+  d <- scaled_sleepstudy(1e6)
+  fit <- lmm(Reaction ~ D + (D | Subject), d)
+  # refitting the fit's own response must return the same optimum
+  fit2 <- refit(fit, d$Reaction)
+  expect_equal(REMLcrit(fit2), REMLcrit(fit), tolerance = 1e-9)
+  ref <- load_ref("scale_refs.rds")$scale$ML
+  expect_lte(deviance(refit_ml(fit)) - ref$crit, 1e-6)
+})
+
+test_that("models where two terms can carry the mean reach the better basin", {
+  refs <- load_ref("scale_refs.rds")
+  d <- refs$fuzz_data
+  for (b in refs$basins) {
+    fit <- suppressMessages(lmm(stats::as.formula(b$formula), d, REML = b$REML))
+    expect_lte(crit_of(fit) - b$lme4_best, 1e-6)
+    expect_true(all(is.finite(c(fixef(fit), fit$theta, sigma(fit)))))
+  }
+})
+
+test_that("the basin case against lme4 (live)", {
+  skip_if_not_installed("lme4")
+  d <- load_ref("scale_refs.rds")$fuzz_data
+  f <- y ~ x:a + (x | b) + (b || h/g) - 1
+  fit <- suppressMessages(lmm(f, d))
+  m <- suppressWarnings(suppressMessages(lme4::lmer(f, d)))
+  expect_lte(REMLcrit(fit) - lme4::REMLcrit(m), 1e-6)
+  # lme4's own criterion at lemma's theta gives lemma's value: the basin is real.
+  # (Terms with as many levels are ordered differently; the names are lme4's.)
+  dev <- lme4::lmer(f, d, devFunOnly = TRUE)
+  th <- fit$theta[names(lme4::getME(m, "theta"))]
+  expect_equal(dev(unname(th)), REMLcrit(fit), tolerance = 1e-8)
+})
