@@ -81,3 +81,14 @@ test_that("the basin case against lme4 (live)", {
   th <- fit$theta[names(lme4::getME(m, "theta"))]
   expect_equal(dev(unname(th)), REMLcrit(fit), tolerance = 1e-8)
 })
+
+test_that("a 12 x 12 unstructured term (78 parameters) reaches lme4's best", {
+  u <- load_ref("scale_refs.rds")$unstructured
+  fit <- suppressWarnings(suppressMessages(lmm(stats::as.formula(u$formula), u$data, REML = u$REML)))
+  expect_lte(REMLcrit(fit) - u$lme4_best, 1e-6)
+  expect_true(all(is.finite(c(fixef(fit), fit$theta, sigma(fit)))))
+  skip_if_not_installed("lme4")
+  # lme4's criterion at lemma's theta (one term: the same order) is lemma's value
+  dev <- lme4::lmer(stats::as.formula(u$formula), u$data, devFunOnly = TRUE)
+  expect_equal(dev(unname(fit$theta)), REMLcrit(fit), tolerance = 1e-8)
+})

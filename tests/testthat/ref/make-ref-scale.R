@@ -10,6 +10,11 @@
 # lme4 fitted directly on D does not reach that optimum for c = 1e6 (1784.6 against
 # 1771.26), and fails for c = 1e9.
 #
+# A 12 x 12 unstructured term (78 parameters): `y ~ f + (0 + f | g)` with a 12-level
+# factor f, 30 groups and 2 replicates per cell (720 observations), responses drawn
+# from a random covariance; lme4's default optimizer and "bobyqa" (Nelder_Mead is
+# not competitive with 78 parameters and takes minutes).
+#
 # Basins: the data of tools/fuzz-formula.R (seed 42) and the formulas it found, each
 # fitted by lme4 with its default optimizer, "bobyqa" and "Nelder_Mead"; the best
 # criterion is stored.
@@ -50,6 +55,19 @@ for (f in c("y ~ x:a + (x | b) + (b || h/g) - 1", "y ~ 0 + (h || g)"))
     basins[[length(basins) + 1L]] <- list(formula = f, REML = REML,
                                           lme4_best = best_of_lme4(as.formula(f), d, REML))
 
-saveRDS(list(scale = scale, fuzz_data = d, basins = basins,
+set.seed(1)
+nf <- 12
+d12 <- expand.grid(rep = 1:2, f = factor(1:nf), g = factor(1:30))
+L <- matrix(rnorm(nf * nf, sd = 0.3), nf)
+S <- crossprod(L) + diag(nf) * 0.5
+b12 <- t(chol(S)) %*% matrix(rnorm(nf * 30), nf)
+d12$y <- 10 + as.numeric(d12$f) * 0.2 + b12[cbind(as.integer(d12$f), as.integer(d12$g))] + rnorm(nrow(d12))
+d12$rep <- NULL
+unstructured <- list(data = d12, formula = "y ~ f + (0 + f | g)", REML = TRUE,
+                     lme4_best = min(vapply(c("nloptwrap", "bobyqa"), function(o)
+                       REMLcrit(suppressWarnings(suppressMessages(lmer(y ~ f + (0 + f | g), d12,
+                         control = lmerControl(optimizer = o))))), numeric(1))))
+
+saveRDS(list(scale = scale, fuzz_data = d, basins = basins, unstructured = unstructured,
              lme4_version = as.character(packageVersion("lme4"))),
         "scale_refs.rds", version = 2)
