@@ -27,7 +27,9 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
   terms <- lapply(bars, function(b) {
     f <- grouping_factor(b, data)
     mm <- stats::model.matrix(b$lhs, data)
-    check_finite_columns(mm, sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group))
+    what <- sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group)
+    check_finite_columns(mm, what)
+    check_column_range(mm, what)
     if (ncol(mm) == 0L) stop(sprintf("the term (%s | %s) has no columns", deparse1(b$lhs[[2]]), b$group), call. = FALSE)
     lhs_terms <- stats::delete.response(stats::terms(stats::model.frame(b$lhs, data)))
     list(group = b$group, lhs = b$lhs, lhs_terms = lhs_terms, cnms = colnames(mm), factor = f,

@@ -92,3 +92,21 @@ test_that("a 12 x 12 unstructured term (78 parameters) reaches lme4's best", {
   dev <- lme4::lmer(stats::as.formula(u$formula), u$data, devFunOnly = TRUE)
   expect_equal(dev(unname(fit$theta)), REMLcrit(fit), tolerance = 1e-8)
 })
+
+test_that("columns whose squares leave the range of doubles are refused by name", {
+  d <- sleepstudy
+  d$D <- d$Days * 1e200
+  d$E <- d$Days * 1e-200
+  d$R <- d$Reaction * 1e200
+  # Without the check these gave "the objective is not finite at theta = 1, 0, 1"
+  # and "the fixed-effects cross-product ... is not positive definite".
+  expect_error(lmm(Reaction ~ D + (1 | Subject), d), "fixed-effects model matrix: 'D' on a scale")
+  expect_error(lmm(Reaction ~ Days + (E | Subject), d), "\\(E \\| Subject\\): 'E' on a scale")
+  expect_error(lmm(R ~ Days + (1 | Subject), d), "response: 'R' on a scale")
+  # 1e-100 and 1e100 are inside the range and reach the well-scaled ML optimum
+  ref <- load_ref("scale_refs.rds")$scale$ML
+  for (c in c(1e-100, 1e100)) {
+    d$D <- d$Days * c
+    expect_lte(deviance(lmm(Reaction ~ D + (D | Subject), d, REML = FALSE)) - ref$crit, 1e-6)
+  }
+})
