@@ -10,9 +10,9 @@
 # puts the mean into the intercept of h (REML criterion 287.44), while the intercept
 # of b reaches 275.07. So, only for such models, after the usual fit each other
 # candidate term is started as the carrier (its diagonal at the largest diagonal of
-# the first solution, the other terms at the usual start), and the lowest fit is
-# kept. Models whose fixed effects span every random-effect column (the common case:
-# an intercept and the slopes' covariates among the fixed effects) get no extra start.
+# the first solution, the other terms at the identity), and the lowest fit is kept.
+# Models whose fixed effects span every random-effect column (the common case: an
+# intercept and the slopes' covariates among the fixed effects) get no extra start.
 
 # The terms (indices) with a model-matrix column outside the span of the fixed
 # effects, relative residual above 1e-6.
@@ -65,11 +65,15 @@ optimize_multistart <- function(devfun, control) {
   # 3 residual sds) none does, and no basin is chosen by a mean.
   big <- max(dg)
   feval <- first$feval
+  # Each other candidate starts as the carrier: its factor big * I, the other terms at
+  # the identity (on the optimizer's scale). A start that fails is passed over: the
+  # first fit stands.
   if (big > 3) for (k in setdiff(cand, which.max(dg))) {
     idx <- terms[[k]]$theta_index
-    start <- theta0
-    start[idx] <- theta0[idx] * big
-    alt <- inner(start)
+    start <- stats::setNames(as.numeric(lower == 0), names(theta0))
+    start[idx] <- start[idx] * big
+    alt <- tryCatch(inner(start), error = function(e) NULL)
+    if (is.null(alt)) next
     feval <- feval + alt$feval
     if (alt$fval < best$fval - 1e-9) best <- alt
   }

@@ -66,6 +66,9 @@ test_that("models where two terms can carry the mean reach the better basin", {
     expect_lte(crit_of(fit) - b$lme4_best, 1e-6)
     expect_true(all(is.finite(c(fixef(fit), fit$theta, sigma(fit)))))
   }
+  # refit() (the bootstrap's path) starts from the fit's theta and keeps the basin
+  fit <- suppressMessages(lmm(stats::as.formula(refs$basins[[1]]$formula), d))
+  expect_lte(REMLcrit(suppressMessages(refit(fit, d$y))) - refs$basins[[1]]$lme4_best, 1e-6)
 })
 
 test_that("the basin case against lme4 (live)", {
