@@ -113,3 +113,42 @@ test_that("columns whose squares leave the range of doubles are refused by name"
     expect_lte(deviance(lmm(Reaction ~ D + (D | Subject), d, REML = FALSE)) - ref$crit, 1e-6)
   }
 })
+
+test_that("a relmat term with a slope on a scale of 1e6 reaches the optimum of a dense hand-coded deviance", {
+  set.seed(3)
+  ids <- sprintf("i%02d", 1:40)
+  A <- matrix(rnorm(40 * 15), 40)
+  K <- tcrossprod(A) / 15 + diag(0.05, 40)
+  dimnames(K) <- list(ids, ids)
+  d <- data.frame(id = factor(rep(ids, each = 4)), x = rnorm(160))
+  C <- t(chol(K))
+  bu <- drop(C %*% rnorm(40))
+  bs <- drop(C %*% rnorm(40))
+  d$y <- 2 + d$x + 0.8 * bu[d$id] + 0.5 * bs[d$id] * d$x + rnorm(160)
+  # ML deviance from the marginal model, written out densely: with relative factor
+  # lambda (2 x 2) of the term (1 + x | id) and Z0 the id indicators,
+  # V = I + sum_jl (lambda lambda')_jl D_j Z0 K Z0' D_l, D_1 = I, D_2 = diag(x);
+  # beta by GLS and sigma^2 = r'V^-1 r / n profiled out.
+  Z0 <- stats::model.matrix(~ 0 + id, d)
+  ZKZ <- Z0 %*% K[levels(d$id), levels(d$id)] %*% t(Z0)
+  X <- cbind(1, d$x)
+  n <- nrow(d)
+  hand_dev <- function(th) {
+    S <- tcrossprod(matrix(c(th[1], th[2], 0, th[3]), 2))
+    V <- diag(n) + S[1, 1] * ZKZ + S[1, 2] * (ZKZ * outer(rep(1, n), d$x) + ZKZ * outer(d$x, rep(1, n))) +
+      S[2, 2] * (ZKZ * outer(d$x, d$x))
+    R <- chol(V)
+    Xt <- backsolve(R, X, transpose = TRUE)
+    yt <- backsolve(R, d$y, transpose = TRUE)
+    r <- yt - Xt %*% qr.coef(qr(Xt), yt)
+    n * log(2 * pi * sum(r^2) / n) + 2 * sum(log(diag(R))) + n
+  }
+  best <- stats::optim(c(1, 0, 1), hand_dev, method = "L-BFGS-B", lower = c(0, -Inf, 0),
+                       control = list(factr = 1e2))$value
+  d$xs <- d$x * 1e6
+  fit <- lmm(y ~ xs + (1 + xs | id), d, REML = FALSE, relmat = list(id = K))
+  # the deviance does not depend on the scale of x; the hand optimum is reached to
+  # rounding (optim's own tolerance factr = 1e2 is ~1e-12 relative)
+  expect_lte(deviance(fit) - best, 1e-6)
+  expect_equal(hand_dev(fit$theta * c(1, 1e6, 1e6)), deviance(fit), tolerance = 1e-9)
+})
