@@ -48,6 +48,17 @@ test_that("lme4 fitted on the scaled covariate is not better than lemma (live)",
   expect_gt(lme4::REMLcrit(m) - REMLcrit(fit), 1)
 })
 
+test_that("profile intervals on a covariate of scale 1e6 are lme4's well-scaled ones", {
+  ref <- load_ref("scale_refs.rds")$scale$REML$confint
+  fit <- lmm(Reaction ~ D + (D | Subject), scaled_sleepstudy(1e6))
+  ci <- confint(fit, method = "profile")
+  # rows .sig01, .sig02, .sig03 (sd of D), .sigma, (Intercept), D; 1e-3 as in
+  # test-confint.R (the profiles are splines through points on different grids).
+  # Before the nuisance sds were optimized in units of their start, .sig01 and .sig02
+  # were off by up to 11% and .sigma was NA.
+  expect_equal(unname(ci * c(1, 1, 1e6, 1, 1, 1e6)), unname(ref), tolerance = 1e-3)
+})
+
 test_that("refit and the bootstrap keep the optimizer's scale", {
   d <- scaled_sleepstudy(1e6)
   fit <- lmm(Reaction ~ D + (D | Subject), d)

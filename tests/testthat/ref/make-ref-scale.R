@@ -8,7 +8,8 @@
 # divide by c, the fixed effect of D divides by c, the ML deviance is unchanged and
 # the REML criterion gains 2 log(c) (the column of R_X for D is multiplied by c).
 # lme4 fitted directly on D does not reach that optimum for c = 1e6 (1784.6 against
-# 1771.26), and fails for c = 1e9.
+# 1771.26), and fails for c = 1e9. The profile intervals (REML fit) map likewise:
+# the rows of sd(D) and of D divide by c.
 #
 # A 12 x 12 unstructured term (78 parameters): `y ~ f + (0 + f | g)` with a 12-level
 # factor f, 30 groups and 2 replicates per cell (720 observations), responses drawn
@@ -34,7 +35,8 @@ for (REML in c(TRUE, FALSE)) {
   m <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy, REML = REML)
   scale[[if (REML) "REML" else "ML"]] <- list(
     REML = REML, crit = if (REML) REMLcrit(m) else deviance(m), fixef = fixef(m),
-    sd = as.data.frame(VarCorr(m))$sdcor)
+    sd = as.data.frame(VarCorr(m))$sdcor,
+    confint = if (REML) suppressMessages(confint(m, method = "profile", oldNames = TRUE)))
 }
 
 # The data of tools/fuzz-formula.R's child sessions.
