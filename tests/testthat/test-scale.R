@@ -59,6 +59,22 @@ test_that("profile intervals on a covariate of scale 1e6 are lme4's well-scaled 
   expect_equal(unname(ci * c(1, 1, 1e6, 1, 1, 1e6)), unname(ref), tolerance = 1e-3)
 })
 
+test_that("Satterthwaite and Kenward-Roger df on a covariate of scale 1e6 are lmerTest's well-scaled ones", {
+  skip_if_not_installed("lmerTest")
+  skip_if_not_installed("pbkrtest")
+  m <- suppressMessages(lmerTest::lmer(Reaction ~ Days + (Days | Subject), sleepstudy))
+  fit <- lmm(Reaction ~ D + (D | Subject), scaled_sleepstudy(1e6))
+  # Before the derivatives were taken on the optimizer's scale the Satterthwaite df
+  # were 6.8e19 and 0.0068, and Kenward-Roger stopped in solve(). The df depend on
+  # theta to first order, and the two fits' thetas agree to ~1e-5: tolerance 1e-4.
+  for (ddf in c("Satterthwaite", "Kenward-Roger")) {
+    ref <- summary(m, ddf = ddf)$coefficients
+    ours <- coef(summary(fit, ddf = ddf))
+    expect_equal(unname(ours[, "df"]), unname(ref[, "df"]), tolerance = 1e-4)
+    expect_equal(unname(ours[, "Pr(>|t|)"]), unname(ref[, "Pr(>|t|)"]), tolerance = 1e-4)
+  }
+})
+
 test_that("refit and the bootstrap keep the optimizer's scale", {
   d <- scaled_sleepstudy(1e6)
   fit <- lmm(Reaction ~ D + (D | Subject), d)
