@@ -45,7 +45,11 @@ make_forwarder <- function(g, generic, pkg) {
 #'
 #' A fit is singular when a variance is estimated at zero or a correlation at +-1:
 #' some diagonal element of theta lies within `tol` of its lower bound 0 (lme4's
-#' definition). Works on lme4 fits too: they are handed to lme4's `isSingular()`.
+#' definition), with theta measured on the optimizer's scale: rows for a
+#' random-effect column whose root mean square is outside 0.01 to 100 are multiplied
+#' by it (see [lmm_reterms()]), so a slope on a covariate of scale 1e6 is not
+#' called singular for its small theta. Works on lme4 fits too: they are handed to
+#' lme4's `isSingular()`.
 #'
 #' @param x a fitted model.
 #' @param tol tolerance on theta.
