@@ -50,7 +50,7 @@ varpar_gradient <- function(fit, theta, sigma, ptr = model_ptr(fit)) {
 #' Derivative machinery of a fit (internal)
 #'
 #' The covariance of the fixed effects, its exact Jacobian with respect to
-#' (theta, sigma), and the asymptotic covariance of (theta, sigma) from the Hessian
+#' (theta * theta_scale, sigma), and the asymptotic covariance of those from the Hessian
 #' of the deviance, as lmerTest defines them. Cached in the fit.
 #'
 #' @param fit an `lmm` fit.
@@ -68,10 +68,15 @@ satterthwaite_parts <- function(fit) {
   nth <- length(theta)
   p <- ncol(fit$X)
   g0 <- varpar_gradient(fit, theta, sigma, ptr)
+  # Steps, Hessian and Jacobian are taken in the optimizer's parametrization,
+  # theta * s (R/scaling.R): a slope on a covariate of scale 1e6 has theta near 1e-6,
+  # where a step of 1e-5 and the absolute eigenvalue tolerance below mean nothing.
+  # The df 2 (l'Cl)^2 / (g'Ag) does not depend on the parametrization.
+  s <- reterms_theta_scale(fit$reterms)
   # Hessian: theta block by central differences of the exact gradient.
   H <- matrix(0, nth + 1L, nth + 1L)
   for (j in seq_len(nth)) {
-    h <- 1e-4 * max(abs(theta[j]), 0.1)
+    h <- 1e-4 * max(abs(theta[j] * s[j]), 0.1) / s[j]
     tp <- theta; tp[j] <- tp[j] + h
     tm <- theta; tm[j] <- tm[j] - h
     gp <- varpar_gradient(fit, tp, sigma, ptr)$grad
@@ -83,6 +88,7 @@ satterthwaite_parts <- function(fit) {
   H[seq_len(nth), seq_len(nth)] <- (H[seq_len(nth), seq_len(nth)] + t(H[seq_len(nth), seq_len(nth)])) / 2
   H[nth + 1L, seq_len(nth)] <- H[seq_len(nth), nth + 1L] <- -2 * g0$dpwrss / sigma^3
   H[nth + 1L, nth + 1L] <- 6 * g0$pwrss / sigma^4 - 2 * g0$nmp / sigma^2
+  H <- H / outer(c(s, 1), c(s, 1))
   eh <- eigen(H, symmetric = TRUE)
   tol <- 1e-8
   if (any(eh$values < -tol))
@@ -94,7 +100,7 @@ satterthwaite_parts <- function(fit) {
   Jac <- vector("list", nth + 1L)
   for (i in seq_len(nth)) {
     dP <- g0$dQ[seq_len(p), (i - 1L) * (p + 1L) + seq_len(p), drop = FALSE]
-    Jac[[i]] <- -sigma^2 * Pinv %*% dP %*% Pinv
+    Jac[[i]] <- -sigma^2 * Pinv %*% dP %*% Pinv / s[i]
   }
   Jac[[nth + 1L]] <- 2 * sigma * Pinv
   V <- sigma^2 * Pinv

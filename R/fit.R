@@ -172,6 +172,16 @@ new_model_ptr <- function(frame, threads = 1L) {
 #' convergence checks, when the scaled gradient exceeds 0.002, when the Hessian has
 #' a negative eigenvalue (non-singular fits) or when `maxfun` was reached.
 #'
+#' Two cases are optimized differently. A random-effect column whose root mean
+#' square is below 0.01 or above 100 (see [lmm_reterms()]) is optimized on its own
+#' scale: theta's rows for it are multiplied by that scale, which leaves the factor
+#' lower triangular and maps the optimum exactly; the result is reported in the
+#' original parametrization. And when two or more terms have columns outside the
+#' span of the fixed effects (a model without a fixed intercept, a slope on a
+#' covariate that is not a fixed effect), each of them can carry that column's mean
+#' through a large variance, and each choice is a separate basin: the optimizer is
+#' then started again with each other term as the carrier, and the lowest fit kept.
+#'
 #' @param devfun a function from [lmm_devfun()].
 #' @param control a list from [lmm_control()].
 #' @return A list with `par` (theta), `fval`, `feval` (number of evaluations),
@@ -184,6 +194,11 @@ new_model_ptr <- function(frame, threads = 1L) {
 #' @export
 lmm_optimize <- function(devfun, control = lmm_control()) {
   check_control(control, "lmm_optimize")
+  # Columns on extreme scales (R/scaling.R) and models with several basins
+  # (R/multistart.R) are handled by wrappers that call this function again.
+  wrapped <- optimize_scaled(devfun, control)
+  if (is.null(wrapped)) wrapped <- optimize_multistart(devfun, control)
+  if (!is.null(wrapped)) return(wrapped)
   frame <- environment(devfun)$frame
   theta0 <- frame$reterms$theta
   lower <- frame$reterms$lower

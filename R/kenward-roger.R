@@ -105,8 +105,14 @@ kenward_roger_parts <- function(fit) {
     QQ[[paste(r, s)]] <- Qrs
     IE2[r, s] <- IE2[s, r] <- Kt(r, s) - 2 * sum(Phi * Qrs) + sum((Phi %*% PP[[r]]) * (PP[[s]] %*% Phi))
   }
+  # Inverted equilibrated, W = 2 D (D IE2 D)^-1 D with D = diag(IE2)^-1/2: the
+  # variance of a slope on a covariate of scale 1e6 puts 1e24 between the diagonal
+  # entries, and solve() then sees a singular matrix.
+  dg <- diag(IE2)
+  D <- outer(dg, dg, function(a, b) ifelse(a > 0 & b > 0, 1 / sqrt(a * b), 1))
+  IE2 <- IE2 * D
   ev <- eigen(IE2, symmetric = TRUE, only.values = TRUE)$values
-  W <- if (min(abs(ev)) > 1e-10) 2 * solve(IE2) else 2 * pseudo_inverse(IE2)
+  W <- 2 * D * (if (min(abs(ev)) > 1e-10) solve(IE2) else pseudo_inverse(IE2))
   UU <- matrix(0, p, p)
   for (r in seq_len(m)) for (s in r:m) {
     term <- W[r, s] * (QQ[[paste(r, s)]] - PP[[r]] %*% Phi %*% PP[[s]])

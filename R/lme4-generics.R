@@ -45,7 +45,11 @@ make_forwarder <- function(g, generic, pkg) {
 #'
 #' A fit is singular when a variance is estimated at zero or a correlation at +-1:
 #' some diagonal element of theta lies within `tol` of its lower bound 0 (lme4's
-#' definition). Works on lme4 fits too: they are handed to lme4's `isSingular()`.
+#' definition), with theta measured on the optimizer's scale: rows for a
+#' random-effect column whose root mean square is outside 0.01 to 100 are multiplied
+#' by it (see [lmm_reterms()]), so a slope on a covariate of scale 1e6 is not
+#' called singular for its small theta. Works on lme4 fits too: they are handed to
+#' lme4's `isSingular()`.
 #'
 #' @param x a fitted model.
 #' @param tol tolerance on theta.
@@ -58,7 +62,9 @@ isSingular <- function(x, tol = 1e-4) UseMethod("isSingular")
 #' @export
 isSingular.lemma_fit <- function(x, tol = 1e-4) {
   check_number(tol, "tol", "isSingular", lower = 0)
-  theta_singular(x$theta, x$reterms$lower, tol)
+  # on the scale the optimizer used (R/scaling.R): a slope on a covariate of scale 1e6
+  # has theta near 1e-6 without being near zero variance
+  theta_singular(x$theta * reterms_theta_scale(x$reterms), x$reterms$lower, tol)
 }
 
 # Singular: a diagonal of theta (bound 0) within tol of its bound (lme4's rule).

@@ -93,7 +93,8 @@ with_response <- function(object, y) {
   # start the optimizer at the fit's theta, as lme4's refit (diagonals kept off their
   # bound of 0 so that a singular fit does not pin the start there)
   lower <- frame$reterms$lower
-  frame$reterms$theta[] <- ifelse(lower == 0, pmax(object$theta, 0.05), object$theta)
+  frame$reterms$theta[] <- ifelse(lower == 0, pmax(object$theta, 0.05 / reterms_theta_scale(frame$reterms)),
+                                  object$theta)
   lhs <- frame$formula[[2L]]
   if (is.name(lhs) && as.character(lhs) %in% names(frame$frame)) frame$frame[[as.character(lhs)]] <- y
   env <- new.env(parent = emptyenv())

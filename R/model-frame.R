@@ -83,6 +83,7 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
     stop(sprintf("the response '%s' must be a numeric vector (it is %s)", yname, class(y)[1]), call. = FALSE)
   y <- as.numeric(y)
   if (any(!is.finite(y))) stop(sprintf("the response '%s' has non-finite values", yname), call. = FALSE)
+  check_column_range(y, "the response", yname)
   # lme4 fits a constant response to a criterion of -Inf (zero residual variance).
   if (all(y == y[1L]))
     stop(sprintf("the response '%s' is constant (all values %s): there is no variation to model",
@@ -90,6 +91,7 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
 
   X <- stats::model.matrix(fixed_terms, fixed_frame, contrasts.arg = contrasts)
   check_finite_columns(X, "the fixed-effects model matrix")
+  check_column_range(X, "the fixed-effects model matrix")
   X <- drop_aliased_columns(X)
 
   n <- length(y)

@@ -166,23 +166,29 @@ profile_varpar_dev <- function(fit, ml, k, w, start) {
   free <- setdiff(seq_len(npar), k)
   lower <- ifelse(is_cor, -1, 0)[free]
   upper <- ifelse(is_cor, 1, Inf)[free]
-  f <- function(x) {
+  # Standard deviations are optimized in units of their start (a slope on a
+  # covariate of scale 1e6 has an sd near 1e-5, far below the optimizers' steps);
+  # correlations as they are.
+  unit <- ifelse(is_cor[free] | start[free] == 0, 1, abs(start[free]))
+  f <- function(z) {
     v <- start
-    v[free] <- x
+    v[free] <- z * unit
     v[k] <- w
     if (v[npar] <= 0) return(1e100)
     ml_dev(ml$ptr, sdcor_to_theta(fit, v), v[npar], n)
   }
-  x0 <- pmin(pmax(start[free], lower + 1e-6 * (lower > -Inf)), upper - 1e-6 * (upper < Inf))
+  lower <- lower / unit
+  upper <- upper / unit
+  z0 <- pmin(pmax(start[free] / unit, lower + 1e-6 * (lower > -Inf)), upper - 1e-6 * (upper < Inf))
   if (length(free) == 1L) {
-    o <- stats::optim(x0, f, method = "L-BFGS-B", lower = lower, upper = upper,
+    o <- stats::optim(z0, f, method = "L-BFGS-B", lower = lower, upper = upper,
                       control = list(factr = 1e3, pgtol = 0))
-    return(list(value = o$value, par = replace(replace(start, free, o$par), k, w)))
+    return(list(value = o$value, par = replace(replace(start, free, o$par * unit), k, w)))
   }
-  o <- minqa::bobyqa(x0, f, lower = lower, upper = upper,
-                     control = list(rhobeg = max(1e-3, 0.1 * min(abs(x0[x0 != 0]), 1)), rhoend = 1e-10,
+  o <- minqa::bobyqa(z0, f, lower = lower, upper = upper,
+                     control = list(rhobeg = max(1e-3, 0.1 * min(abs(z0[z0 != 0]), 1)), rhoend = 1e-10,
                                     maxfun = 20000))
-  list(value = o$fval, par = replace(replace(start, free, o$par), k, w))
+  list(value = o$fval, par = replace(replace(start, free, o$par * unit), k, w))
 }
 
 # Profile point for fixed effect j: beta_j = b moves X_j b into the offset; the model

@@ -12,8 +12,11 @@
 #' @param relmat `NULL` or a named list of known covariance matrices over the levels
 #'   of grouping factors (names as the grouping expressions, e.g. `list(id = K)`).
 #' @return A list with `terms` (one list per term: `group`, `lhs`, `cnms`, `factor`,
-#'   `X`, `nlev`, `relchol`, `theta_index`), `theta` (start), `lower`, `theta_names`
-#'   and `flist` (the distinct grouping factors, named).
+#'   `X`, `nlev`, `relchol`, `theta_index`), `theta` (start), `lower`, `theta_names`,
+#'   `theta_scale` and `flist` (the distinct grouping factors, named). A column
+#'   whose root mean square is below 0.01 or above 100 is optimized on its own
+#'   scale: [lmm_optimize()] works with `theta * theta_scale` (1 for other
+#'   columns), and `theta` starts at `1 / theta_scale` on the diagonal.
 #' @examples
 #' rt <- lmm_reterms(random_terms(~ (Days | Subject)), sleepstudy)
 #' rt$theta
@@ -26,7 +29,9 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
     # na.pass: a row where a term's expression is NaN (log of a negative x) is named
     # below rather than dropped from this matrix only.
     mm <- stats::model.matrix(b$lhs, stats::model.frame(b$lhs, data, na.action = stats::na.pass))
-    check_finite_columns(mm, sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group))
+    what <- sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group)
+    check_finite_columns(mm, what)
+    check_column_range(mm, what)
     if (ncol(mm) == 0L) stop(sprintf("the term (%s | %s) has no columns", deparse1(b$lhs[[2]]), b$group), call. = FALSE)
     lhs_terms <- stats::delete.response(stats::terms(stats::model.frame(b$lhs, data)))
     list(group = b$group, lhs = b$lhs, lhs_terms = lhs_terms, cnms = colnames(mm), factor = f,
@@ -59,11 +64,15 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
                                paste(terms[[k]]$group, cn[rows], cn[cols], sep = ".")))
   }
   names(theta) <- tnames
+  # Columns on extreme scales start at theta~ = 1 (R/scaling.R), i.e. theta = 1 / s.
+  tscale <- theta_scale(terms, length(theta))
+  theta <- theta / tscale
   groups <- vapply(terms, function(t) t$group, character(1))
   flist <- lapply(terms[!duplicated(groups)], function(t) t$factor)
   names(flist) <- unique(groups)
   nl <- vapply(terms, function(t) t$nlev, numeric(1))
   list(terms = terms, theta = theta, lower = lower, theta_names = tnames, flist = flist,
+       theta_scale = tscale,
        nlev_max = max(nl), largest = terms[[1]]$group,
        any_relmat_at_max = any(vapply(terms, function(t) t$nlev == max(nl) && !is.null(t$relchol), logical(1))),
        relmat = relmat)
