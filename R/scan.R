@@ -223,6 +223,8 @@ scan_null_data <- function(null_fit) {
            paste(utils::head(miss_ids, 3), collapse = ", "), call. = FALSE)
     X <- as.matrix(null_fit$X)
     storage.mode(X) <- "double"
+    reuse <- scan_reuse_spectral(null_fit, ids, X)
+    if (!is.null(reuse)) return(reuse)
     return(list(y = as.numeric(null_fit$y), X = X,
                 K = K[ids, ids, drop = FALSE], ids = ids, eigen = NULL))
   }
@@ -259,6 +261,23 @@ scan_null_data <- function(null_fit) {
   }
   stop("'null_fit' must be an lmm() fit with one relationship matrix, a ",
        "spectral_fit() result, or a list with y, X, K", call. = FALSE)
+}
+
+# The decomposition of an lmm() fit on the spectral path, for the scan: K's
+# eigenvectors over the levels, with y (less any offset) and X in level
+# order. GEMMA double-centres K; that is a no-op (and the fit's decomposition
+# is the scan's) when K's rows sum to zero, as for any grm() result. Else NULL,
+# and the scan decomposes the centred K itself.
+scan_reuse_spectral <- function(fit, ids, X) {
+  s <- fit$spectral
+  if (is.null(s) || is.null(s$U)) return(NULL)
+  # K 1 = U D U'1, without forming K
+  rs <- drop(s$U %*% (s$d * drop(crossprod(s$U, rep(1, length(s$d))))))
+  if (max(abs(rs)) > 1e-12 * length(s$d) * max(s$d, 1e-300)) return(NULL)
+  ord <- s$ord
+  y <- as.numeric(fit$y - (fit$offset %||% 0))
+  list(y = y[ord], X = X[ord, , drop = FALSE], K = NULL, ids = ids[ord],
+       eigen = list(values = s$d, vectors = s$U, center = TRUE))
 }
 
 scan_assemble <- function(res, info, ctx, null_ml, n, n_cvt, test, method,

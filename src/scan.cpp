@@ -483,6 +483,54 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
       Rcpp::Named("Pyy") = Pyy, Rcpp::Named("logdetXtX") = logdet0);
 }
 
+// ---- lmm()'s spectral path: the same likelihood at a given lambda ----
+// The profiled criterion in lme4's convention (REML: -2 log L_R with
+// log|X'H^-1X| but without -log|X'X|; ML: the deviance) at lambda = theta^2,
+// from lik_from() as in the scan and the null fit. With full = TRUE also the
+// pieces of the solution lmm_object() needs: ldL2 = log|H|, ldRX2 =
+// log|X'H^-1X|, pwrss = y'Py, beta and RX (lower Cholesky factor of
+// X'H^-1X), H = I + lambda D.
+// [[Rcpp::export(.spectral_at, rng = false)]]
+Rcpp::List spectral_at_cpp(Eigen::Map<Eigen::VectorXd> d_,
+                           Eigen::Map<Eigen::MatrixXd> UtX,
+                           Eigen::Map<Eigen::VectorXd> Uty, double lam, bool reml,
+                           bool full) {
+  const int n = d_.size(), p = UtX.cols();
+  if (UtX.rows() != n || Uty.size() != n)
+    throw std::runtime_error("dimensions of the rotated data do not match");
+  if (!(lam >= 0.0) || !std::isfinite(lam))
+    throw std::runtime_error("the variance ratio must be finite and non-negative");
+  Eigen::VectorXd d = d_;
+  Eigen::MatrixXd A(n, p + 1);
+  A.leftCols(p) = UtX;
+  A.col(p) = Uty;
+  PairSums ps(d, p + 1);
+  ps.set_all(A);
+  SMat G0, G1, G2, G3;
+  ps.unweighted(G0);
+  const double logdet0 = logdet_spd(G0, p);
+  if (!std::isfinite(logdet0)) throw std::runtime_error("X'X is singular");
+  Scalars sc;
+  ps.at(lam, 1, true, G1, G2, G3, sc);
+  LikValue v = lik_from(G1, G2, G3, sc, lam, n, p, p, logdet0, reml, true, false,
+                        false);
+  const double crit = -2.0 * v.f + (reml ? logdet0 : 0.0);
+  if (!full) return Rcpp::List::create(Rcpp::Named("crit") = crit);
+  Eigen::LLT<SMat> llt(G1.topLeftCorner(p, p));
+  if (llt.info() != Eigen::Success)
+    throw std::runtime_error("X'H^-1X is not positive definite");
+  SVec beta = llt.solve(G1.col(p).head(p));
+  Eigen::MatrixXd RX = llt.matrixL();
+  double ldRX2 = 0.0;
+  for (int j = 0; j < p; ++j) ldRX2 += 2.0 * std::log(RX(j, j));
+  const double pwrss = G1(p, p) - G1.col(p).head(p).dot(beta);
+  Eigen::VectorXd b = beta;
+  return Rcpp::List::create(
+      Rcpp::Named("crit") = crit, Rcpp::Named("ldL2") = sc.logdet,
+      Rcpp::Named("ldRX2") = ldRX2, Rcpp::Named("pwrss") = pwrss,
+      Rcpp::Named("beta") = Rcpp::wrap(b), Rcpp::Named("RX") = Rcpp::wrap(RX));
+}
+
 // One chunk of the scan. G: dosages (n x B, NA missing) of the analysed
 // individuals, in the order of the rows of U. W: covariates (n x c, original
 // scale) for GEMMA's r2 filter; UtW, Uty: rotated covariates and phenotype.

@@ -321,3 +321,41 @@ test_that("Eigen and BLAS products give the same scan and GRM", {
   for (v in c("beta", "se", "l_remle", "l_mle", "p_wald", "p_lrt", "p_score"))
     expect_equal(r_e[[v]], r_b[[v]], tolerance = 1e-9)
 })
+
+test_that("a scan on an lmm() null fit reuses the fit's eigendecomposition", {
+  g <- read_plink(example_bed())
+  cv <- example_cov()
+  ok <- !is.na(g$fam$pheno)
+  # the GRM of the analysed individuals: its rows sum to zero, so GEMMA's
+  # double-centring changes nothing and the fit's decomposition is the scan's
+  K <- suppressMessages(grm(as.matrix(g, individuals = which(ok))))
+  d <- data.frame(id = g$fam$iid, y = g$fam$pheno, x1 = cv[, 2], x2 = cv[, 3])[ok, ]
+  d <- d[c(seq(2, nrow(d), 2), seq(1, nrow(d), 2)), ]  # levels not in file order
+  calls <- new.env()
+  calls$n <- 0
+  n_eig <- function() calls$n
+  suppressMessages(trace(".sym_eigen", function() calls$n <- calls$n + 1, print = FALSE,
+                         where = asNamespace("lemma")))
+  on.exit(suppressMessages(untrace(".sym_eigen", where = asNamespace("lemma"))))
+  fit <- lmm(y ~ x1 + x2 + (1 | id), d, relmat = list(id = K))
+  expect_false(is.null(fit$spectral))
+  expect_identical(n_eig(), 1)   # the relationship factor's decomposition, reused
+  r_fit <- suppressMessages(lmm_scan(fit, g, test = "all", snps = 1:300))
+  expect_identical(n_eig(), 1)   # no second decomposition
+  r_K <- suppressMessages(lmm_scan(list(y = g$fam$pheno[ok], X = cv[ok, ], K = K,
+                                        ids = g$fam$iid[ok]), g, test = "all",
+                                   snps = 1:300))
+  expect_identical(n_eig(), 2)
+  # same model, individuals in another order: equal to rounding (the GEMMA
+  # search's stopping rule is discrete, hence 1e-8 rather than 1e-12)
+  for (v in c("beta", "se", "l_remle", "l_mle", "p_wald", "p_lrt", "p_score"))
+    expect_equal(r_fit[[v]], r_K[[v]], tolerance = 1e-8, label = v)
+  expect_equal(attr(r_fit, "lambda_null_reml"), fit$theta[[1]]^2, tolerance = 1e-4)
+  # a K whose rows do not sum to zero is centred and decomposed again, as GEMMA
+  Kr <- K + 0.1
+  fit2 <- lmm(y ~ x1 + x2 + (1 | id), d, relmat = list(id = Kr))
+  n0 <- n_eig()
+  r2 <- suppressMessages(lmm_scan(fit2, g, test = "wald", snps = 1:50))
+  expect_identical(n_eig(), n0 + 1)
+  expect_equal(r2$p_wald, r_K$p_wald[1:50], tolerance = 1e-8)
+})
