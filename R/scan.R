@@ -88,7 +88,8 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
                      method = c("exact", "fixed"), chunk_size = NULL,
                      maf = 0.01, miss = 0.05, r2 = 0.9999, snps = NULL,
                      lambda_range = c(1e-5, 1e5), n_region = 10L,
-                     lambda_search = c("gemma", "exact"), threads = NULL) {
+                     lambda_search = c("gemma", "exact"), threads = NULL,
+                     precision = c("mixed", "double")) {
   test <- match.arg(test)
   method <- match.arg(method)
   lambda_search <- match.arg(lambda_search)
@@ -131,6 +132,8 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   do_lrt <- test %in% c("lrt", "all")
   do_score <- test %in% c("score", "all")
 
+  precision <- if (identical(precision, c("mixed", "double"))) "mixed" else
+    check_choice(precision, c("mixed", "double"), "precision", "lmm_scan")
   info <- geno_snp_info(g)
   si <- if (is.matrix(g)) plink_index(snps, colnames(g) %||% info$snp, geno_m(g), "SNP")
         else plink_index(snps, info$snp, geno_m(g), "SNP")
@@ -144,7 +147,9 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
               exact = method == "exact", lam_ml = null_ml$lambda,
               lam_reml = null_reml$lambda, maf = maf, miss = miss, r2 = r2,
               lmin = lr[1], lmax = lr[2], nregion = nr, use_blas = use_blas(),
-              threads = threads, gemma_search = gemma_search)
+              threads = threads, gemma_search = gemma_search,
+              mixed = precision == "mixed", logl_null_ml = null_ml$logl,
+              redo_below = scan_redo_below)
   if (is.matrix(g)) {
     # ship each task only its own columns
     blocks <- lapply(chunks, function(s) g[ind, s, drop = FALSE])
@@ -161,6 +166,10 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
 }
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
+
+# precision = "mixed": SNPs with a test statistic (~ t^2) below this are
+# rotated again in double precision (src/scan.cpp, mixed_needs_redo)
+scan_redo_below <- 0.01
 
 scan_task_plink <- function(s, ctx, src) {
   old <- blas_one_thread(ctx)
