@@ -59,8 +59,10 @@ spectral_rotate <- function(frame) {
   if (is.null(e)) {
     K <- frame$reterms$relmat[[t$group]]
     lv <- levels(t$factor)
-    K <- if (is.null(K)) tcrossprod(t$relchol) else as.matrix(K)[lv, lv, drop = FALSE]
-    e <- spectral_decomp((K + t(K)) / 2)
+    # (K's symmetry was checked where its factor was made; dsyevd reads the
+    # lower triangle)
+    e <- spectral_decomp(if (is.null(K)) tcrossprod(t$relchol) else
+      as.matrix(K)[lv, lv, drop = FALSE])
   } else {
     e <- spectral_values(e, FALSE)
   }
