@@ -77,16 +77,17 @@
 #'   `"exact"` (roots polished to about 1e-12); see Details.
 #' @param threads OpenMP threads per task; `NULL` for the default described
 #'   in Details.
-#' @param precision `"mixed"` (default): the rotation of the genotypes by
-#'   \eqn{U'}, the scan's largest cost, is one single-precision matrix
-#'   product (twice the speed of double precision; 0/1/2 genotypes are exact
-#'   in floats, mean-imputed dosages are added in double), and every SNP with
-#'   a test statistic below 0.01 (p near 1, where -log10 p is most sensitive)
+#' @param precision `"double"` (default): the genotypes are rotated by
+#'   \eqn{U'} in double precision. `"mixed"` (experimental): the rotation is
+#'   one single-precision matrix product (0/1/2 genotypes are exact in
+#'   floats, mean-imputed dosages are added in double), and every SNP with a
+#'   test statistic below 0.01 (p near 1, where -log10 p is most sensitive)
 #'   is rotated again in double precision. Its results differ from the
-#'   double-precision ones by about 1e-6 of a standard error in beta, far
-#'   inside the agreement criterion (beta within 1e-4 of its standard error;
-#'   se, lambda and -log10 p within 1e-4 relative). `"double"`: all in double
-#'   precision.
+#'   double-precision ones by about 1e-6 of a standard error in beta, inside
+#'   the agreement criterion (beta within 1e-4 of its standard error; se,
+#'   lambda and -log10 p within 1e-4 relative, or GEMMA's printed digits of p
+#'   near 1). On the 2-core test machine it was not faster than `"double"`
+#'   (timed interleaved in one process), hence not the default.
 #' @return A data frame of class `"lemma_scan"` with one row per tested SNP:
 #'   snp, chr, pos, allele1, allele0, n_miss, af (allele-1 frequency), beta,
 #'   se, and as the tests require logl_H1 (ML log-likelihood of the model with
@@ -106,7 +107,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
                      maf = 0.01, miss = 0.05, r2 = 0.9999, snps = NULL,
                      lambda_range = c(1e-5, 1e5), n_region = 10L,
                      lambda_search = c("gemma", "exact"), threads = NULL,
-                     precision = c("mixed", "double")) {
+                     precision = c("double", "mixed")) {
   test <- match.arg(test)
   method <- match.arg(method)
   lambda_search <- match.arg(lambda_search)
@@ -149,8 +150,8 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   do_lrt <- test %in% c("lrt", "all")
   do_score <- test %in% c("score", "all")
 
-  precision <- if (identical(precision, c("mixed", "double"))) "mixed" else
-    check_choice(precision, c("mixed", "double"), "precision", "lmm_scan")
+  precision <- if (identical(precision, c("double", "mixed"))) "double" else
+    check_choice(precision, c("double", "mixed"), "precision", "lmm_scan")
   info <- geno_snp_info(g)
   si <- if (is.matrix(g)) plink_index(snps, colnames(g) %||% info$snp, geno_m(g), "SNP")
         else plink_index(snps, info$snp, geno_m(g), "SNP")

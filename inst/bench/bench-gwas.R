@@ -14,7 +14,7 @@
 #          search=gemma|exact (lmm_scan's lambda_search; default gemma, as
 #          lmm_scan: the exact optimum's lambda differs from GEMMA's by up to
 #          1e-5, which near p = 1 exceeds GEMMA's printed digits of p),
-#          precision=mixed|double (lmm_scan's precision; default mixed).
+#          precision=double|mixed (lmm_scan's precision; default double).
 # Agreement is judged as a statistician would (issue 11): beta within 1e-4 of
 # its standard error; se, l_remle and l_mle within 1e-4 relative; -log10 p
 # within 1e-4 relative, or within GEMMA's printed digits of p (7 significant)
@@ -39,7 +39,7 @@ opt_arg <- function(name, default) {
   if (length(a)) sub(paste0(name, "="), "", a[1]) else default
 }
 search <- opt_arg("search", "gemma")
-precision <- opt_arg("precision", "mixed")
+precision <- opt_arg("precision", "double")
 
 # Simulated fileset written block by block (memory O(n x block)): two
 # subpopulations (Fst 0.05), 0.5% missing genotypes, 500 causal SNPs
