@@ -81,6 +81,10 @@
     .Call(`_lemma_spectral_null_cpp`, d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search)
 }
 
+.spectral_at <- function(d_, UtX, Uty, lam, reml, full) {
+    .Call(`_lemma_spectral_at_cpp`, d_, UtX, Uty, lam, reml, full)
+}
+
 .scan_chunk <- function(U, d_, W, UtW, Uty, G, ctx) {
     .Call(`_lemma_scan_chunk_cpp`, U, d_, W, UtW, Uty, G, ctx)
 }

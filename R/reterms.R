@@ -127,6 +127,10 @@ relationship_factor <- function(K, levels, group) {
       stop(sprintf("relmat$%s is not positive semi-definite (smallest eigenvalue %.3g)", group, min(ev$values)),
            call. = FALSE)
     C <- ev$vectors %*% diag(sqrt(pmax(ev$values, 0)), nrow(K))
+    C <- unname(C)
+    # kept for the spectral path (one decomposition of K per fit)
+    attr(C, "eigen") <- ev
+    return(C)
   }
   unname(C)
 }

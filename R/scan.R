@@ -34,7 +34,14 @@
 #' OpenMP threads (by default all available cores under a sequential plan,
 #' one per worker otherwise). Each SNP is computed with the same operations
 #' whatever the plan and the number of threads, so the results do not depend
-#' on them.
+#' on them (with `precision = "mixed"`, the single-precision product rounds
+#' by the block of SNPs, so `chunk_size` changes results within the
+#' agreement criterion).
+#'
+#' Given an [lmm()] fit on its spectral path, whose relationship matrix has
+#' rows that sum to zero (any [grm()] of the analysed individuals), the scan
+#' reuses the fit's eigendecomposition; otherwise it decomposes the
+#' double-centred K, as GEMMA does.
 #'
 #' The per-SNP search for \eqn{\lambda} (`lambda_search = "gemma"`, the
 #' default) repeats GEMMA 0.98's: in each of `n_region` log-spaced regions of
@@ -71,6 +78,17 @@
 #'   `"exact"` (roots polished to about 1e-12); see Details.
 #' @param threads OpenMP threads per task; `NULL` for the default described
 #'   in Details.
+#' @param precision `"double"` (default): the genotypes are rotated by
+#'   \eqn{U'} in double precision. `"mixed"` (experimental): the rotation is
+#'   one single-precision matrix product (0/1/2 genotypes are exact in
+#'   floats, mean-imputed dosages are added in double), and every SNP with a
+#'   test statistic below 0.01 (p near 1, where -log10 p is most sensitive)
+#'   is rotated again in double precision. Its results differ from the
+#'   double-precision ones by about 1e-6 of a standard error in beta, inside
+#'   the agreement criterion (beta within 1e-4 of its standard error; se,
+#'   lambda and -log10 p within 1e-4 relative, or GEMMA's printed digits of p
+#'   near 1). On the 2-core test machine it was not faster than `"double"`
+#'   (timed interleaved in one process), hence not the default.
 #' @return A data frame of class `"lemma_scan"` with one row per tested SNP:
 #'   snp, chr, pos, allele1, allele0, n_miss, af (allele-1 frequency), beta,
 #'   se, and as the tests require logl_H1 (ML log-likelihood of the model with
@@ -89,7 +107,8 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
                      method = c("exact", "fixed"), chunk_size = NULL,
                      maf = 0.01, miss = 0.05, r2 = 0.9999, snps = NULL,
                      lambda_range = c(1e-5, 1e5), n_region = 10L,
-                     lambda_search = c("gemma", "exact"), threads = NULL) {
+                     lambda_search = c("gemma", "exact"), threads = NULL,
+                     precision = c("double", "mixed")) {
   fn <- "lmm_scan"
   test <- check_choice(test[1], c("wald", "lrt", "score", "all"), "test", fn)
   method <- check_choice(method[1], c("exact", "fixed"), "method", fn)
@@ -146,6 +165,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   do_lrt <- test %in% c("lrt", "all")
   do_score <- test %in% c("score", "all")
 
+  precision <- check_choice(precision[1], c("double", "mixed"), "precision", fn)
   info <- geno_snp_info(g)
   si <- if (is.matrix(g)) plink_index(snps, colnames(g) %||% info$snp, geno_m(g), "SNP")
         else plink_index(snps, info$snp, geno_m(g), "SNP")
@@ -159,7 +179,9 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
               exact = method == "exact", lam_ml = null_ml$lambda,
               lam_reml = null_reml$lambda, maf = maf, miss = miss, r2 = r2,
               lmin = lr[1], lmax = lr[2], nregion = nr, use_blas = use_blas(),
-              threads = threads, gemma_search = gemma_search)
+              threads = threads, gemma_search = gemma_search,
+              mixed = precision == "mixed", logl_null_ml = null_ml$logl,
+              redo_below = scan_redo_below)
   if (is.matrix(g)) {
     # ship each task only its own columns
     blocks <- lapply(chunks, function(s) g[ind, s, drop = FALSE])
@@ -176,6 +198,10 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
 }
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
+
+# precision = "mixed": SNPs with a test statistic (~ t^2) below this are
+# rotated again in double precision (src/scan.cpp, mixed_needs_redo)
+scan_redo_below <- 0.01
 
 scan_task_plink <- function(s, ctx, src) {
   old <- blas_one_thread(ctx)
@@ -233,6 +259,8 @@ scan_null_data <- function(null_fit) {
            paste(utils::head(miss_ids, 3), collapse = ", "), call. = FALSE)
     X <- as.matrix(null_fit$X)
     storage.mode(X) <- "double"
+    reuse <- scan_reuse_spectral(null_fit, ids, X)
+    if (!is.null(reuse)) return(reuse)
     return(list(y = as.numeric(null_fit$y), X = X,
                 K = K[ids, ids, drop = FALSE], ids = ids, eigen = NULL))
   }
@@ -280,6 +308,23 @@ scan_null_data <- function(null_fit) {
   }
   stop("'null_fit' must be an lmm() fit with one relationship matrix, a ",
        "spectral_fit() result, or a list with y, X, K", call. = FALSE)
+}
+
+# The decomposition of an lmm() fit on the spectral path, for the scan: K's
+# eigenvectors over the levels, with y (less any offset) and X in level
+# order. GEMMA double-centres K; that is a no-op (and the fit's decomposition
+# is the scan's) when K's rows sum to zero, as for any grm() result. Else NULL,
+# and the scan decomposes the centred K itself.
+scan_reuse_spectral <- function(fit, ids, X) {
+  s <- fit$spectral
+  if (is.null(s) || is.null(s$U)) return(NULL)
+  # K 1 = U D U'1, without forming K
+  rs <- drop(s$U %*% (s$d * drop(crossprod(s$U, rep(1, length(s$d))))))
+  if (max(abs(rs)) > 1e-12 * length(s$d) * max(s$d, 1e-300)) return(NULL)
+  ord <- s$ord
+  y <- as.numeric(fit$y - (fit$offset %||% 0))
+  list(y = y[ord], X = X[ord, , drop = FALSE], K = NULL, ids = ids[ord],
+       eigen = list(values = s$d, vectors = s$U, center = TRUE))
 }
 
 scan_assemble <- function(res, info, ctx, null_ml, n, n_cvt, test, method,

@@ -43,36 +43,43 @@ spectral_applies <- function(frame) {
 lmm_devfun_spectral <- function(frame, REML = TRUE, spectral = NULL) {
   stopifnot(inherits(frame, "lmm_frame"), spectral_applies(frame))
   REML <- isTRUE(REML)
-  if (is.null(spectral)) {
-    t <- frame$reterms$terms[[1]]
-    ord <- order(as.integer(t$factor))     # observations in level order
-    e <- .sym_eigen(tcrossprod(t$relchol))  # K over the levels
-    U <- e$vectors
-    spectral <- list(d = pmax(e$values, 0), U = U, ord = ord,
-                     Xr = crossprod(U, frame$X[ord, , drop = FALSE]),
-                     yr = drop(crossprod(U, (frame$y - frame$offset)[ord])))
-  }
-  devfun <- function(theta) spectral_solution(spectral, theta, REML, length(frame$y))$objective
+  if (is.null(spectral)) spectral <- spectral_rotate(frame)
+  devfun <- function(theta) .spectral_at(spectral$d, spectral$Xr, spectral$yr, theta[1]^2,
+                                         REML, FALSE)$crit
   devfun
 }
 
-# Everything lmm_object() takes from the C++ solution, computed in the eigenbasis.
+# The eigendecomposition of K over the levels (reused from the relationship
+# factor when that was made from it: one decomposition per fit) and the data
+# rotated into its basis, observations in level order.
+spectral_rotate <- function(frame) {
+  t <- frame$reterms$terms[[1]]
+  ord <- order(as.integer(t$factor))
+  e <- attr(t$relchol, "eigen")
+  if (is.null(e)) {
+    K <- frame$reterms$relmat[[t$group]]
+    lv <- levels(t$factor)
+    # (K's symmetry was checked where its factor was made; dsyevd reads the
+    # lower triangle)
+    e <- spectral_decomp(if (is.null(K)) tcrossprod(t$relchol) else
+      as.matrix(K)[lv, lv, drop = FALSE])
+  } else {
+    e <- spectral_values(e, FALSE)
+  }
+  U <- e$vectors
+  list(d = e$values, U = U, ord = ord,
+       Xr = crossprod(U, frame$X[ord, , drop = FALSE]),
+       yr = drop(crossprod(U, (frame$y - frame$offset)[ord])))
+}
+
+# Everything lmm_object() takes from the C++ solution, from the spectral
+# likelihood shared with lmm_scan() (src/scan.cpp).
 spectral_solution <- function(s, theta, REML, n) {
-  lam <- theta[1]^2
-  w <- 1 / (1 + lam * s$d)
-  XtWX <- crossprod(s$Xr * w, s$Xr)
-  R <- chol(XtWX)
-  beta <- backsolve(R, forwardsolve(t(R), crossprod(s$Xr, w * s$yr)))
-  r <- s$yr - drop(s$Xr %*% beta)
-  pwrss <- sum(w * r^2)
-  p <- ncol(s$Xr)
-  ldL2 <- sum(log1p(lam * s$d))
-  ldRX2 <- 2 * sum(log(diag(R)))
-  nmp <- if (REML) n - p else n
-  obj <- ldL2 + nmp * (1 + log(2 * pi * pwrss / nmp)) + if (REML) ldRX2 else 0
+  sol <- .spectral_at(s$d, s$Xr, s$yr, theta[1]^2, REML, TRUE)
+  r <- s$yr - drop(s$Xr %*% sol$beta)
   # u for the factor C = U D^(1/2): u = theta C' H^-1 r; b = theta C u, in level order.
-  u <- theta[1] * sqrt(s$d) * w * r
+  u <- theta[1] * sqrt(s$d) * r / (1 + theta[1]^2 * s$d)
   b <- drop(s$U %*% (theta[1] * sqrt(s$d) * u))
-  list(objective = obj, ldL2 = ldL2, ldRX2 = ldRX2, pwrss = pwrss, beta = drop(beta),
-       RX = t(R), u = list(u), b = list(b))
+  list(objective = sol$crit, ldL2 = sol$ldL2, ldRX2 = sol$ldRX2, pwrss = sol$pwrss,
+       beta = drop(sol$beta), RX = sol$RX, u = list(u), b = list(b))
 }

@@ -16,8 +16,15 @@ spectral_decomp <- function(K, center = FALSE, tol = 1e-10) {
   # symmetry check and double-centring in C++, without n x n temporaries
   e <- tryCatch(.sym_eigen(K, isTRUE(center), 1e-8),
                 error = function(err) stop(conditionMessage(err), call. = FALSE))
+  spectral_values(e, center, tol)
+}
+
+# The eigenvalues as the spectral likelihood takes them (from .sym_eigen(),
+# here or where the relationship factor was made): a warning for clearly
+# negative ones, and those below `tol` set to zero.
+spectral_values <- function(e, center, tol = 1e-10) {
   vals <- e$values
-  if (min(vals) < -1e-6 * max(1, max(abs(vals))))
+  if (length(vals) && min(vals) < -1e-6 * max(1, max(abs(vals))))
     warning("the relationship matrix has negative eigenvalues (min ",
             signif(min(vals), 3), "); they are set to zero", call. = FALSE)
   vals[vals < tol] <- 0

@@ -285,6 +285,21 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// spectral_at_cpp
+Rcpp::List spectral_at_cpp(Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> UtX, Eigen::Map<Eigen::VectorXd> Uty, double lam, bool reml, bool full);
+RcppExport SEXP _lemma_spectral_at_cpp(SEXP d_SEXP, SEXP UtXSEXP, SEXP UtySEXP, SEXP lamSEXP, SEXP remlSEXP, SEXP fullSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type d_(d_SEXP);
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::MatrixXd> >::type UtX(UtXSEXP);
+    Rcpp::traits::input_parameter< Eigen::Map<Eigen::VectorXd> >::type Uty(UtySEXP);
+    Rcpp::traits::input_parameter< double >::type lam(lamSEXP);
+    Rcpp::traits::input_parameter< bool >::type reml(remlSEXP);
+    Rcpp::traits::input_parameter< bool >::type full(fullSEXP);
+    rcpp_result_gen = Rcpp::wrap(spectral_at_cpp(d_, UtX, Uty, lam, reml, full));
+    return rcpp_result_gen;
+END_RCPP
+}
 // scan_chunk_cpp
 Rcpp::NumericMatrix scan_chunk_cpp(Eigen::Map<Eigen::MatrixXd> U, Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> W, Eigen::Map<Eigen::MatrixXd> UtW, Eigen::Map<Eigen::VectorXd> Uty, Rcpp::NumericMatrix G, Rcpp::List ctx);
 RcppExport SEXP _lemma_scan_chunk_cpp(SEXP USEXP, SEXP d_SEXP, SEXP WSEXP, SEXP UtWSEXP, SEXP UtySEXP, SEXP GSEXP, SEXP ctxSEXP) {
@@ -355,6 +370,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 7},
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
     {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
+    {"_lemma_spectral_at_cpp", (DL_FUNC) &_lemma_spectral_at_cpp, 6},
     {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 7},
     {"_lemma_scan_chunk_bed_cpp", (DL_FUNC) &_lemma_scan_chunk_bed_cpp, 11},
     {"_lemma_sym_eigen_cpp", (DL_FUNC) &_lemma_sym_eigen_cpp, 3},

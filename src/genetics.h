@@ -69,6 +69,11 @@ void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
                     const Eigen::Ref<const Eigen::MatrixXd>& B,
                     Eigen::MatrixXd& C, bool use_blas);
 
+// C = A B in single precision, by the BLAS R is linked to when use_blas and
+// it has sgemm (an optimized BLAS), by Eigen otherwise.
+void float_product_into(const Eigen::MatrixXf& A, const Eigen::MatrixXf& B,
+                        Eigen::MatrixXf& C, bool use_blas);
+
 }  // namespace lemma
 
 #endif

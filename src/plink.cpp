@@ -211,6 +211,25 @@ typedef void (*sgemm_fun)(const char*, const char*, const int*, const int*,
                           const float*, const int*, const float*, float*,
                           const int*, size_t, size_t);
 
+}  // namespace
+
+void lemma::float_product_into(const Eigen::MatrixXf& A, const Eigen::MatrixXf& B,
+                               Eigen::MatrixXf& C, bool use_blas) {
+  static const sgemm_fun sgemm = blas_function<sgemm_fun>("sgemm_");
+  const int m = A.rows(), k = A.cols(), q = B.cols();
+  C.resize(m, q);
+  if (m == 0 || q == 0) return;
+  if (!use_blas || sgemm == NULL || k == 0) {
+    C.noalias() = A * B;
+    return;
+  }
+  const float one = 1.0f, zero = 0.0f;
+  sgemm("N", "N", &m, &q, &k, &one, A.data(), &m, B.data(), &k, &zero, C.data(),
+        &m, 1, 1);
+}
+
+namespace {
+
 // Sets OpenBLAS's number of threads (if R's BLAS is OpenBLAS) and returns
 // the previous number, or -1 if that BLAS offers no such control.
 int set_blas_threads(int n) {

@@ -483,6 +483,54 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
       Rcpp::Named("Pyy") = Pyy, Rcpp::Named("logdetXtX") = logdet0);
 }
 
+// ---- lmm()'s spectral path: the same likelihood at a given lambda ----
+// The profiled criterion in lme4's convention (REML: -2 log L_R with
+// log|X'H^-1X| but without -log|X'X|; ML: the deviance) at lambda = theta^2,
+// from lik_from() as in the scan and the null fit. With full = TRUE also the
+// pieces of the solution lmm_object() needs: ldL2 = log|H|, ldRX2 =
+// log|X'H^-1X|, pwrss = y'Py, beta and RX (lower Cholesky factor of
+// X'H^-1X), H = I + lambda D.
+// [[Rcpp::export(.spectral_at, rng = false)]]
+Rcpp::List spectral_at_cpp(Eigen::Map<Eigen::VectorXd> d_,
+                           Eigen::Map<Eigen::MatrixXd> UtX,
+                           Eigen::Map<Eigen::VectorXd> Uty, double lam, bool reml,
+                           bool full) {
+  const int n = d_.size(), p = UtX.cols();
+  if (UtX.rows() != n || Uty.size() != n)
+    throw std::runtime_error("dimensions of the rotated data do not match");
+  if (!(lam >= 0.0) || !std::isfinite(lam))
+    throw std::runtime_error("the variance ratio must be finite and non-negative");
+  Eigen::VectorXd d = d_;
+  Eigen::MatrixXd A(n, p + 1);
+  A.leftCols(p) = UtX;
+  A.col(p) = Uty;
+  PairSums ps(d, p + 1);
+  ps.set_all(A);
+  SMat G0, G1, G2, G3;
+  ps.unweighted(G0);
+  const double logdet0 = logdet_spd(G0, p);
+  if (!std::isfinite(logdet0)) throw std::runtime_error("X'X is singular");
+  Scalars sc;
+  ps.at(lam, 1, true, G1, G2, G3, sc);
+  LikValue v = lik_from(G1, G2, G3, sc, lam, n, p, p, logdet0, reml, true, false,
+                        false);
+  const double crit = -2.0 * v.f + (reml ? logdet0 : 0.0);
+  if (!full) return Rcpp::List::create(Rcpp::Named("crit") = crit);
+  Eigen::LLT<SMat> llt(G1.topLeftCorner(p, p));
+  if (llt.info() != Eigen::Success)
+    throw std::runtime_error("X'H^-1X is not positive definite");
+  SVec beta = llt.solve(G1.col(p).head(p));
+  Eigen::MatrixXd RX = llt.matrixL();
+  double ldRX2 = 0.0;
+  for (int j = 0; j < p; ++j) ldRX2 += 2.0 * std::log(RX(j, j));
+  const double pwrss = G1(p, p) - G1.col(p).head(p).dot(beta);
+  Eigen::VectorXd b = beta;
+  return Rcpp::List::create(
+      Rcpp::Named("crit") = crit, Rcpp::Named("ldL2") = sc.logdet,
+      Rcpp::Named("ldRX2") = ldRX2, Rcpp::Named("pwrss") = pwrss,
+      Rcpp::Named("beta") = Rcpp::wrap(b), Rcpp::Named("RX") = Rcpp::wrap(RX));
+}
+
 // One chunk of the scan. G: dosages (n x B, NA missing) of the analysed
 // individuals, in the order of the rows of U. W: covariates (n x c, original
 // scale) for GEMMA's r2 filter; UtW, Uty: rotated covariates and phenotype.
@@ -501,8 +549,9 @@ typedef std::function<void(int, double*)> GenoFill;
 
 // The scan's settings, read from the R list built by lmm_scan() (its `ctx`).
 struct ScanOptions {
-  bool do_wald, do_lrt, do_score, exact, use_blas, gemma_search;
-  double lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax;
+  bool do_wald, do_lrt, do_score, exact, use_blas, gemma_search, mixed;
+  double lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, logl_null_ml,
+      redo_below;
   int nregion, threads;
   explicit ScanOptions(const Rcpp::List& ctx)
       : do_wald(Rcpp::as<bool>(ctx["do_wald"])),
@@ -511,6 +560,7 @@ struct ScanOptions {
         exact(Rcpp::as<bool>(ctx["exact"])),
         use_blas(Rcpp::as<bool>(ctx["use_blas"])),
         gemma_search(Rcpp::as<bool>(ctx["gemma_search"])),
+        mixed(Rcpp::as<bool>(ctx["mixed"])),
         lam_null_ml(Rcpp::as<double>(ctx["lam_ml"])),
         lam_null_reml(Rcpp::as<double>(ctx["lam_reml"])),
         maf(Rcpp::as<double>(ctx["maf"])),
@@ -518,9 +568,90 @@ struct ScanOptions {
         r2(Rcpp::as<double>(ctx["r2"])),
         lmin(Rcpp::as<double>(ctx["lmin"])),
         lmax(Rcpp::as<double>(ctx["lmax"])),
+        logl_null_ml(Rcpp::as<double>(ctx["logl_null_ml"])),
+        redo_below(Rcpp::as<double>(ctx["redo_below"])),
         nregion(Rcpp::as<int>(ctx["nregion"])),
         threads(std::max(1, Rcpp::as<int>(ctx["threads"]))) {}
 };
+
+// ---- single-precision rotation (precision = "mixed") ----
+
+// UfT = U' in single precision, by tiles (both matrices n x n).
+void transpose_to_float(const Eigen::Map<Eigen::MatrixXd>& U, Eigen::MatrixXf& UfT,
+                        int threads) {
+  const int n = U.rows(), T = 64;
+  UfT.resize(n, n);
+  const int nt = (n + T - 1) / T;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int jb = 0; jb < nt; ++jb)
+    for (int ib = 0; ib < nt; ++ib)
+      for (int j = jb * T; j < std::min(n, (jb + 1) * T); ++j)
+        for (int i = ib * T; i < std::min(n, (ib + 1) * T); ++i)
+          UfT(j, i) = static_cast<float>(U(i, j));
+}
+
+// UtX = U' X for a block of SNPs, the O(n^2) product in single precision.
+// Values that a float holds exactly (the 0/1/2 genotypes) enter the float
+// product, whose only error is then the rounding of U to floats and of the
+// float sums (relative ~1e-7 sqrt(n) per element, measured ~1e-6 at n =
+// 5,000); the others (mean-imputed missing dosages) are added afterwards in
+// double, n operations each. A column with more than n/32 of those (real-
+// valued dosages) is rotated in double altogether.
+void rotate_mixed(const Eigen::MatrixXf& UfT, const Eigen::Map<Eigen::MatrixXd>& U,
+                  const Eigen::MatrixXd& X, Eigen::MatrixXd& UtX, bool use_blas,
+                  Eigen::MatrixXf& Xf, Eigen::MatrixXf& Pf) {
+  const int n = X.rows(), B = X.cols();
+  Xf.resize(n, B);
+  std::vector<std::vector<std::pair<int, double> > > extra(B);
+  std::vector<int> dense;
+  for (int t = 0; t < B; ++t) {
+    const double* x = X.col(t).data();
+    float* f = Xf.col(t).data();
+    for (int i = 0; i < n; ++i) {
+      const float v = static_cast<float>(x[i]);
+      if (static_cast<double>(v) == x[i]) {
+        f[i] = v;
+      } else {
+        f[i] = 0.0f;
+        extra[t].push_back(std::make_pair(i, x[i]));
+      }
+    }
+    if (static_cast<int>(extra[t].size()) * 32 > n) {
+      dense.push_back(t);
+      extra[t].clear();
+    }
+  }
+  float_product_into(UfT, Xf, Pf, use_blas);
+  UtX = Pf.cast<double>();
+  for (int t = 0; t < B; ++t)
+    for (size_t a = 0; a < extra[t].size(); ++a) {
+      const float* u = UfT.col(extra[t][a].first).data();
+      const double v = extra[t][a].second;
+      double* o = UtX.col(t).data();
+      for (int i = 0; i < n; ++i) o[i] += v * static_cast<double>(u[i]);
+    }
+  if (!dense.empty()) {
+    Eigen::MatrixXd Xd(n, dense.size()), R;
+    for (size_t a = 0; a < dense.size(); ++a) Xd.col(a) = X.col(dense[a]);
+    crossprod_into(U, Xd, R, use_blas);
+    for (size_t a = 0; a < dense.size(); ++a) UtX.col(dense[a]) = R.col(a);
+  }
+}
+
+// Whether SNP j (row of the chunk's result `out`, B rows) is redone with a
+// double-precision rotation: when one of its test statistics (F or chi-square,
+// ~ t^2) is below opt.redo_below. There p is near 1 and -log10 p so small
+// that the single-precision rotation's error (~1e-6 relative in t) could
+// exceed the agreement criterion (1e-4 relative, or GEMMA's printed digits
+// of p); elsewhere it is orders of magnitude inside it.
+bool mixed_needs_redo(const double* out, int B, int j, const ScanOptions& opt) {
+  auto at = [&](int col) { return out[j + static_cast<long>(col) * B]; };
+  const double tau = opt.redo_below;
+  if (opt.do_wald && !(at(8) >= tau)) return true;
+  if (opt.do_score && !(at(9) >= tau)) return true;
+  if (opt.do_lrt && !(2.0 * (at(5) - opt.logl_null_ml) >= tau)) return true;
+  return false;
+}
 
 Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
                               const Eigen::Map<Eigen::VectorXd>& d_,
@@ -647,11 +778,14 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
   // 42 GFlops on one core)
   const int kBlockSnps = n >= 2000 ? 512 : 128;
   const int nblocks = (nk + kBlockSnps - 1) / kBlockSnps;
+  Eigen::MatrixXf UfT;  // U' in single precision, for rotate_mixed
+  if (opt.mixed) transpose_to_float(U, UfT, threads);
   std::string error;
 #pragma omp parallel num_threads(threads)
   {
     // per-thread workspace
     Eigen::MatrixXd Xb, UtG, Sxa, Sxx, sq;
+    Eigen::MatrixXf Xf, Pf;
     Eigen::MatrixXd A = A0;
     PairSums ps(d, k);
     ps.set_all(A);
@@ -660,15 +794,29 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
 #pragma omp for schedule(dynamic, 1)
     for (int blk = 0; blk < nblocks; ++blk) {
       try {
-        const int b0 = blk * kBlockSnps, nb = std::min(kBlockSnps, nk - b0);
+        const int b0 = blk * kBlockSnps;
+        // pass 0 rotates the block in single or double precision (opt.mixed);
+        // pass 1 redoes in double the SNPs of pass 0 whose statistics are
+        // near zero (p near 1), where a single-precision rotation's error
+        // could show in p (see mixed_needs_redo)
+        std::vector<int> idx(keep.begin() + b0,
+                             keep.begin() + std::min(nk, b0 + kBlockSnps)),
+            redo;
+        for (int pass = 0; pass < 2 && !idx.empty(); ++pass) {
+        const bool in_float = pass == 0 && opt.mixed;
+        const int nb = idx.size();
         Xb.resize(n, nb);
         for (int t = 0; t < nb; ++t) {
-          const int j = keep[b0 + t];
+          const int j = idx[t];
           double* xv = Xb.col(t).data();
           fill(j, xv);
           for (int i = 0; i < n; ++i) if (std::isnan(xv[i])) xv[i] = snp_mean[j];
+          if (pass > 0)
+            for (int q = 3; q < NC; ++q) put(j, q, NA_REAL);
+          if (pass > 0) put(j, 0, 0);
         }
-        crossprod_into(U, Xb, UtG, use_blas);
+        if (in_float) rotate_mixed(UfT, U, Xb, UtG, use_blas, Xf, Pf);
+        else crossprod_into(U, Xb, UtG, use_blas);
         crossprod_into(UtG, HbA, Sxa, use_blas);
         sq = UtG.cwiseProduct(UtG);
         crossprod_into(sq, Hb, Sxx, use_blas);
@@ -701,7 +849,7 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
                  Pxx > 0 && Pyy > 0;
         };
         for (int kk = 0; kk < nb; ++kk) {
-          const int j = keep[b0 + kk];
+          const int j = idx[kk];
           assemble(kk, 0, G0);
           const double logdet0 = logdet_spd(G0, c + 1);
           bool ok = std::isfinite(logdet0);
@@ -819,11 +967,16 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
           if (!ok || !std::isfinite(beta) || !std::isfinite(se)) {
             put(j, 0, 5);
             for (int q = 3; q < NC; ++q) put(j, q, NA_REAL);
+            if (in_float) redo.push_back(j);  // failed: retried in double
             continue;
           }
           put(j, 3, beta);
           put(j, 4, se);
+          if (in_float && mixed_needs_redo(outp, B, j, opt)) redo.push_back(j);
         }
+        idx.swap(redo);
+        redo.clear();
+        }  // pass
       } catch (std::exception& e) {
 #pragma omp critical
         error = e.what();

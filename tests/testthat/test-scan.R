@@ -41,6 +41,25 @@ expect_gemma_agreement <- function(res, ref, tol = 1e-4) {
   }
 }
 
+# The statistician's criterion (issue 11) for a scan whose genotypes were
+# rotated in single precision (precision = "mixed"), against a reference
+# (GEMMA's output or the double-precision path): beta within 1e-4 of its
+# standard error; se, l_remle and l_mle within 1e-4 relative; -log10 p within
+# 1e-4 relative, or within the printed digits of p (7 significant) near p = 1.
+expect_scan_criterion <- function(res, ref, tol = 1e-4) {
+  expect_lt(max(abs(res$beta - ref$beta) / ref$se), tol)
+  rel <- function(a, b) max(abs(a - b) / abs(b))
+  expect_lt(rel(res$se, ref$se), tol)
+  both <- intersect(names(res), names(ref))
+  if ("l_remle" %in% both) expect_lt(rel(res$l_remle, ref$l_remle), tol)
+  if ("l_mle" %in% both) expect_lt(rel(res$l_mle, ref$l_mle), tol)
+  for (p in intersect(c("p_wald", "p_lrt", "p_score"), both)) {
+    a <- -log10(res[[p]]); b <- -log10(ref[[p]])
+    expect_lt(max(abs(a - b) - tol * abs(b) - print_error_log10p(ref[[p]])), 0,
+              label = paste("-log10", p))
+  }
+}
+
 scan_example <- function(K, covariates = TRUE, ...) {
   g <- read_plink(example_bed())
   X <- if (covariates) example_cov() else matrix(1, g$n, 1)
@@ -227,9 +246,17 @@ test_that("results do not depend on the future plan", {
   future::plan(future::multisession, workers = 2)
   b <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 250))
   expect_identical(a, b)
-  # and chunking does not change the answer beyond rounding
+  # and chunking does not change the answer beyond rounding: of doubles in
+  # the double-precision path; within the criterion in the mixed one, whose
+  # single-precision product rounds by the block a SNP is rotated in
+  future::plan(future::sequential)
   c1 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 2000))
   expect_equal(c1$p_wald, a$p_wald, tolerance = 1e-10)
+  m1 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 250,
+                                  precision = "mixed"))
+  m2 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 2000,
+                                  precision = "mixed"))
+  expect_scan_criterion(m2, m1)
 })
 
 test_that("ignoring relatedness inflates the statistics; the LMM does not", {
@@ -314,10 +341,76 @@ test_that("Eigen and BLAS products give the same scan and GRM", {
   on.exit(options(old))
   K_e <- suppressMessages(grm(g))
   r_e <- scan_example(K_e, test = "all", snps = 1:300)
+  m_e <- scan_example(K_e, test = "all", snps = 1:300, precision = "mixed")
   options(lemma.use_blas = TRUE)
   K_b <- suppressMessages(grm(g))
   r_b <- scan_example(K_b, test = "all", snps = 1:300)
+  m_b <- scan_example(K_b, test = "all", snps = 1:300, precision = "mixed")
   expect_equal(K_e, K_b, tolerance = 1e-12)
   for (v in c("beta", "se", "l_remle", "l_mle", "p_wald", "p_lrt", "p_score"))
     expect_equal(r_e[[v]], r_b[[v]], tolerance = 1e-9)
+  # the single-precision products of Eigen and the BLAS round differently
+  expect_scan_criterion(m_e, r_e)
+  expect_scan_criterion(m_b, r_b)
+})
+
+test_that("a scan on an lmm() null fit reuses the fit's eigendecomposition", {
+  g <- read_plink(example_bed())
+  cv <- example_cov()
+  ok <- !is.na(g$fam$pheno)
+  # the GRM of the analysed individuals: its rows sum to zero, so GEMMA's
+  # double-centring changes nothing and the fit's decomposition is the scan's
+  K <- suppressMessages(grm(as.matrix(g, individuals = which(ok))))
+  d <- data.frame(id = g$fam$iid, y = g$fam$pheno, x1 = cv[, 2], x2 = cv[, 3])[ok, ]
+  d <- d[c(seq(2, nrow(d), 2), seq(1, nrow(d), 2)), ]  # levels not in file order
+  calls <- new.env()
+  calls$n <- 0
+  n_eig <- function() calls$n
+  suppressMessages(trace(".sym_eigen", function() calls$n <- calls$n + 1, print = FALSE,
+                         where = asNamespace("lemma")))
+  on.exit(suppressMessages(untrace(".sym_eigen", where = asNamespace("lemma"))))
+  fit <- lmm(y ~ x1 + x2 + (1 | id), d, relmat = list(id = K))
+  expect_false(is.null(fit$spectral))
+  expect_identical(n_eig(), 1)   # the relationship factor's decomposition, reused
+  r_fit <- suppressMessages(lmm_scan(fit, g, test = "all", snps = 1:300))
+  expect_identical(n_eig(), 1)   # no second decomposition
+  r_K <- suppressMessages(lmm_scan(list(y = g$fam$pheno[ok], X = cv[ok, ], K = K,
+                                        ids = g$fam$iid[ok]), g, test = "all",
+                                   snps = 1:300))
+  expect_identical(n_eig(), 2)
+  # same model, individuals in another order: equal to rounding (the GEMMA
+  # search's stopping rule is discrete, hence 1e-8 rather than 1e-12)
+  for (v in c("beta", "se", "l_remle", "l_mle", "p_wald", "p_lrt", "p_score"))
+    expect_equal(r_fit[[v]], r_K[[v]], tolerance = 1e-8, label = v)
+  expect_equal(attr(r_fit, "lambda_null_reml"), fit$theta[[1]]^2, tolerance = 1e-4)
+  # a K whose rows do not sum to zero is centred and decomposed again, as GEMMA
+  Kr <- K + 0.1
+  fit2 <- lmm(y ~ x1 + x2 + (1 | id), d, relmat = list(id = Kr))
+  n0 <- n_eig()
+  r2 <- suppressMessages(lmm_scan(fit2, g, test = "wald", snps = 1:50))
+  expect_identical(n_eig(), n0 + 1)
+  # another decomposition of the same centred K: equal to rounding
+  expect_equal(r2$p_wald, r_K$p_wald[1:50], tolerance = 1e-8)
+})
+
+test_that("the single-precision rotation meets the statistician's criterion", {
+  g <- read_plink(example_bed())
+  K <- suppressMessages(grm(g))
+  mixed <- scan_example(K, test = "all", precision = "mixed")
+  dbl <- scan_example(K, test = "all")
+  # against the double-precision path and against GEMMA
+  expect_scan_criterion(mixed, dbl)
+  expect_scan_criterion(mixed, read_assoc(test_path("ref", "gemma", "example_lmm4.assoc.txt")))
+  # the float product is in use: results differ from the double path's beyond
+  # double rounding (a relative 1e-12), by about 1e-7 of the standard error
+  dt <- abs(mixed$beta - dbl$beta) / dbl$se
+  expect_gt(max(dt), 1e-12)
+  expect_lt(max(dt), 1e-5)
+  # SNPs with a statistic near 0 (p near 1) are rotated again in double
+  # precision, so those agree with the double path to double rounding
+  near1 <- (dbl$beta / dbl$se)^2 < 0.005
+  expect_gt(sum(near1), 0)
+  for (v in c("beta", "se", "p_wald", "p_lrt", "p_score"))
+    expect_equal(mixed[[v]][near1], dbl[[v]][near1], tolerance = 1e-9, label = v)
+  expect_error(scan_example(K, precision = "single"), "'precision'")
 })
