@@ -31,10 +31,11 @@
 #' Chunks of SNPs are independent tasks run by [future.apply::future_lapply()],
 #' so [future::plan()] decides where they run (sequentially, on local cores or
 #' on a cluster). Within a task, blocks of SNPs are spread over `threads`
-#' OpenMP threads (by default all available cores under a sequential plan,
-#' one per worker otherwise). Each SNP is computed with the same operations
-#' whatever the plan and the number of threads, so the results do not depend
-#' on them.
+#' OpenMP threads (by default the option `lemma.threads` or else the
+#' environment variable `OMP_NUM_THREADS` when set; otherwise all available
+#' cores under a sequential plan, one per worker under a parallel one). Each
+#' SNP is computed with the same operations whatever the plan and the number of
+#' threads, so the results do not depend on them.
 #'
 #' The per-SNP search for \eqn{\lambda} (`lambda_search = "gemma"`, the
 #' default) repeats GEMMA 0.98's: in each of `n_region` log-spaced regions of
@@ -68,8 +69,8 @@
 #'   number of log-spaced regions (GEMMA's defaults).
 #' @param lambda_search `"gemma"` (GEMMA's search and stopping rule) or
 #'   `"exact"` (roots polished to about 1e-12); see Details.
-#' @param threads OpenMP threads per task; `NULL` for the default described
-#'   in Details.
+#' @param threads OpenMP threads per task (a whole number >= 1); `NULL` for
+#'   the default described in Details. Results are identical for any number.
 #' @return A data frame of class `"lemma_scan"` with one row per tested SNP:
 #'   snp, chr, pos, allele1, allele0, n_miss, af (allele-1 frequency), beta,
 #'   se, and as the tests require logl_H1 (ML log-likelihood of the model with
@@ -184,17 +185,16 @@ scan_run_chunk <- function(G, ctx) {
   .scan_chunk(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, G, ctx)
 }
 
-# Threads per task: all available cores when the tasks run one after another
-# (a sequential future plan), one when the plan runs them in parallel workers.
+# Threads per task: the user's setting (see default_threads()), else all available
+# cores when the tasks run one after another (a sequential future plan), one when
+# the plan runs them in parallel workers.
 scan_threads <- function(threads) {
   if (!is.null(threads)) {
-    threads <- suppressWarnings(as.integer(threads))
-    if (length(threads) != 1L || is.na(threads) || threads < 1L)
-      stop("'threads' must be a positive integer", call. = FALSE)
-    return(threads)
+    check_number(threads, "threads", "lmm_scan", lower = 1, integer = TRUE)
+    return(as.integer(threads))
   }
-  if (future::nbrOfWorkers() > 1) return(1L)
-  max(1L, as.integer(future::availableCores()))
+  default_threads(if (future::nbrOfWorkers() > 1) 1L else max(1L, as.integer(future::availableCores())),
+                  "lmm_scan")
 }
 
 # y, X, K, ids (and possibly a decomposition) from the accepted null models

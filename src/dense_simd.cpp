@@ -19,6 +19,8 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
@@ -35,43 +37,56 @@ bool simd_available() {
 #endif
 }
 
-// Right-looking blocked Cholesky: factor a diagonal block, divide the panel below
-// it, update the trailing lower triangle. The panel division and the trailing
-// update are split into strips run on `threads` OpenMP threads; strips of the
-// trailing triangle are cut so that each holds about the same work.
-bool simd_cholesky(double* a, int n, int threads) {
+namespace {
+
+// Eigen's matrix-vector products (inside its unblocked LLT) choose which rows go
+// through scalar and which through packet code from the run-time address of the
+// data. With 32-byte AVX packets and buffers allocated elsewhere with 16-byte
+// alignment, the rounding of the factor would depend on where malloc put the matrix:
+// the same fit could differ in its last bits from one call to the next. Every
+// factorization therefore works on a buffer aligned to kAlign bytes.
+const std::uintptr_t kAlign = 64;
+
+// Panel width and the fixed partition of the work: rows of the panel below the
+// diagonal block in strips of kStripRows, the trailing triangle in at most kMaxCols
+// column strips of equal work. None of it depends on the number of threads, and each
+// strip is computed by one thread with the same operations, so the factor has the
+// same bits for any thread count.
+const int kPanel = 128, kStripRows = 64, kMaxCols = 8;
+
+bool cholesky_aligned(double* a, int n, int threads) {
   using Eigen::MatrixXd;
   Eigen::Map<MatrixXd> A(a, n, n);
-  if (threads <= 1 || n < 256) {
+  if (n < 256) {
     Eigen::LLT<Eigen::Ref<MatrixXd> > llt(A);
     return llt.info() == Eigen::Success;
   }
-  const int nb = 128;
-  for (int k = 0; k < n; k += nb) {
-    const int kb = std::min(nb, n - k), m = n - k - kb;
+  // Right-looking blocked Cholesky: factor a diagonal block, divide the panel below
+  // it, update the trailing lower triangle.
+  for (int k = 0; k < n; k += kPanel) {
+    const int kb = std::min(kPanel, n - k), m = n - k - kb;
     Eigen::Block<Eigen::Map<MatrixXd> > a11 = A.block(k, k, kb, kb);
     Eigen::LLT<Eigen::Ref<MatrixXd> > llt(a11);
     if (llt.info() != Eigen::Success) return false;
     if (m == 0) break;
     const MatrixXd u11 = a11.transpose().triangularView<Eigen::Upper>();
     Eigen::Block<Eigen::Map<MatrixXd> > a21 = A.block(k + kb, k, m, kb);
-    const int nrs = std::max(1, std::min(2 * threads, m / 64));
+    const int nrs = (m + kStripRows - 1) / kStripRows;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
 #endif
     for (int s = 0; s < nrs; ++s) {
-      const int r0 = static_cast<int>(static_cast<long>(m) * s / nrs);
-      const int r1 = static_cast<int>(static_cast<long>(m) * (s + 1) / nrs);
+      const int r0 = s * kStripRows, r1 = std::min(m, r0 + kStripRows);
       Eigen::Block<Eigen::Block<Eigen::Map<MatrixXd> > > strip = a21.middleRows(r0, r1 - r0);
       u11.triangularView<Eigen::Upper>().solveInPlace<Eigen::OnTheRight>(strip);
     }
-    const int ncs = std::max(1, std::min(4 * threads, m / 32));
+    const int ncs = std::max(1, std::min(kMaxCols, m / 32));
     std::vector<int> cut(ncs + 1);
     for (int s = 0; s <= ncs; ++s)
       cut[s] = static_cast<int>(m - m * std::sqrt(1.0 - static_cast<double>(s) / ncs));
     cut[ncs] = m;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
+#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1)
 #endif
     for (int s = 0; s < ncs; ++s) {
       const int c0 = cut[s], c1 = cut[s + 1];
@@ -81,6 +96,22 @@ bool simd_cholesky(double* a, int n, int threads) {
     }
   }
   return true;
+}
+
+}  // namespace
+
+// The blocked factorization on `threads` OpenMP threads, on an aligned copy when `a`
+// is not aligned (an O(n^2) copy against O(n^3) work).
+bool simd_cholesky(double* a, int n, int threads) {
+  if (reinterpret_cast<std::uintptr_t>(a) % kAlign == 0) return cholesky_aligned(a, n, threads);
+  const std::size_t len = static_cast<std::size_t>(n) * n;
+  std::vector<double> buf(len + kAlign / sizeof(double));
+  const std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(buf.data());
+  double* p = buf.data() + ((kAlign - addr % kAlign) % kAlign) / sizeof(double);
+  std::copy(a, a + len, p);
+  const bool ok = cholesky_aligned(p, n, threads);
+  std::copy(p, p + len, a);
+  return ok;
 }
 
 void simd_rdiv_lower_t(double* b, int nrow, int ncol, const double* l) {

@@ -202,9 +202,9 @@ test_that("bad scan arguments get named errors", {
   null <- list(y = g$fam$pheno, X = example_cov(), K = suppressMessages(grm(g)),
                ids = g$fam$iid)
   expect_error(suppressMessages(lmm_scan(null, g, threads = 0)),
-               "'threads' must be a positive integer")
+               "'threads' must be a single finite whole number")
   expect_error(suppressMessages(lmm_scan(null, g, threads = "two")),
-               "'threads' must be a positive integer")
+               "'threads' must be a single finite whole number")
   expect_error(suppressMessages(lmm_scan(null, g, lambda_search = "brent")),
                "should be one of")
 })
