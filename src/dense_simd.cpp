@@ -73,7 +73,7 @@ bool cholesky_aligned(double* a, int n, int threads) {
     Eigen::Block<Eigen::Map<MatrixXd> > a21 = A.block(k + kb, k, m, kb);
     const int nrs = (m + kStripRows - 1) / kStripRows;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && nrs > 1)
 #endif
     for (int s = 0; s < nrs; ++s) {
       const int r0 = s * kStripRows, r1 = std::min(m, r0 + kStripRows);
@@ -86,7 +86,7 @@ bool cholesky_aligned(double* a, int n, int threads) {
       cut[s] = static_cast<int>(m - m * std::sqrt(1.0 - static_cast<double>(s) / ncs));
     cut[ncs] = m;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1)
+#pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1 && ncs > 1)
 #endif
     for (int s = 0; s < ncs; ++s) {
       const int c0 = cut[s], c1 = cut[s + 1];
