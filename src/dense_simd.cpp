@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
@@ -39,13 +40,31 @@ bool simd_available() {
 
 namespace {
 
-// Eigen's matrix-vector products (inside its unblocked LLT) choose which rows go
-// through scalar and which through packet code from the run-time address of the
+// Eigen's unblocked LLT (the matrix-vector products inside it) chooses which rows
+// go through scalar and which through packet code from the run-time address of the
 // data. With 32-byte AVX packets and buffers allocated elsewhere with 16-byte
 // alignment, the rounding of the factor would depend on where malloc put the matrix:
-// the same fit could differ in its last bits from one call to the next. Every
-// factorization therefore works on a buffer aligned to kAlign bytes.
+// the same fit could differ in its last bits from one call to the next. So each
+// diagonal block is factored on a copy aligned to kAlign bytes (the panel division
+// and the trailing update pack their operands and do not depend on alignment).
 const std::uintptr_t kAlign = 64;
+
+// Lower Cholesky factor, in place, of the kb x kb block at `a` (leading dimension
+// lda), computed on an aligned copy; false if not positive definite.
+bool llt_aligned_copy(double* a, int kb, int lda) {
+  using Eigen::MatrixXd;
+  const std::size_t pad = kAlign / sizeof(double);
+  std::unique_ptr<double[]> buf(new double[static_cast<std::size_t>(kb) * kb + pad]);
+  const std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(buf.get());
+  double* p = buf.get() + ((kAlign - addr % kAlign) % kAlign) / sizeof(double);
+  Eigen::Map<MatrixXd, 0, Eigen::OuterStride<> > src(a, kb, kb, Eigen::OuterStride<>(lda));
+  Eigen::Map<MatrixXd> work(p, kb, kb);
+  work = src;
+  Eigen::LLT<Eigen::Ref<MatrixXd> > llt(work);
+  if (llt.info() != Eigen::Success) return false;
+  src.triangularView<Eigen::Lower>() = work;
+  return true;
+}
 
 // Panel width and the fixed partition of the work: rows of the panel below the
 // diagonal block in strips of kStripRows, the trailing triangle in at most kMaxCols
@@ -54,20 +73,20 @@ const std::uintptr_t kAlign = 64;
 // same bits for any thread count.
 const int kPanel = 128, kStripRows = 64, kMaxCols = 8;
 
-bool cholesky_aligned(double* a, int n, int threads) {
+}  // namespace
+
+// Right-looking blocked Cholesky on `threads` OpenMP threads (below 256 rows one
+// diagonal block).
+bool simd_cholesky(double* a, int n, int threads) {
   using Eigen::MatrixXd;
   Eigen::Map<MatrixXd> A(a, n, n);
-  if (n < 256) {
-    Eigen::LLT<Eigen::Ref<MatrixXd> > llt(A);
-    return llt.info() == Eigen::Success;
-  }
-  // Right-looking blocked Cholesky: factor a diagonal block, divide the panel below
-  // it, update the trailing lower triangle.
+  if (n < 256) return llt_aligned_copy(a, n, n);
+  // Factor a diagonal block, divide the panel below it, update the trailing lower
+  // triangle.
   for (int k = 0; k < n; k += kPanel) {
     const int kb = std::min(kPanel, n - k), m = n - k - kb;
+    if (!llt_aligned_copy(a + k + static_cast<std::size_t>(k) * n, kb, n)) return false;
     Eigen::Block<Eigen::Map<MatrixXd> > a11 = A.block(k, k, kb, kb);
-    Eigen::LLT<Eigen::Ref<MatrixXd> > llt(a11);
-    if (llt.info() != Eigen::Success) return false;
     if (m == 0) break;
     const MatrixXd u11 = a11.transpose().triangularView<Eigen::Upper>();
     Eigen::Block<Eigen::Map<MatrixXd> > a21 = A.block(k + kb, k, m, kb);
@@ -89,29 +108,18 @@ bool cholesky_aligned(double* a, int n, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic) if (threads > 1 && ncs > 1)
 #endif
     for (int s = 0; s < ncs; ++s) {
-      const int c0 = cut[s], c1 = cut[s + 1];
-      if (c1 <= c0) continue;
-      A.block(k + kb + c0, k + kb + c0, m - c0, c1 - c0).noalias() -=
-          a21.middleRows(c0, m - c0) * a21.middleRows(c0, c1 - c0).transpose();
+      const int c0 = cut[s], c1 = cut[s + 1], w = c1 - c0;
+      if (w <= 0) continue;
+      // The strip's diagonal square by a lower-triangle update (no flops spent on
+      // its upper half), the rows below it by a product.
+      A.block(k + kb + c0, k + kb + c0, w, w).selfadjointView<Eigen::Lower>().rankUpdate(
+          a21.middleRows(c0, w), -1.0);
+      if (c1 < m)
+        A.block(k + kb + c1, k + kb + c0, m - c1, w).noalias() -=
+            a21.middleRows(c1, m - c1) * a21.middleRows(c0, w).transpose();
     }
   }
   return true;
-}
-
-}  // namespace
-
-// The blocked factorization on `threads` OpenMP threads, on an aligned copy when `a`
-// is not aligned (an O(n^2) copy against O(n^3) work).
-bool simd_cholesky(double* a, int n, int threads) {
-  if (reinterpret_cast<std::uintptr_t>(a) % kAlign == 0) return cholesky_aligned(a, n, threads);
-  const std::size_t len = static_cast<std::size_t>(n) * n;
-  std::vector<double> buf(len + kAlign / sizeof(double));
-  const std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(buf.data());
-  double* p = buf.data() + ((kAlign - addr % kAlign) % kAlign) / sizeof(double);
-  std::copy(a, a + len, p);
-  const bool ok = cholesky_aligned(p, n, threads);
-  std::copy(p, p + len, a);
-  return ok;
 }
 
 void simd_rdiv_lower_t(double* b, int nrow, int ncol, const double* l) {
