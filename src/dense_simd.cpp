@@ -71,7 +71,7 @@ bool llt_aligned_copy(double* a, int kb, int lda) {
 // column strips of equal work. None of it depends on the number of threads, and each
 // strip is computed by one thread with the same operations, so the factor has the
 // same bits for any thread count.
-const int kPanel = 128, kStripRows = 64, kMaxCols = 8;
+const int kPanel = 128, kStripRows = 256, kMaxCols = 4;
 
 }  // namespace
 
