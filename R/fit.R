@@ -68,10 +68,12 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 #'   check on the Hessian is skipped for such fits, as lme4 skips it.
 #' @param threads OpenMP threads for the largest dense factorizations (a whole
 #'   number >= 1). The default is the option `lemma.threads` when set, else the
-#'   environment variable `OMP_NUM_THREADS` when set, else 1. The work is split
-#'   into the same pieces whatever the number of threads, so a fit gives
-#'   bit-identical results for any `threads`, and the same call gives identical
-#'   results every time. More than one thread helps only on an otherwise idle
+#'   environment variable `OMP_NUM_THREADS` when set, else 1. The same call
+#'   gives identical results every time. With several threads the work is split
+#'   into the same pieces whatever their number, so any `threads` >= 2 gives the
+#'   same bits; one thread (faster alone) can differ from them in the last
+#'   digits for models with a dense block of 256 or more random effects. More
+#'   than one thread helps only on an otherwise idle
 #'   machine: when another process holds a core, every synchronization point of
 #'   the factorization can stall for a scheduler time slice.
 #' @return A list of settings, of class `"lemma_control"`.

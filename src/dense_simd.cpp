@@ -66,11 +66,13 @@ bool llt_aligned_copy(double* a, int kb, int lda) {
   return true;
 }
 
-// Panel width and the fixed partition of the work: rows of the panel below the
-// diagonal block in strips of kStripRows, the trailing triangle in at most kMaxCols
-// column strips of equal work. None of it depends on the number of threads, and each
-// strip is computed by one thread with the same operations, so the factor has the
-// same bits for any thread count.
+// Panel width and, with several threads, the fixed partition of the work: rows of
+// the panel below the diagonal block in strips of kStripRows, the trailing triangle
+// in at most kMaxCols column strips of equal work. The partition does not depend on
+// the number of threads and each strip is computed by one thread with the same
+// operations, so the factor has the same bits for any thread count >= 2. One thread
+// works on whole panels (one piece each), which measured faster on InstEval; its
+// factor differs from the split one in the last bits.
 const int kPanel = 128, kStripRows = 256, kMaxCols = 4;
 
 }  // namespace
@@ -90,16 +92,17 @@ bool simd_cholesky(double* a, int n, int threads) {
     if (m == 0) break;
     const MatrixXd u11 = a11.transpose().triangularView<Eigen::Upper>();
     Eigen::Block<Eigen::Map<MatrixXd> > a21 = A.block(k + kb, k, m, kb);
-    const int nrs = (m + kStripRows - 1) / kStripRows;
+    const bool split = threads > 1;
+    const int nrs = split ? (m + kStripRows - 1) / kStripRows : 1;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && nrs > 1)
 #endif
     for (int s = 0; s < nrs; ++s) {
-      const int r0 = s * kStripRows, r1 = std::min(m, r0 + kStripRows);
+      const int r0 = split ? s * kStripRows : 0, r1 = split ? std::min(m, r0 + kStripRows) : m;
       Eigen::Block<Eigen::Block<Eigen::Map<MatrixXd> > > strip = a21.middleRows(r0, r1 - r0);
       u11.triangularView<Eigen::Upper>().solveInPlace<Eigen::OnTheRight>(strip);
     }
-    const int ncs = std::max(1, std::min(kMaxCols, m / 32));
+    const int ncs = split ? std::max(1, std::min(kMaxCols, m / 32)) : 1;
     std::vector<int> cut(ncs + 1);
     for (int s = 0; s <= ncs; ++s)
       cut[s] = static_cast<int>(m - m * std::sqrt(1.0 - static_cast<double>(s) / ncs));
