@@ -57,6 +57,10 @@
     .Call(`_lemma_kernel_test`, op, blocks, args)
 }
 
+.simd_offset_probe <- function(op, A, B, offset, threads = 1L) {
+    .Call(`_lemma_simd_offset_probe`, op, A, B, offset, threads)
+}
+
 .bed_check <- function(path, n_total, m_total) {
     .Call(`_lemma_bed_check_cpp`, path, n_total, m_total)
 }

@@ -73,17 +73,24 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 #' @param singular_tol a fit is reported as singular (boundary) by `print()` and
 #'   `summary()` when a diagonal element of theta is below this; the convergence
 #'   check on the Hessian is skipped for such fits, as lme4 skips it.
-#' @param threads threads (OpenMP) for the largest dense factorizations; default
-#'   the option `lemma.threads`, else 1. More than one helps only on an otherwise
-#'   idle machine: when another process holds a core, every synchronization point
-#'   of the factorization can stall for a scheduler time slice.
+#' @param threads OpenMP threads for the largest dense factorizations (a whole
+#'   number >= 1). The default is the option `lemma.threads` when set, else the
+#'   environment variable `OMP_NUM_THREADS` when set, else 1. The same call
+#'   gives identical results every time. With several threads the work is split
+#'   into the same pieces whatever their number, so any `threads` >= 2 gives the
+#'   same bits; one thread (faster alone) can differ from them in the last
+#'   digits for models with a dense block of 256 or more random effects. More
+#'   than one thread helps only on an otherwise idle
+#'   machine: when another process holds a core, every synchronization point of
+#'   the factorization can stall for a scheduler time slice.
 #' @return A list of settings, of class `"lemma_control"`.
 #' @examples
 #' lmm_control(maxfun = 5000)
 #' @export
 lmm_control <- function(rhoend = 1e-3, maxfun = 10000L, polish = 4L, singular_tol = 1e-4,
-                        threads = getOption("lemma.threads", 1L)) {
+                        threads = NULL) {
   fn <- "lmm_control"
+  if (is.null(threads)) threads <- default_threads(1L, fn)
   check_number(rhoend, "rhoend", fn, lower = .Machine$double.eps, upper = 0.1)
   check_number(maxfun, "maxfun", fn, lower = 10, integer = TRUE)
   check_number(polish, "polish", fn, lower = 0, integer = TRUE)

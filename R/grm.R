@@ -20,7 +20,9 @@
 #' cross-products are summed exactly in floats and the centring and mean
 #' imputation applied afterwards in double precision, so the result equals the
 #' double-precision formula to rounding, at twice the speed. The work runs on
-#' all available cores (`options(lemma.threads = k)` limits them).
+#' all available cores unless the option `lemma.threads` or else the
+#' environment variable `OMP_NUM_THREADS` sets a number; the result is the same
+#' for any number of threads.
 #'
 #' @param genotypes a PLINK fileset from [read_plink()] or a numeric
 #'   individuals x SNPs matrix of allele-1 dosages (`NA` for missing).
@@ -89,10 +91,9 @@ use_blas <- function() {
                ignore.case = TRUE))
 }
 
-# OpenMP threads for the per-SNP work of grm(): the available cores (the
-# products themselves run in the BLAS, with its own threads)
+# OpenMP threads for the per-SNP work of grm(): the user's setting (see
+# default_threads()), else the available cores (the products themselves run in the
+# BLAS, with its own threads).
 grm_threads <- function() {
-  th <- getOption("lemma.threads")
-  if (!is.null(th)) return(max(1L, as.integer(th)))
-  max(1L, as.integer(future::availableCores()))
+  default_threads(max(1L, as.integer(future::availableCores())), "grm")
 }

@@ -31,12 +31,13 @@
 #' Chunks of SNPs are independent tasks run by [future.apply::future_lapply()],
 #' so [future::plan()] decides where they run (sequentially, on local cores or
 #' on a cluster). Within a task, blocks of SNPs are spread over `threads`
-#' OpenMP threads (by default all available cores under a sequential plan,
-#' one per worker otherwise). Each SNP is computed with the same operations
-#' whatever the plan and the number of threads, so the results do not depend
-#' on them (with `precision = "mixed"`, the single-precision product rounds
-#' by the block of SNPs, so `chunk_size` changes results within the
-#' agreement criterion).
+#' OpenMP threads (by default the option `lemma.threads` or else the
+#' environment variable `OMP_NUM_THREADS` when set; otherwise all available
+#' cores under a sequential plan, one per worker under a parallel one). Each
+#' SNP is computed with the same operations whatever the plan and the number of
+#' threads, so the results do not depend on them (with `precision = "mixed"`, the
+#' single-precision product rounds by the block of SNPs, so `chunk_size` changes
+#' results within the agreement criterion).
 #'
 #' Given an [lmm()] fit on its spectral path, whose relationship matrix has
 #' rows that sum to zero (any [grm()] of the analysed individuals), the scan
@@ -76,8 +77,8 @@
 #'   (a whole number >= 1) (GEMMA's defaults).
 #' @param lambda_search `"gemma"` (GEMMA's search and stopping rule) or
 #'   `"exact"` (roots polished to about 1e-12); see Details.
-#' @param threads OpenMP threads per task; `NULL` for the default described
-#'   in Details.
+#' @param threads OpenMP threads per task (a whole number >= 1); `NULL` for
+#'   the default described in Details. Results are identical for any number.
 #' @param precision `"double"` (default): the genotypes are rotated by
 #'   \eqn{U'} in double precision. `"mixed"` (experimental): the rotation is
 #'   one single-precision matrix product (0/1/2 genotypes are exact in
@@ -225,12 +226,13 @@ scan_run_chunk <- function(G, ctx) {
   .scan_chunk(ctx$U, ctx$d, ctx$W, ctx$UtW, ctx$Uty, G, ctx)
 }
 
-# Threads per task: all available cores when the tasks run one after another
-# (a sequential future plan), one when the plan runs them in parallel workers.
+# Threads per task: the user's setting (see default_threads()), else all available
+# cores when the tasks run one after another (a sequential future plan), one when
+# the plan runs them in parallel workers.
 scan_threads <- function(threads) {
-  if (!is.null(threads)) return(as.integer(threads))
-  if (future::nbrOfWorkers() > 1) return(1L)
-  max(1L, as.integer(future::availableCores()))
+  if (!is.null(threads)) return(as.integer(threads))  # checked by lmm_scan()
+  default_threads(if (future::nbrOfWorkers() > 1) 1L else max(1L, as.integer(future::availableCores())),
+                  "lmm_scan")
 }
 
 # y, X, K, ids (and possibly a decomposition) from the accepted null models

@@ -196,6 +196,21 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// simd_offset_probe
+SEXP simd_offset_probe(std::string op, const Eigen::Map<Eigen::MatrixXd> A, const Eigen::Map<Eigen::MatrixXd> B, int offset, int threads);
+RcppExport SEXP _lemma_simd_offset_probe(SEXP opSEXP, SEXP ASEXP, SEXP BSEXP, SEXP offsetSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type op(opSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type A(ASEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type B(BSEXP);
+    Rcpp::traits::input_parameter< int >::type offset(offsetSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(simd_offset_probe(op, A, B, offset, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 // bed_check_cpp
 bool bed_check_cpp(std::string path, int n_total, int m_total);
 RcppExport SEXP _lemma_bed_check_cpp(SEXP pathSEXP, SEXP n_totalSEXP, SEXP m_totalSEXP) {
@@ -364,6 +379,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_dense_factor", (DL_FUNC) &_lemma_model_dense_factor, 2},
     {"_lemma_model_block_kinds", (DL_FUNC) &_lemma_model_block_kinds, 1},
     {"_lemma_kernel_test", (DL_FUNC) &_lemma_kernel_test, 3},
+    {"_lemma_simd_offset_probe", (DL_FUNC) &_lemma_simd_offset_probe, 5},
     {"_lemma_bed_check_cpp", (DL_FUNC) &_lemma_bed_check_cpp, 3},
     {"_lemma_bed_read_cpp", (DL_FUNC) &_lemma_bed_read_cpp, 5},
     {"_lemma_grm_bed_cpp", (DL_FUNC) &_lemma_grm_bed_cpp, 11},

@@ -1,7 +1,11 @@
 // R entry points of the core. Each fit owns one BlockedModel behind an external
 // pointer; Rcpp's export wrappers turn C++ exceptions into R errors.
+#include <algorithm>
+#include <cstdint>
 #include <string>
+#include <vector>
 
+#include "dense_simd.h"
 #include "model.h"
 
 using lemma::Block;
@@ -187,4 +191,35 @@ Eigen::MatrixXd kernel_test(std::string op, Rcpp::List blocks, Rcpp::List args) 
     return out;
   }
   Rcpp::stop("unknown kernel '%s'", op);
+}
+
+// Runs one AVX2 kernel of src/dense_simd.cpp on copies of its operands placed
+// `offset` doubles past a 64-byte boundary, so a test can check that the result does
+// not depend on where the operands sit in memory. NULL when the CPU lacks AVX2.
+// [[Rcpp::export(.simd_offset_probe)]]
+SEXP simd_offset_probe(std::string op, const Eigen::Map<Eigen::MatrixXd> A, const Eigen::Map<Eigen::MatrixXd> B,
+                       int offset, int threads = 1) {
+  if (!lemma::simd_available()) return R_NilValue;
+  if (offset < 0 || offset > 7) Rcpp::stop("'offset' must be in 0..7");
+  // Over-allocate and place each operand `offset` doubles past a 64-byte boundary.
+  auto place = [offset](std::vector<double>& buf, const MatrixXd& m) {
+    buf.assign(m.size() + 16, 0.0);
+    const std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(buf.data());
+    double* p = buf.data() + ((64 - addr % 64) % 64) / sizeof(double) + offset;
+    std::copy(m.data(), m.data() + m.size(), p);
+    return p;
+  };
+  std::vector<double> ba, bb;
+  double* a = place(ba, A);
+  double* b = place(bb, B);
+  if (op == "cholesky") {
+    if (!lemma::simd_cholesky(a, static_cast<int>(A.rows()), threads)) Rcpp::stop("not positive definite");
+  } else if (op == "rdiv_lower_t") {
+    lemma::simd_rdiv_lower_t(a, static_cast<int>(A.rows()), static_cast<int>(A.cols()), b);
+  } else if (op == "rank_update") {
+    lemma::simd_rank_update_lower(a, static_cast<int>(A.rows()), b, static_cast<int>(B.cols()));
+  } else {
+    Rcpp::stop("unknown kernel '%s'", op);
+  }
+  return Rcpp::wrap(MatrixXd(Eigen::Map<MatrixXd>(a, A.rows(), A.cols())));
 }

@@ -26,6 +26,17 @@ BlockedModel::BlockedModel(std::vector<TermData> terms, const MatrixXd& X, const
   layout_factor();
 }
 
+namespace {
+
+// The cross-products take seconds on large data: let Ctrl-C through every 2^15
+// rows (Rcpp's InterruptedException unwinds the partly built blocks, and the export
+// wrapper turns it into an R interrupt).
+inline void interrupt_point(int r) {
+  if ((r & 0x7FFF) == 0x7FFF) Rcpp::checkUserInterrupt();
+}
+
+}  // namespace
+
 int BlockedModel::ntheta() const {
   int k = 0;
   for (const TermData& t : terms_) k += t.p() * (t.p() + 1) / 2;
@@ -40,6 +51,7 @@ void BlockedModel::build_cross_products(const MatrixXd& X, const VectorXd& y) {
     const int pt = tm.p();
     Block d = pt == 1 ? Block::make_diagonal(tm.nlev) : Block::make_block_diagonal(tm.nlev, pt);
     for (int r = 0; r < n_; ++r) {
+      interrupt_point(r);
       const int g = tm.codes[r];
       if (pt == 1) {
         d.diag[g] += tm.X(r, 0) * tm.X(r, 0);
@@ -56,10 +68,12 @@ void BlockedModel::build_cross_products(const MatrixXd& X, const VectorXd& y) {
         // with whole coefficient blocks so kernels can work level by level.
         std::vector<Eigen::Triplet<double> > trip;
         trip.reserve(static_cast<size_t>(n_) * pt * pj);
-        for (int r = 0; r < n_; ++r)
+        for (int r = 0; r < n_; ++r) {
+          interrupt_point(r);
           for (int b = 0; b < pj; ++b)
             for (int a = 0; a < pt; ++a)
               trip.emplace_back(tm.codes[r] * pt + a, tj.codes[r] * pj + b, tm.X(r, a) * tj.X(r, b));
+        }
         Block s;
         s.kind = BlockKind::Sparse;
         s.nrow = tm.q();
@@ -72,9 +86,11 @@ void BlockedModel::build_cross_products(const MatrixXd& X, const VectorXd& y) {
         A_[index(t, j)] = std::move(s);
       } else {
         Block dn = Block::make_dense(tm.q(), tj.q());
-        for (int r = 0; r < n_; ++r)
+        for (int r = 0; r < n_; ++r) {
+          interrupt_point(r);
           dn.dense.block(tm.codes[r] * pt, tj.codes[r] * pj, pt, pj).noalias() +=
               tm.X.row(r).transpose() * tj.X.row(r);
+        }
         A_[index(t, j)] = std::move(dn);
       }
     }
@@ -87,8 +103,10 @@ void BlockedModel::build_cross_products(const MatrixXd& X, const VectorXd& y) {
     const TermData& tj = terms_[j];
     const int pj = tj.p();
     Block dn = Block::make_dense(p_ + 1, tj.q());
-    for (int r = 0; r < n_; ++r)
+    for (int r = 0; r < n_; ++r) {
+      interrupt_point(r);
       dn.dense.middleCols(tj.codes[r] * pj, pj).noalias() += xyt.col(r) * tj.X.row(r);
+    }
     A_[index(T, j)] = std::move(dn);
   }
   Block xx = Block::make_dense(p_ + 1, p_ + 1);
