@@ -44,10 +44,50 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
   fc$REML <- NULL
   fc$control <- NULL
   frame <- eval(fc, parent.frame())
-  devfun <- if (spectral_applies(frame)) lmm_devfun_spectral(frame, REML = REML) else
+  devfun <- if (spectral_applies(frame)) lmm_devfun_spectral(frame, REML = REML) else {
+    frame$reterms$theta <- start_theta(frame)
     lmm_devfun(frame, REML = REML, threads = control$threads)
+  }
   opt <- lmm_optimize(devfun, control)
   lmm_object(devfun, opt, mc)
+}
+
+# Starting values for the scalar terms (one column, no relationship matrix): the
+# least-squares residuals are fitted by each term's level means in turn (three
+# sweeps, coarsest term first, so that a nested term does not absorb the term it is
+# nested in); the spread of a term's fitted means beyond what the residual noise
+# gives is its variance. lme4's start, theta = 1, can be far from the optimum
+# (InstEval's dept:service term is near 0.09) and BOBYQA then spends most of its
+# evaluations getting there. Vector terms keep the identity. The restarts and
+# boundary checks of lmm_optimize() do not depend on the start.
+start_theta <- function(frame) {
+  theta <- frame$reterms$theta
+  scalar <- Filter(function(tm) length(tm$cnms) == 1L && is.null(tm$relchol), frame$reterms$terms)
+  if (!length(scalar)) return(theta)
+  scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
+  sw <- sqrt(frame$weights)
+  r <- stats::lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
+  total <- sum(r^2) / length(r)
+  x <- lapply(scalar, function(tm) tm$X[, 1L] * sw)
+  sxx <- lapply(seq_along(scalar), function(k) rowsum(x[[k]]^2, scalar[[k]]$factor)[, 1L])
+  eff <- lapply(sxx, function(s) numeric(length(s)))
+  for (sweep in 1:3) for (k in seq_along(scalar)) {
+    f <- scalar[[k]]$factor
+    r <- r + eff[[k]][f] * x[[k]]
+    e <- rowsum(x[[k]] * r, f)[, 1L] / sxx[[k]]
+    eff[[k]] <- ifelse(sxx[[k]] > 0, e, 0)
+    r <- r - eff[[k]][f] * x[[k]]
+  }
+  df <- length(r) - ncol(frame$X) - sum(vapply(sxx, function(s) sum(s > 0), numeric(1)))
+  s2 <- max(sum(r^2) / max(df, 1), 0.05 * total)
+  v <- vapply(seq_along(scalar), function(k) {
+    ok <- sxx[[k]] > 0
+    max(mean(eff[[k]][ok]^2) - s2 * mean(1 / sxx[[k]][ok]), 0)
+  }, numeric(1))
+  idx <- vapply(scalar, function(tm) tm$theta_index, integer(1))
+  # Not on the bound 0: BOBYQA's first steps would not leave it in every direction.
+  theta[idx] <- pmin(pmax(sqrt(v / s2), 0.05), 10)
+  theta
 }
 
 #' Control settings for lmm()
@@ -436,7 +476,7 @@ lambda_add_rank_one <- function(lam, v) {
 
 # Newton steps on the free parameters (those above their bound) with central finite
 # differences; a step (halved up to three times) is kept only when it lowers the
-# criterion, and is cut back to the bounds. The Hessian is formed once (2k^2
+# criterion, and is cut back to the bounds. The Hessian is formed once (k^2 + k
 # evaluations) and again only when a parameter reaches its bound; each step
 # refreshes the gradient (2k). The loop ends with the gradient at the final point.
 newton_polish <- function(f, par, fval, lower, maxit = 4L) {
@@ -469,7 +509,11 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
       if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
         ei <- numeric(k); ei[i] <- h[i]
         ej <- numeric(k); ej[j] <- h[j]
-        H[i, j] <- H[j, i] <- (at(ei + ej) - at(ei - ej) - at(-ei + ej) + at(-ei - ej)) / (4 * h[i] * h[j])
+        # Two evaluations per pair: with the axis points already at hand,
+        # (f(+i+j) - f(+i) - f(+j) + 2 f - f(-i) - f(-j) + f(-i-j)) / (2 h_i h_j) is
+        # second-order accurate, as the four-point formula.
+        H[i, j] <- H[j, i] <- (at(ei + ej) - fp[i] - fp[j] + 2 * fval - fm[i] - fm[j] + at(-ei - ej)) /
+          (2 * h[i] * h[j])
       }
       free_H <- free
       hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
