@@ -154,8 +154,9 @@ check_control <- function(control, fn) {
 #' @param ptr optional C++ model of the same frame to reuse (its cross-products
 #'   do not depend on REML).
 #' @param threads threads for the largest dense factorizations.
-#' @return A function of theta. Its environment holds `frame`, `REML` and the C++
-#'   model (`ptr`).
+#' @return A function of theta. Its environment holds `frame`, `REML`, the C++
+#'   model (`ptr`) and `gradient`: the exact gradient as a function of theta for a
+#'   model with a single random-effect term and no relationship matrix, else `NULL`.
 #' @examples
 #' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' f <- lmm_devfun(fr)
@@ -166,6 +167,11 @@ lmm_devfun <- function(frame, REML = TRUE, ptr = NULL, threads = 1L) {
   REML <- isTRUE(REML)
   if (is.null(ptr)) ptr <- new_model_ptr(frame, threads)
   logw <- sum(log(frame$weights))
+  # The exact gradient (src/derivatives.cpp) where it costs about one evaluation: a
+  # single term without a relationship matrix, whose M is block diagonal by level.
+  # lmm_optimize() then takes its Newton steps from it instead of finite differences.
+  gradient <- if (length(frame$reterms$terms) == 1L && is.null(frame$reterms$terms[[1L]]$relchol))
+    function(theta) attr(.model_objective_gradient(ptr, theta, REML), "gradient")
   function(theta) .model_objective(ptr, theta, REML) - logw
 }
 
@@ -220,12 +226,19 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
   theta0 <- frame$reterms$theta
   lower <- frame$reterms$lower
   k <- length(theta0)
-  nfe <- 0L
+  nfe <- ngr <- 0L
   f <- function(th) {
     nfe <<- nfe + 1L
     v <- devfun(th)
     if (!is.finite(v)) stop("the objective is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     v
+  }
+  dev_gradient <- environment(devfun)$gradient
+  gr <- if (is.function(dev_gradient)) function(th) {
+    ngr <<- ngr + 1L
+    g <- dev_gradient(th)
+    if (!all(is.finite(g))) stop("the gradient is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
+    g
   }
   if (k == 1L) {
     res <- optimize_one(f)
@@ -244,7 +257,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
           invokeRestart("muffleWarning"))
       # minqa's ierr 1: the evaluation limit was reached.
       maxfun_reached <<- maxfun_reached || identical(as.integer(o$ierr), 1L)
-      pol <- polish_at_bounds(f, o$par, o$fval, lower, layout, control$polish)
+      pol <- polish_at_bounds(f, o$par, o$fval, lower, layout, control$polish, gr)
       pol$message <- o$msg
       pol
     }
@@ -274,6 +287,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
   names(res$gradient) <- names(theta0)
   res$par <- stats::setNames(pmax(res$par, lower), names(theta0))
   res$feval <- nfe
+  res$ngrad <- ngr
   res$maxfun_reached <- maxfun_reached
   conv <- convergence_warnings(res, lower, control)
   res$converged <- res$converged && length(conv) == 0L
@@ -332,7 +346,7 @@ theta_layout <- function(reterms) {
 
 # Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton,
 # then any diagonal on its bound is checked for a descent direction into the interior.
-polish_at_bounds <- function(f, par, fval, lower, layout, maxit) {
+polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL) {
   for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
     th <- par
     th[i] <- 0
@@ -342,7 +356,7 @@ polish_at_bounds <- function(f, par, fval, lower, layout, maxit) {
       fval <- v
     }
   }
-  pol <- newton_polish(f, par, fval, lower, maxit)
+  pol <- newton_polish(f, par, fval, lower, maxit, gr)
   chk <- check_bounds(f, pol$par, pol$fval, lower, layout)
   pol$gradient[chk$at] <- pmin(chk$deriv, 0)
   pol$restart_from <- chk$restart_from
@@ -479,7 +493,9 @@ lambda_add_rank_one <- function(lam, v) {
 # criterion, and is cut back to the bounds. The Hessian is formed once (k^2 + k
 # evaluations) and again only when a parameter reaches its bound; each step
 # refreshes the gradient (2k). The loop ends with the gradient at the final point.
-newton_polish <- function(f, par, fval, lower, maxit = 4L) {
+# With `gr`, the exact gradient, each gradient is one call and the Hessian is the
+# central difference of the gradient (2k calls).
+newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
   n <- length(par)
   grad <- numeric(n)
   hmin <- NA_real_
@@ -497,14 +513,29 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
     # Steps may cross a bound: the criterion is smooth in theta on both sides of it.
     h <- 1e-3 * pmax(abs(par[free]), 0.1)
     at <- function(d) { th <- par; th[free] <- th[free] + d; f(th) }
-    fp <- fm <- numeric(k)
-    for (i in seq_len(k)) {
-      e <- numeric(k); e[i] <- h[i]
-      fp[i] <- at(e); fm[i] <- at(-e)
+    if (!is.null(gr)) {
+      g <- gr(par)[free]
+      grad[free] <- g
+      if (!identical(free, free_H)) {
+        H <- matrix(0, k, k)
+        for (i in seq_len(k)) {
+          th <- par; th[free[i]] <- par[free[i]] + h[i]
+          gp <- gr(th)[free]
+          th[free[i]] <- par[free[i]] - h[i]
+          H[, i] <- (gp - gr(th)[free]) / (2 * h[i])
+        }
+        H <- (H + t(H)) / 2
+      }
+    } else {
+      fp <- fm <- numeric(k)
+      for (i in seq_len(k)) {
+        e <- numeric(k); e[i] <- h[i]
+        fp[i] <- at(e); fm[i] <- at(-e)
+      }
+      g <- (fp - fm) / (2 * h)
+      grad[free] <- g
     }
-    g <- (fp - fm) / (2 * h)
-    grad[free] <- g
-    if (!identical(free, free_H)) {
+    if (!identical(free, free_H) && is.null(gr)) {
       H <- diag((fp - 2 * fval + fm) / h^2, k)
       if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
         ei <- numeric(k); ei[i] <- h[i]
@@ -515,6 +546,8 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
         H[i, j] <- H[j, i] <- (at(ei + ej) - fp[i] - fp[j] + 2 * fval - fm[i] - fm[j] + at(-ei - ej)) /
           (2 * h[i] * h[j])
       }
+    }
+    if (!identical(free, free_H)) {
       free_H <- free
       hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
       ch <- tryCatch(chol(H), error = function(e) NULL)
