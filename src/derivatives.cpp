@@ -39,8 +39,9 @@ void lambda_mult(const BlockedModel& m, int t, MatrixXd& x, bool transpose) {
     x *= lam(0, 0);
     return;
   }
+  MatrixXd r(p, x.cols());  // one buffer: no allocation per level
   for (int k = 0; k < nlev; ++k) {
-    MatrixXd r = x.middleRows(k * p, p);
+    r = x.middleRows(k * p, p);
     if (transpose) x.middleRows(k * p, p).noalias() = lam.transpose() * r;
     else x.middleRows(k * p, p).noalias() = lam * r;
   }
@@ -119,13 +120,14 @@ VectorXd dlogdetM_dtheta(const BlockedModel& m) {
     const MatrixXd& lam = m.lambda(0);
     const Block& A = m.A(0, 0);
     const Block& L = m.L(0, 0);
+    MatrixXd Al(p, p), Ll(p, p), rhs(p, p);  // buffers: no allocation per level
+    const MatrixXd lamt = lam.transpose();
     for (int l = 0; l < nlev; ++l) {
-      MatrixXd Al(p, p), Ll(p, p);
       if (A.kind == BlockKind::Diagonal) Al(0, 0) = A.diag[l]; else Al = A.level(l);
       if (L.kind == BlockKind::Diagonal) Ll(0, 0) = L.diag[l];
       else Ll = L.level(l).triangularView<Eigen::Lower>();
       // R = A_l lambda M_l^{-1} = ((M_l^{-1}) lambda' A_l)'  with M_l = Ll Ll'
-      MatrixXd rhs = lam.transpose() * Al;
+      rhs.noalias() = lamt * Al;
       Ll.triangularView<Eigen::Lower>().solveInPlace(rhs);
       Ll.transpose().triangularView<Eigen::Upper>().solveInPlace(rhs);
       int k = 0;
