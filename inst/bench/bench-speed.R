@@ -3,11 +3,11 @@
 #
 # Usage:
 #   Rscript inst/bench/bench-speed.R [--lme4-lib=DIR] [--reps=N] [--only=a,b] [--big]
-#                                    [--no-mem] [--no-glmmtmb] [--allow-old-lme4]
+#                                    [--reps-large=N] [--no-mem] [--no-glmmtmb] [--allow-old-lme4]
 #   --lme4-lib  library holding the newer lme4 (also env LEMMA_BENCH_LME4_LIB);
 #               default /work/lib/bench when it exists.
-#   --reps      timed repetitions of each fit for the small and medium models (default
-#               5; the 200,000-row models run min(reps, 2) times, the 1e6-row one once).
+#   --reps      timed repetitions of each fit for the small and medium models (default 5).
+#   --reps-large  repetitions of the 200,000-row model (default 2); the 1e6-row one runs once.
 #   --only      comma-separated case ids (see `cases` below); default all but "big".
 #   --big       also the 1,000,000-row crossed model (lemma only; lme4 with --big-lme4).
 #   --no-mem    skip the peak-memory runs.
@@ -35,6 +35,7 @@ lme4_lib <- opt("lme4-lib", Sys.getenv("LEMMA_BENCH_LME4_LIB", ""))
 if (identical(lme4_lib, "") && dir.exists("/work/lib/bench/lme4")) lme4_lib <- "/work/lib/bench"
 if (!identical(lme4_lib, "")) .libPaths(c(lme4_lib, .libPaths()))
 reps <- as.integer(opt("reps", 5L))
+reps_large <- as.integer(opt("reps-large", 2L))
 only <- opt("only", NULL)
 big <- isTRUE(opt("big", FALSE))
 big_lme4 <- isTRUE(opt("big-lme4", FALSE))
@@ -100,7 +101,7 @@ cases <- list(
   list(id = "slopes", name = "4,000 x 10 (t | id)", formula = y ~ t + x + (t | id),
        data = quote(simulate_slopes())),
   list(id = "crossed200k", name = "200,000 ratings 6,000 x 4,000", formula = y ~ 1 + (1 | user) + (1 | item),
-       data = quote(simulate_ratings(2e5)), reps = min(reps, 2L), tmb = FALSE),
+       data = quote(simulate_ratings(2e5)), reps = reps_large, tmb = FALSE),
   list(id = "big", name = "1,000,000 ratings 6,000 x 4,000", formula = y ~ 1 + (1 | user) + (1 | item),
        data = quote(simulate_ratings(1e6)), reps = 1L, tmb = FALSE, lme4 = big_lme4)
 )
