@@ -489,8 +489,9 @@ lambda_add_rank_one <- function(lam, v) {
 }
 
 # Newton steps on the free parameters (those above their bound) with central finite
-# differences; a step (halved up to three times) is kept only when it lowers the
-# criterion, and is cut back to the bounds. The Hessian is formed once (k^2 + k
+# differences; a step (halved up to ten times: near a bound the criterion can be far
+# from quadratic) is kept only when it lowers the criterion, and is cut back to the
+# bounds. The Hessian is formed once (k^2 + k
 # evaluations) and again only when a parameter reaches its bound; each step
 # refreshes the gradient (2k). The loop ends with the gradient at the final point.
 # With `gr`, the exact gradient, each gradient is one call and the Hessian is the
@@ -563,7 +564,7 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
     }
     if (it > maxit) break
     accepted <- FALSE
-    for (half in 0:3) {
+    for (half in 0:10) {
       th <- par
       th[free] <- pmax(par[free] + step / 2^half, lower[free])
       v <- f(th)
