@@ -212,7 +212,9 @@ new_model_ptr <- function(frame, threads = 1L) {
 #'
 #' @param devfun a function from [lmm_devfun()].
 #' @param control a list from [lmm_control()].
-#' @return A list with `par` (theta), `fval`, `feval` (number of evaluations),
+#' @return A list with `par` (theta), `fval`, `feval` (number of evaluations of the
+#'   criterion), `ngrad` (evaluations of its exact gradient, each also a
+#'   factorization; 0 when the model has none, see [lmm_devfun()]),
 #'   `message`, `converged` (`TRUE` when the last Newton step found nothing left to
 #'   gain and no check failed), `gradient`, `hessian_min_eigen`, `maxfun_reached`
 #'   and `warnings` (the convergence warnings given, if any).

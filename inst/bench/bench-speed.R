@@ -18,8 +18,10 @@
 # other processes on the machine hits both alike; the median is reported.
 # Evaluations: lme4 fit@optinfo$feval (its optimizer's count; lme4's convergence
 # check evaluates the deviance again for its finite-difference Hessian, not counted);
-# lemma fit$optinfo$feval (every evaluation, including the boundary probes and the
-# finite-difference derivatives of the Newton polish and of the convergence check).
+# lemma fit$optinfo$feval + fit$optinfo$ngrad (every evaluation of the criterion,
+# including the boundary probes and the finite differences of the Newton polish and
+# of the convergence check, plus every evaluation of its exact gradient, which
+# single-term models use for the polish; each is one factorization).
 # Peak memory: each fit runs once more in a child R process that has loaded the
 # packages and the data; the child reads VmHWM (peak resident set size) from
 # /proc/self/status before and after the fit. Reported: the peak after the fit, and
@@ -117,7 +119,7 @@ fitters <- list(
 )
 crit <- list(lme4 = function(m) lme4::REMLcrit(m), lemma = function(m) lemma::REMLcrit(m),
              glmmTMB = function(m) -2 * as.numeric(stats::logLik(m)))
-nfev <- list(lme4 = function(m) m@optinfo$feval, lemma = function(m) m$optinfo$feval,
+nfev <- list(lme4 = function(m) m@optinfo$feval, lemma = function(m) m$optinfo$feval + m$optinfo$ngrad,
              glmmTMB = function(m) m$fit$evaluations[["function"]])
 
 elapsed <- function(fun, f, d) {
