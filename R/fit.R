@@ -558,9 +558,10 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
     if (is.null(ch)) break
     step <- -backsolve(ch, forwardsolve(t(ch), g))
     # Newton decrement: the decrease a full step predicts. Below 1e-9 (criterion
-    # units) there is nothing left to gain.
+    # units), or the criterion's rounding (~1e-12 relative: InstEval's criterion is
+    # 2.4e5), there is nothing left to gain; steps below that only chase rounding.
     decrement <- -sum(g * step) / 2
-    if (decrement < 1e-9) {
+    if (decrement < 1e-9 + 1e-12 * abs(fval)) {
       converged <- TRUE
       break
     }
