@@ -25,6 +25,10 @@
     .Call(`_lemma_model_dev_parts`, ptr, theta)
 }
 
+.model_objective_gradient <- function(ptr, theta, reml) {
+    .Call(`_lemma_model_objective_gradient`, ptr, theta, reml)
+}
+
 .model_new <- function(terms, X, y, threads = 1L) {
     .Call(`_lemma_model_new`, terms, X, y, threads)
 }

@@ -51,10 +51,50 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
   fc$REML <- NULL
   fc$control <- NULL
   frame <- eval(fc, parent.frame())
-  devfun <- if (spectral_applies(frame)) lmm_devfun_spectral(frame, REML = REML) else
+  devfun <- if (spectral_applies(frame)) lmm_devfun_spectral(frame, REML = REML) else {
+    frame$reterms$theta <- start_theta(frame)
     lmm_devfun(frame, REML = REML, threads = control$threads)
+  }
   opt <- lmm_optimize(devfun, control)
   lmm_object(devfun, opt, mc)
+}
+
+# Starting values for the scalar terms (one column, no relationship matrix): the
+# least-squares residuals are fitted by each term's level means in turn (three
+# sweeps, coarsest term first, so that a nested term does not absorb the term it is
+# nested in); the spread of a term's fitted means beyond what the residual noise
+# gives is its variance. lme4's start, theta = 1, can be far from the optimum
+# (InstEval's dept:service term is near 0.09) and BOBYQA then spends most of its
+# evaluations getting there. Vector terms keep the identity. The restarts and
+# boundary checks of lmm_optimize() do not depend on the start.
+start_theta <- function(frame) {
+  theta <- frame$reterms$theta
+  scalar <- Filter(function(tm) length(tm$cnms) == 1L && is.null(tm$relchol), frame$reterms$terms)
+  if (!length(scalar)) return(theta)
+  scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
+  sw <- sqrt(frame$weights)
+  r <- stats::lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
+  total <- sum(r^2) / length(r)
+  x <- lapply(scalar, function(tm) tm$X[, 1L] * sw)
+  sxx <- lapply(seq_along(scalar), function(k) rowsum(x[[k]]^2, scalar[[k]]$factor)[, 1L])
+  eff <- lapply(sxx, function(s) numeric(length(s)))
+  for (sweep in 1:3) for (k in seq_along(scalar)) {
+    f <- scalar[[k]]$factor
+    r <- r + eff[[k]][f] * x[[k]]
+    e <- rowsum(x[[k]] * r, f)[, 1L] / sxx[[k]]
+    eff[[k]] <- ifelse(sxx[[k]] > 0, e, 0)
+    r <- r - eff[[k]][f] * x[[k]]
+  }
+  df <- length(r) - ncol(frame$X) - sum(vapply(sxx, function(s) sum(s > 0), numeric(1)))
+  s2 <- max(sum(r^2) / max(df, 1), 0.05 * total)
+  v <- vapply(seq_along(scalar), function(k) {
+    ok <- sxx[[k]] > 0
+    max(mean(eff[[k]][ok]^2) - s2 * mean(1 / sxx[[k]][ok]), 0)
+  }, numeric(1))
+  idx <- vapply(scalar, function(tm) tm$theta_index, integer(1))
+  # Not on the bound 0: BOBYQA's first steps would not leave it in every direction.
+  theta[idx] <- pmin(pmax(sqrt(v / s2), 0.05), 10)
+  theta
 }
 
 #' Control settings for lmm()
@@ -128,8 +168,9 @@ check_control <- function(control, fn) {
 #' @param ptr optional C++ model of the same frame to reuse (its cross-products
 #'   do not depend on REML).
 #' @param threads threads for the largest dense factorizations.
-#' @return A function of theta. Its environment holds `frame`, `REML` and the C++
-#'   model (`ptr`).
+#' @return A function of theta. Its environment holds `frame`, `REML`, the C++
+#'   model (`ptr`) and `gradient`: the exact gradient as a function of theta for a
+#'   model with a single random-effect term and no relationship matrix, else `NULL`.
 #' @examples
 #' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' f <- lmm_devfun(fr)
@@ -141,6 +182,11 @@ lmm_devfun <- function(frame, REML = TRUE, ptr = NULL, threads = 1L) {
   check_number(threads, "threads", "lmm_devfun", lower = 1, integer = TRUE)
   if (is.null(ptr)) ptr <- new_model_ptr(frame, threads)
   logw <- sum(log(frame$weights))
+  # The exact gradient (src/derivatives.cpp) where it costs about one evaluation: a
+  # single term without a relationship matrix, whose M is block diagonal by level.
+  # lmm_optimize() then takes its Newton steps from it instead of finite differences.
+  gradient <- if (length(frame$reterms$terms) == 1L && is.null(frame$reterms$terms[[1L]]$relchol))
+    function(theta) attr(.model_objective_gradient(ptr, theta, REML), "gradient")
   function(theta) .model_objective(ptr, theta, REML) - logw
 }
 
@@ -191,7 +237,9 @@ new_model_ptr <- function(frame, threads = 1L) {
 #'
 #' @param devfun a function from [lmm_devfun()].
 #' @param control a list from [lmm_control()].
-#' @return A list with `par` (theta), `fval`, `feval` (number of evaluations),
+#' @return A list with `par` (theta), `fval`, `feval` (number of evaluations of the
+#'   criterion), `ngrad` (evaluations of its exact gradient, each also a
+#'   factorization; 0 when the model has none, see [lmm_devfun()]),
 #'   `message`, `converged` (`TRUE` when the last Newton step found nothing left to
 #'   gain and no check failed), `gradient`, `hessian_min_eigen`, `maxfun_reached`
 #'   and `warnings` (the convergence warnings given, if any).
@@ -210,12 +258,19 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
   theta0 <- frame$reterms$theta
   lower <- frame$reterms$lower
   k <- length(theta0)
-  nfe <- 0L
+  nfe <- ngr <- 0L
   f <- function(th) {
     nfe <<- nfe + 1L
     v <- devfun(th)
     if (!is.finite(v)) stop("the objective is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     v
+  }
+  dev_gradient <- environment(devfun)$gradient
+  gr <- if (is.function(dev_gradient)) function(th) {
+    ngr <<- ngr + 1L
+    g <- dev_gradient(th)
+    if (!all(is.finite(g))) stop("the gradient is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
+    g
   }
   if (k == 1L) {
     res <- optimize_one(f)
@@ -234,7 +289,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
           invokeRestart("muffleWarning"))
       # minqa's ierr 1: the evaluation limit was reached.
       maxfun_reached <<- maxfun_reached || identical(as.integer(o$ierr), 1L)
-      pol <- polish_at_bounds(f, o$par, o$fval, lower, layout, control$polish)
+      pol <- polish_at_bounds(f, o$par, o$fval, lower, layout, control$polish, gr)
       pol$message <- o$msg
       pol
     }
@@ -264,6 +319,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
   names(res$gradient) <- names(theta0)
   res$par <- stats::setNames(pmax(res$par, lower), names(theta0))
   res$feval <- nfe
+  res$ngrad <- ngr
   res$maxfun_reached <- maxfun_reached
   conv <- convergence_warnings(res, lower, control)
   res$converged <- res$converged && length(conv) == 0L
@@ -322,7 +378,7 @@ theta_layout <- function(reterms) {
 
 # Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton,
 # then any diagonal on its bound is checked for a descent direction into the interior.
-polish_at_bounds <- function(f, par, fval, lower, layout, maxit) {
+polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL) {
   for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
     th <- par
     th[i] <- 0
@@ -332,7 +388,7 @@ polish_at_bounds <- function(f, par, fval, lower, layout, maxit) {
       fval <- v
     }
   }
-  pol <- newton_polish(f, par, fval, lower, maxit)
+  pol <- newton_polish(f, par, fval, lower, maxit, gr)
   chk <- check_bounds(f, pol$par, pol$fval, lower, layout)
   pol$gradient[chk$at] <- pmin(chk$deriv, 0)
   pol$restart_from <- chk$restart_from
@@ -465,11 +521,14 @@ lambda_add_rank_one <- function(lam, v) {
 }
 
 # Newton steps on the free parameters (those above their bound) with central finite
-# differences; a step (halved up to three times) is kept only when it lowers the
-# criterion, and is cut back to the bounds. The Hessian is formed once (2k^2
+# differences; a step (halved up to ten times: near a bound the criterion can be far
+# from quadratic) is kept only when it lowers the criterion, and is cut back to the
+# bounds. The Hessian is formed once (k^2 + k
 # evaluations) and again only when a parameter reaches its bound; each step
 # refreshes the gradient (2k). The loop ends with the gradient at the final point.
-newton_polish <- function(f, par, fval, lower, maxit = 4L) {
+# With `gr`, the exact gradient, each gradient is one call and the Hessian is the
+# central difference of the gradient (2k calls).
+newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
   n <- length(par)
   grad <- numeric(n)
   hmin <- NA_real_
@@ -487,20 +546,41 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
     # Steps may cross a bound: the criterion is smooth in theta on both sides of it.
     h <- 1e-3 * pmax(abs(par[free]), 0.1)
     at <- function(d) { th <- par; th[free] <- th[free] + d; f(th) }
-    fp <- fm <- numeric(k)
-    for (i in seq_len(k)) {
-      e <- numeric(k); e[i] <- h[i]
-      fp[i] <- at(e); fm[i] <- at(-e)
+    if (!is.null(gr)) {
+      g <- gr(par)[free]
+      grad[free] <- g
+      if (!identical(free, free_H)) {
+        H <- matrix(0, k, k)
+        for (i in seq_len(k)) {
+          th <- par; th[free[i]] <- par[free[i]] + h[i]
+          gp <- gr(th)[free]
+          th[free[i]] <- par[free[i]] - h[i]
+          H[, i] <- (gp - gr(th)[free]) / (2 * h[i])
+        }
+        H <- (H + t(H)) / 2
+      }
+    } else {
+      fp <- fm <- numeric(k)
+      for (i in seq_len(k)) {
+        e <- numeric(k); e[i] <- h[i]
+        fp[i] <- at(e); fm[i] <- at(-e)
+      }
+      g <- (fp - fm) / (2 * h)
+      grad[free] <- g
     }
-    g <- (fp - fm) / (2 * h)
-    grad[free] <- g
-    if (!identical(free, free_H)) {
+    if (!identical(free, free_H) && is.null(gr)) {
       H <- diag((fp - 2 * fval + fm) / h^2, k)
       if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
         ei <- numeric(k); ei[i] <- h[i]
         ej <- numeric(k); ej[j] <- h[j]
-        H[i, j] <- H[j, i] <- (at(ei + ej) - at(ei - ej) - at(-ei + ej) + at(-ei - ej)) / (4 * h[i] * h[j])
+        # Two evaluations per pair: with the axis points already at hand,
+        # (f(+i+j) - f(+i) - f(+j) + 2 f - f(-i) - f(-j) + f(-i-j)) / (2 h_i h_j) is
+        # second-order accurate, as the four-point formula.
+        H[i, j] <- H[j, i] <- (at(ei + ej) - fp[i] - fp[j] + 2 * fval - fm[i] - fm[j] + at(-ei - ej)) /
+          (2 * h[i] * h[j])
       }
+    }
+    if (!identical(free, free_H)) {
       free_H <- free
       hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
       ch <- tryCatch(chol(H), error = function(e) NULL)
@@ -508,15 +588,16 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L) {
     if (is.null(ch)) break
     step <- -backsolve(ch, forwardsolve(t(ch), g))
     # Newton decrement: the decrease a full step predicts. Below 1e-9 (criterion
-    # units) there is nothing left to gain.
+    # units), or the criterion's rounding (~1e-12 relative: InstEval's criterion is
+    # 2.4e5), there is nothing left to gain; steps below that only chase rounding.
     decrement <- -sum(g * step) / 2
-    if (decrement < 1e-9) {
+    if (decrement < 1e-9 + 1e-12 * abs(fval)) {
       converged <- TRUE
       break
     }
     if (it > maxit) break
     accepted <- FALSE
-    for (half in 0:3) {
+    for (half in 0:10) {
       th <- par
       th[free] <- pmax(par[free] + step / 2^half, lower[free])
       v <- f(th)

@@ -10,7 +10,7 @@
 #' @param opt the result of [lmm_optimize()] (a list with `par`, `fval`, ...); its
 #'   convergence report is kept in the fit's `optinfo`.
 #' @param call the call to record.
-#' @return An object of class `"lemma_fit"`. Its `optinfo` holds `feval`, `fval`,
+#' @return An object of class `"lemma_fit"`. Its `optinfo` holds `feval`, `ngrad`, `fval`,
 #'   `message`, `converged`, `gradient` (at the optimum, projected for parameters on
 #'   their bound), `hessian_min_eigen` (smallest eigenvalue of the finite-difference
 #'   Hessian on the free parameters), `maxfun_reached`, `warnings` and
@@ -53,7 +53,8 @@ lmm_object <- function(devfun, opt, call = NULL) {
     theta = theta, beta = beta, sigma = sigma, b = b, u = sol$u, RX = sol$RX,
     devcomp = c(ldL2 = sol$ldL2, ldRX2 = sol$ldRX2, pwrss = sol$pwrss, dev = dev_ml, REML = crit_reml,
                 n = n, p = p, logw = logw),
-    optinfo = list(feval = opt$feval, fval = opt$fval, message = opt$message,
+    optinfo = list(feval = opt$feval, ngrad = if (is.null(opt$ngrad)) 0L else opt$ngrad,
+                   fval = opt$fval, message = opt$message,
                    converged = if (is.null(opt$converged)) NA else opt$converged,
                    gradient = opt$gradient, hessian_min_eigen = opt$hessian_min_eigen,
                    maxfun_reached = isTRUE(opt$maxfun_reached), warnings = opt$warnings,

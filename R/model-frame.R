@@ -77,7 +77,9 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
 
   fixed_frame <- stats::model.frame(fixed, vars, na.action = stats::na.pass, drop.unused.levels = TRUE)
   fixed_terms <- attr(fixed_frame, "terms")
-  y <- stats::model.response(fixed_frame)
+  # The response column itself: model.response() would first name it by the row
+  # names (40,000 strings for 40,000 rows), which as.numeric() below drops again.
+  y <- fixed_frame[[attr(fixed_terms, "response")]]
   yname <- deparse1(formula[[2]])
   if (!is.numeric(y) || is.matrix(y))
     stop(sprintf("the response '%s' must be a numeric vector (it is %s)", yname, class(y)[1]), call. = FALSE)

@@ -84,7 +84,9 @@ grouping_factor <- function(bar, data) {
   env <- lapply(data[vars], function(v) if (is.factor(v)) v else factor(v))
   f <- tryCatch(eval(expr, env, baseenv()), error = function(e)
     stop(sprintf("cannot evaluate the grouping factor '%s': %s", bar$group, conditionMessage(e)), call. = FALSE))
-  f <- factor(f)
+  # factor() drops unused levels; skipped (it costs a unique() and a match() of all
+  # rows) for a factor that uses all of its levels.
+  if (!is.factor(f) || any(tabulate(f, nlevels(f)) == 0L)) f <- factor(f)
   if (anyNA(f))
     stop(sprintf("the grouping factor '%s' has missing values; remove those rows or use na.action = na.omit", bar$group),
          call. = FALSE)

@@ -69,6 +69,26 @@ Eigen::Map<const MatrixXd> sparse_level(const SpMat& s, int lev, int pc) {
   return Eigen::Map<const MatrixXd>(s.valuePtr() + start, m, pc);
 }
 
+// In-place lower Cholesky of the p x p column-major matrix at a (leading dimension
+// lda), lower triangle only, without the setup cost of Eigen's LLT: the diagonal
+// blocks of a many-level term are tiny and there are thousands of them per
+// evaluation. False if not positive definite.
+bool small_cholesky(double* a, int lda, int p) {
+  for (int j = 0; j < p; ++j) {
+    double d = a[j + j * lda];
+    for (int k = 0; k < j; ++k) d -= a[j + k * lda] * a[j + k * lda];
+    if (!(d > 0)) return false;
+    d = std::sqrt(d);
+    a[j + j * lda] = d;
+    for (int i = j + 1; i < p; ++i) {
+      double v = a[i + j * lda];
+      for (int k = 0; k < j; ++k) v -= a[i + k * lda] * a[j + k * lda];
+      a[i + j * lda] = v / d;
+    }
+  }
+  return true;
+}
+
 // Dense M = Lambda_r' M Lambda_c in place, Lambda = I (x) lambda; null = identity.
 void scale_dense(MatrixXd& M, const MatrixXd* lr, const MatrixXd* lc) {
   if (lc) {
@@ -76,7 +96,12 @@ void scale_dense(MatrixXd& M, const MatrixXd* lr, const MatrixXd* lc) {
     if (p == 1) {
       M *= (*lc)(0, 0);
     } else {
-      for (int k = 0; k < M.cols() / p; ++k) M.middleCols(k * p, p) = M.middleCols(k * p, p) * (*lc);
+      // Through a buffer allocated once: the product would alias its operand.
+      MatrixXd tmp(M.rows(), p);
+      for (int k = 0; k < M.cols() / p; ++k) {
+        tmp.noalias() = M.middleCols(k * p, p) * (*lc);
+        M.middleCols(k * p, p) = tmp;
+      }
     }
   }
   if (lr) {
@@ -110,13 +135,21 @@ void scale_inflate(Block& L, const Block& A, const MatrixXd* lr, const MatrixXd*
     }
     case BlockKind::BlockDiagonal: {
       const int p = A.p, nlev = A.nrow / A.p;
-      const MatrixXd I = one * MatrixXd::Identity(p, p);
+      const MatrixXd lrt = lr->transpose();
+      MatrixXd tmp(p, p);  // one buffer: no allocation per level
       if (L.kind == BlockKind::BlockDiagonal) {
-        for (int k = 0; k < nlev; ++k) L.level(k) = lr->transpose() * A.level(k) * (*lc) + I;
+        for (int k = 0; k < nlev; ++k) {
+          tmp.noalias() = A.level(k) * (*lc);
+          L.level(k).noalias() = lrt * tmp;
+          L.level(k).diagonal().array() += one;
+        }
       } else if (L.kind == BlockKind::Dense) {
         L.dense.setZero();
-        for (int k = 0; k < nlev; ++k)
-          L.dense.block(k * p, k * p, p, p) = lr->transpose() * A.level(k) * (*lc) + I;
+        for (int k = 0; k < nlev; ++k) {
+          tmp.noalias() = A.level(k) * (*lc);
+          L.dense.block(k * p, k * p, p, p).noalias() = lrt * tmp;
+          L.dense.block(k * p, k * p, p, p).diagonal().array() += one;
+        }
       } else {
         throw std::logic_error("scale_inflate: block-diagonal A into an unsupported kind");
       }
@@ -211,8 +244,7 @@ void cholesky(Block& L, const char* what, int threads) {
     case BlockKind::BlockDiagonal:
       for (int k = 0; k < L.nrow / L.p; ++k) {
         Eigen::Block<MatrixXd> b = L.level(k);
-        Eigen::LLT<Eigen::Ref<MatrixXd> > llt(b);
-        if (llt.info() != Eigen::Success)
+        if (!small_cholesky(b.data(), static_cast<int>(L.bd.rows()), L.p))
           throw std::runtime_error(std::string(what) + " is not positive definite");
         b.triangularView<Eigen::StrictlyUpper>().setZero();
       }
@@ -246,7 +278,7 @@ void rdiv_lower_t(Block& B, const Block& L) {
     case BlockKind::BlockDiagonal: {
       const int p = L.p;
       for (int k = 0; k < L.nrow / p; ++k) {
-        const MatrixXd Lkt = L.level(k).transpose();
+        const auto Lkt = L.level(k).transpose();
         if (B.kind == BlockKind::Sparse) {
           Eigen::Map<MatrixXd> v = sparse_level(B.sp, k, p);
           Lkt.triangularView<Eigen::Upper>().solveInPlace<Eigen::OnTheRight>(v);
@@ -278,7 +310,7 @@ void solve_lower(const Block& L, MatrixXd& x, bool transpose) {
     case BlockKind::BlockDiagonal: {
       const int p = L.p;
       for (int k = 0; k < L.nrow / p; ++k) {
-        const MatrixXd Lk = L.level(k);
+        const auto Lk = L.level(k);
         Eigen::Block<MatrixXd> xk = x.middleRows(k * p, p);
         if (transpose) {
           Lk.transpose().triangularView<Eigen::Upper>().solveInPlace(xk);

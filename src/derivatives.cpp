@@ -39,8 +39,9 @@ void lambda_mult(const BlockedModel& m, int t, MatrixXd& x, bool transpose) {
     x *= lam(0, 0);
     return;
   }
+  MatrixXd r(p, x.cols());  // one buffer: no allocation per level
   for (int k = 0; k < nlev; ++k) {
-    MatrixXd r = x.middleRows(k * p, p);
+    r = x.middleRows(k * p, p);
     if (transpose) x.middleRows(k * p, p).noalias() = lam.transpose() * r;
     else x.middleRows(k * p, p).noalias() = lam * r;
   }
@@ -119,13 +120,14 @@ VectorXd dlogdetM_dtheta(const BlockedModel& m) {
     const MatrixXd& lam = m.lambda(0);
     const Block& A = m.A(0, 0);
     const Block& L = m.L(0, 0);
+    MatrixXd Al(p, p), Ll(p, p), rhs(p, p);  // buffers: no allocation per level
+    const MatrixXd lamt = lam.transpose();
     for (int l = 0; l < nlev; ++l) {
-      MatrixXd Al(p, p), Ll(p, p);
       if (A.kind == BlockKind::Diagonal) Al(0, 0) = A.diag[l]; else Al = A.level(l);
       if (L.kind == BlockKind::Diagonal) Ll(0, 0) = L.diag[l];
       else Ll = L.level(l).triangularView<Eigen::Lower>();
       // R = A_l lambda M_l^{-1} = ((M_l^{-1}) lambda' A_l)'  with M_l = Ll Ll'
-      MatrixXd rhs = lam.transpose() * Al;
+      rhs.noalias() = lamt * Al;
       Ll.triangularView<Eigen::Lower>().solveInPlace(rhs);
       Ll.transpose().triangularView<Eigen::Upper>().solveInPlace(rhs);
       int k = 0;
@@ -313,4 +315,43 @@ Rcpp::NumericVector model_dev_parts(SEXP ptr, const Eigen::Map<Eigen::VectorXd> 
   m->update(theta);
   return Rcpp::NumericVector::create(Rcpp::Named("ldL2") = m->ldL2(), Rcpp::Named("pwrss") = m->pwrss(),
                                      Rcpp::Named("ldRX2") = m->ldRX2());
+}
+
+// The profiled criterion at theta and its exact gradient (prior weights ignored, as
+// BlockedModel::objective). With Q = [X y]' V^{-1} [X y], P = X'V^{-1}X = R_X R_X',
+// beta = P^{-1} X'V^{-1}y and pwrss = (-beta, 1)' Q (-beta, 1), the criterion is
+// log|M| + [log|P|] + nmp (1 + log(2 pi pwrss / nmp)), so its derivative is
+// dlog|M| + [tr(P^{-1} dP)] + nmp dpwrss / pwrss, where beta's own derivative drops
+// out of dpwrss = (-beta, 1)' dQ (-beta, 1) because beta minimizes the quadratic form.
+// [[Rcpp::export(.model_objective_gradient)]]
+Rcpp::NumericVector model_objective_gradient(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml) {
+  lemma::BlockedModel* m = deriv_model_of(ptr);
+  m->update(theta);
+  const int p = m->nfixed(), p1 = p + 1, k = m->ntheta();
+  const Eigen::MatrixXd U = lemma::vinv_xy(*m);
+  const Eigen::MatrixXd dQ = lemma::dQ_dtheta(*m, U);
+  const Eigen::VectorXd dld = lemma::dlogdetM_dtheta(*m);
+  Eigen::VectorXd bb(p1);
+  bb.head(p) = -m->beta();
+  bb[p] = 1.0;
+  Eigen::MatrixXd Pinv;
+  if (reml && p > 0) {
+    const Eigen::MatrixXd rx = m->rx();
+    Eigen::MatrixXd ri = Eigen::MatrixXd::Identity(p, p);
+    rx.triangularView<Eigen::Lower>().solveInPlace(ri);  // R_X^{-1}
+    Pinv = ri.transpose() * ri;
+  }
+  const double pwrss = m->pwrss();
+  const double nmp = reml ? m->nobs() - p : m->nobs();
+  Rcpp::NumericVector out(1);
+  out[0] = m->objective(reml);
+  Rcpp::NumericVector grad(k);
+  for (int i = 0; i < k; ++i) {
+    const Eigen::MatrixXd Qi = dQ.middleCols(static_cast<Eigen::Index>(i) * p1, p1);
+    double g = dld[i] + nmp * bb.dot(Qi * bb) / pwrss;
+    if (reml && p > 0) g += Pinv.cwiseProduct(Qi.topLeftCorner(p, p)).sum();
+    grad[i] = g;
+  }
+  out.attr("gradient") = grad;
+  return out;
 }
