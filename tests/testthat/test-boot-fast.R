@@ -1,0 +1,82 @@
+## The bootstrap's refit loop (R/boot-refit.R): one private copy of the model per
+## loop, only its response cross-products replaced for each replicate.
+
+test_that("the refit loop reaches the optimum of a full lmm() fit of each response", {
+  ## 20 responses from two designs (a correlated random slope by REML, a nested
+  ## design by ML). The full fit builds its model from the data and starts from
+  ## lmm()'s default theta; both end with a Newton decrement below 1e-9, so the
+  ## criteria agree to 1e-8 unless one stopped elsewhere. theta is as close as that
+  ## stopping rule makes two converged fits: |d theta|_H < sqrt(2e-9) each side,
+  ## under 1e-5 on sleepstudy's curvature, up to 2.5e-5 on the flatter ML criterion
+  ## of the nested design (whose theta is 2-5), hence 5e-5 there.
+  cases <- list(
+    list(formula = Reaction ~ Days + (Days | Subject), data = sleepstudy, REML = TRUE, tol = 1e-5),
+    list(formula = strength ~ 1 + (1 | batch / cask), data = Pastes, REML = FALSE, tol = 5e-5))
+  for (cs in cases) {
+    fit <- lmm(cs$formula, cs$data, REML = cs$REML)
+    crit <- function(f) if (cs$REML) REMLcrit(f) else deviance(f)
+    crit0 <- crit(fit)
+    sims <- simulate(fit, nsim = 10, seed = 11)
+    rf <- lemma:::response_refitter(fit)
+    yname <- all.vars(cs$formula[[2]])
+    for (i in seq_along(sims)) {
+      o <- rf(sims[[i]])
+      d <- cs$data
+      d[[yname]] <- sims[[i]]
+      full <- lmm(cs$formula, d, REML = cs$REML)
+      expect_lt(abs(o$crit - crit(full)), 1e-8)
+      expect_lt(max(abs(o$theta - full$theta)), cs$tol)
+      expect_equal(o$beta, fixef(full), tolerance = cs$tol)
+      expect_equal(o$sigma, sigma(full), tolerance = cs$tol)
+      expect_true(o$converged)
+    }
+    ## the loop's model is a copy: the fit's own model still has the fit's response
+    expect_equal(lemma:::.model_objective(lemma:::model_ptr(fit), fit$theta, cs$REML), crit0, tolerance = 1e-12)
+  }
+})
+
+test_that("bootstrap replicates are lme4's fits of the same simulated responses", {
+  skip_if_not_installed("lme4")
+  ## confint() refits the responses simulate() draws for the same seed; each
+  ## replicate against lmer() on the data with that response (not lme4's refit(),
+  ## which in lme4 1.1-31 stops at a higher REML criterion on these responses). The
+  ## statistics differ by the optimizers' tolerances: 1e-3 relative, as the bootMer
+  ## comparison in test-varcomp.R.
+  future::plan(future::sequential)
+  fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  ci <- suppressWarnings(confint(fit, method = "boot", nsim = 20, seed = 7))  # warns: nsim < 39
+  M <- attr(ci, "boot")
+  expect_identical(colnames(M), c(".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)", "Days"))
+  expect_identical(attr(M, "nonconverged"), integer(0))
+  sims <- simulate(fit, nsim = 20, seed = 7)
+  ref <- t(vapply(sims, function(y) {
+    m <- suppressMessages(lme4::lmer(Reaction ~ Days + (Days | Subject), transform(lme4::sleepstudy, Reaction = y)))
+    c(as.data.frame(lme4::VarCorr(m), order = "lower.tri")$sdcor, lme4::fixef(m))
+  }, numeric(6)))
+  for (j in seq_len(ncol(M)))
+    expect_equal(unname(M[, j]), unname(ref[, j]), tolerance = 1e-3, label = colnames(M)[j])
+})
+
+test_that("a spectral fit (relationship matrix) goes through the same loop", {
+  ## the refit of each response against lmm() on the data with that response
+  set.seed(3)
+  n <- 60
+  G <- matrix(rbinom(n * 30, 2, 0.3), n)
+  K <- tcrossprod(scale(G)) / 30 + diag(1e-3, n)
+  ids <- paste0("id", seq_len(n))
+  dimnames(K) <- list(ids, ids)
+  d <- data.frame(id = ids, x = rnorm(n))
+  d$y <- 1 + 0.5 * d$x + drop(t(chol(K)) %*% rnorm(n, sd = 0.8)) + rnorm(n)
+  fit <- lmm(y ~ x + (1 | id), d, relmat = list(id = K))
+  expect_false(is.null(fit$spectral))
+  sims <- simulate(fit, nsim = 4, seed = 2)
+  rf <- lemma:::response_refitter(fit)
+  for (i in seq_along(sims)) {
+    o <- rf(sims[[i]])
+    d2 <- transform(d, y = sims[[i]])
+    full <- lmm(y ~ x + (1 | id), d2, relmat = list(id = K))
+    expect_lt(abs(o$crit - REMLcrit(full)), 1e-8)
+    expect_lt(abs(o$theta - full$theta), 1e-5)
+    expect_equal(o$beta, fixef(full), tolerance = 1e-6)
+  }
+})
