@@ -7,7 +7,7 @@
 
 # A function of a response y (over the fit's observations) that refits the model's
 # criterion (REML or ML, as the fit) to y. It returns the list theta, beta, sigma,
-# crit (the criterion reached), converged (FALSE when the optimizer's convergence
+# crit (the criterion reached), feval (its evaluations), converged (FALSE when the optimizer's convergence
 # checks failed: the estimates are kept, as a refit() that warns), and with
 # `object = TRUE` also the refitted "lemma_fit" for a user's statistic. The
 # refitter owns its model, so it must be used in one process (each future worker
@@ -44,7 +44,7 @@ response_refitter <- function(fit, control = lmm_control()) {
     theta <- opt$par
     sol <- if (is.null(spectral)) .model_beta_pwrss(ptr, theta) else spectral_solution(spectral, theta, REML, n)
     out <- list(theta = theta, beta = stats::setNames(as.numeric(sol$beta), xnames),
-                sigma = sqrt(sol$pwrss / denom), crit = opt$fval, converged = isTRUE(opt$converged))
+                sigma = sqrt(sol$pwrss / denom), crit = opt$fval, feval = opt$feval, converged = isTRUE(opt$converged))
     if (object) {
       # the fit a statistic sees: the response replaced as refit() does
       fr <- frame

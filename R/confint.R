@@ -37,6 +37,19 @@ sdcor_to_theta <- function(fit, v) {
   k <- 0L
   for (tm in fit$reterms$terms) {
     p <- length(tm$cnms)
+    # scalar and 2 x 2 terms in closed form (the profile calls this at each evaluation)
+    if (p == 1L) {
+      k <- k + 1L
+      theta <- c(theta, v[k] / sigma)
+      next
+    }
+    if (p == 2L) {
+      s2 <- v[k + 3L] / sigma
+      r <- v[k + 2L]
+      theta <- c(theta, v[k + 1L] / sigma, r * s2, s2 * sqrt(max(0, 1 - r^2)))
+      k <- k + 3L
+      next
+    }
     R <- diag(p)
     sds <- numeric(p)
     for (j in seq_len(p)) for (i in j:p) {
