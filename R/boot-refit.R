@@ -7,11 +7,11 @@
 
 # A function of a response y (over the fit's observations) that refits the model's
 # criterion (REML or ML, as the fit) to y. It returns the list theta, beta, sigma,
-# crit (the criterion reached), feval (its evaluations), converged (FALSE when the optimizer's convergence
-# checks failed: the estimates are kept, as a refit() that warns), and with
-# `object = TRUE` also the refitted "lemma_fit" for a user's statistic. The
-# refitter owns its model, so it must be used in one process (each future worker
-# makes its own).
+# crit (the criterion reached), feval (its evaluations), converged (FALSE when the
+# optimizer's convergence checks warned: the estimates are kept, as a refit() that
+# warns), and with `object = TRUE` also the refitted "lemma_fit" for a user's
+# statistic. The refitter owns its model, so it must be used in one process (each
+# future worker makes its own).
 response_refitter <- function(fit, control = lmm_control()) {
   frame <- fit$model_env$frame
   REML <- isREML(fit)
@@ -43,8 +43,12 @@ response_refitter <- function(fit, control = lmm_control()) {
     opt <- suppressWarnings(lmm_optimize(devfun, control))
     theta <- opt$par
     sol <- if (is.null(spectral)) .model_beta_pwrss(ptr, theta) else spectral_solution(spectral, theta, REML, n)
+    # converged as the user of refit() would see it: no convergence warning (the
+    # optimizer's own flag also turns FALSE when a last Newton step is lost in the
+    # rounding of a large criterion, with the estimate at the optimum)
     out <- list(theta = theta, beta = stats::setNames(as.numeric(sol$beta), xnames),
-                sigma = sqrt(sol$pwrss / denom), crit = opt$fval, feval = opt$feval, converged = isTRUE(opt$converged))
+                sigma = sqrt(sol$pwrss / denom), crit = opt$fval, feval = opt$feval,
+                converged = length(opt$warnings) == 0L)
     if (object) {
       # the fit a statistic sees: the response replaced as refit() does
       fr <- frame
