@@ -181,13 +181,7 @@ profile_varpar_dev <- function(fit, ml, k, w, state) {
     ml_dev(ml$ptr, sdcor_to_theta(fit, v), v[npar], n)
   }
   full <- function(x) replace(replace(start, free, x), k, w)
-  x0 <- start[free]
-  prev <- state$prev
-  if (!is.null(prev$par) && prev$w != state$w) {
-    xe <- x0 + (x0 - prev$par[free]) * (w - state$w) / (state$w - prev$w)
-    if (all(xe > lower & xe < upper)) x0 <- xe
-  }
-  nt <- profile_newton(f, x0, lower, upper, state$H)
+  nt <- profile_newton(f, secant_start(start[free], state, w, lower, upper, free), lower, upper, state$H)
   if (!is.null(nt)) return(list(value = nt$value, par = full(nt$par), H = nt$H))
   x0 <- pmin(pmax(start[free], lower + 1e-6 * (lower > -Inf)), upper - 1e-6 * (upper < Inf))
   if (length(free) == 1L) {
@@ -205,11 +199,14 @@ profile_varpar_dev <- function(fit, ml, k, w, state) {
 # the Hessian H (finite differences when NULL or when a step fails), updated by BFGS
 # between steps: along a profile the Hessian changes little from point to point, so
 # a point costs a few gradients instead of a new Hessian. Stops when the Newton
-# decrement is below 1e-10 (criterion units). NULL when it cannot finish inside the
-# bounds (every difference stencil stays strictly inside) within maxit steps.
+# decrement is below 1e-10 (criterion units) plus 1e-13 of the criterion. NULL when
+# it cannot finish inside the bounds (every difference stencil stays strictly
+# inside) within maxit steps.
 profile_newton <- function(f, x, lower, upper, H = NULL, maxit = 10L) {
   m <- length(x)
   h <- 1e-4 * pmax(abs(x), 0.1)
+  # the criterion is known to about 1e-13 of its size: a large one stops earlier
+  tol <- function(fx) 1e-10 + 1e-13 * abs(fx)
   inside <- function(x) all(x - h > lower & x + h < upper)
   if (!inside(x)) return(NULL)
   grad <- function(x, fx) {
@@ -237,7 +234,8 @@ profile_newton <- function(f, x, lower, upper, H = NULL, maxit = 10L) {
   for (it in seq_len(maxit)) {
     ch <- tryCatch(chol(H), error = function(e) NULL)
     step <- if (!is.null(ch)) -backsolve(ch, forwardsolve(t(ch), gr$g))
-    if (!is.null(step) && -sum(gr$g * step) / 2 < 1e-10) return(list(par = x, value = fx, H = H))
+    dec <- if (!is.null(step)) -sum(gr$g * step) / 2 else Inf
+    if (dec < tol(fx)) return(list(par = x, value = fx, H = H))
     xn <- NULL
     if (!is.null(step)) for (half in 0:4) {
       xt <- x + step / 2^half
@@ -249,7 +247,9 @@ profile_newton <- function(f, x, lower, upper, H = NULL, maxit = 10L) {
       }
     }
     if (is.null(xn)) {
-      # a stale Hessian gets one fresh finite-difference replacement
+      # no step lowers f: at the optimum if the decrease predicted is within the
+      # rounding of f; else a stale Hessian gets one fresh replacement
+      if (dec < 1e-11 * abs(fx)) return(list(par = x, value = fx, H = H))
       if (fresh) return(NULL)
       H <- hessian(x, gr$d2)
       fresh <- TRUE
@@ -272,7 +272,9 @@ profile_newton <- function(f, x, lower, upper, H = NULL, maxit = 10L) {
 
 # Profile point for fixed effect j: beta_j = b moves X_j b into the offset; the model
 # without column j is built once and each point only replaces its response
-# cross-products in place (the model is private to this profile).
+# cross-products in place (the model is private to this profile). theta minimizes
+# the ML deviance by Newton steps as for the variance parameters (profile_newton),
+# by lmm_optimize() where they cannot finish (theta near its bound).
 fixef_profile_point <- function(fit, ml, j) {
   frame <- ml$frame
   nm <- names(fit$beta)[j]
@@ -284,21 +286,38 @@ fixef_profile_point <- function(fit, ml, j) {
   sw <- sqrt(frame$weights)
   Xw <- red$X * sw
   n <- length(frame$y)
-  function(b, start) {
+  lower <- red$reterms$lower
+  f <- function(th) .model_objective(ptr, th, FALSE)
+  function(b, state) {
     fr <- red
     fr$offset <- frame$offset + frame$X[, j] * b
-    fr$reterms$theta <- pmax(if (is.null(start)) ml$theta else start, fr$reterms$lower)
     .model_set_response(ptr, Xw, (frame$y - fr$offset) * sw)
-    opt <- suppressWarnings(lmm_optimize(lmm_devfun(fr, REML = FALSE, ptr = ptr)))
-    th <- as.numeric(opt$par)
+    th0 <- if (is.null(state)) ml$theta else state$par
+    nt <- profile_newton(f, secant_start(th0, state, b, lower, Inf), lower, Inf, state$H)
+    if (is.null(nt)) {
+      fr$reterms$theta <- pmax(th0, lower)
+      th <- as.numeric(suppressWarnings(lmm_optimize(lmm_devfun(fr, REML = FALSE, ptr = ptr)))$par)
+    } else {
+      th <- nt$par
+    }
     sol <- .model_solution(ptr, th, FALSE)
     beta <- numeric(length(fit$beta))
     beta[j] <- b
     beta[-j] <- sol$beta
     sigma <- sqrt(sol$pwrss / n)
     list(row = c(.zeta = profile_zeta(sol$objective, ml$base, b, est, nm), theta_to_sdcor(fit, th, sigma), beta),
-         start = th)
+         start = list(par = th, w = b, H = nt$H, prev = state[c("par", "w")]))
   }
+}
+
+# The start of the next profile point at w: the last solution x moved along the
+# secant through the two before (state holds the last point's w and the point
+# before it), when that stays inside the bounds.
+secant_start <- function(x, state, w, lower, upper, idx = seq_along(x)) {
+  prev <- state$prev
+  if (is.null(prev$par) || prev$w == state$w) return(x)
+  xe <- x + (x - prev$par[idx]) * (w - state$w) / (state$w - prev$w)
+  if (all(xe > lower & xe < upper)) xe else x
 }
 
 # Steps away from the estimate on both sides: each step aims at a change of `delta`

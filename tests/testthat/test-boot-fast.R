@@ -1,5 +1,6 @@
-## The bootstrap's refit loop (R/boot-refit.R): one private copy of the model per
-## loop, only its response cross-products replaced for each replicate.
+## The refit loops of the bootstrap (R/boot-refit.R: one private copy of the model
+## per loop, only its response cross-products replaced for each replicate) and of
+## the profile (R/profile.R: Newton steps carried from point to point).
 
 test_that("the refit loop reaches the optimum of a full lmm() fit of each response", {
   ## 20 responses from two designs (a correlated random slope by REML, a nested
@@ -78,5 +79,42 @@ test_that("a spectral fit (relationship matrix) goes through the same loop", {
     expect_lt(abs(o$crit - REMLcrit(full)), 1e-8)
     expect_lt(abs(o$theta - full$theta), 1e-5)
     expect_equal(o$beta, fixef(full), tolerance = 1e-6)
+  }
+})
+
+test_that("profile points are minima of lme4's ML deviance with the parameter held", {
+  skip_if_not_installed("lme4")
+  ## lme4's deviance on the sd/cor/sigma scale (its profile's devfun2) at lemma's
+  ## points: it equals zeta^2 above lme4's ML deviance, and BOBYQA on the other
+  ## parameters from there finds nothing lower. A fixed-effect point against lmer()
+  ## with that effect in the offset. lme4's ML optimum is good to about 1e-6 here,
+  ## so the deviances agree to 1e-4 (zeta to about 1e-4 / (2 |zeta|)).
+  fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  fm <- lme4::lmer(Reaction ~ Days + (Days | Subject), lme4::sleepstudy, REML = FALSE)
+  base <- deviance(fm)
+  dd <- lme4:::devfun2(fm, useSc = TRUE)
+  pr <- profile(fit, which = c(".sig01", ".sig02", ".sigma", "Days"))
+  vn <- c(".sig01", ".sig02", ".sig03", ".sigma")
+  for (nm in c(".sig01", ".sig02", ".sigma")) {
+    rows <- pr[pr$.par == nm & abs(pr$.zeta) > 0.5 & abs(pr$.zeta) < 2.6, , drop = FALSE]
+    expect_gte(nrow(rows), 4L)
+    for (r in seq_len(nrow(rows))) {
+      v <- unlist(rows[r, vn])
+      expect_lt(abs(dd(v) - base - rows$.zeta[r]^2), 1e-4)
+      k <- match(nm, vn)
+      lo <- c(0, -1, 0, 0)[-k]
+      up <- c(Inf, 1, Inf, Inf)[-k]
+      g <- function(x) dd(replace(v, -k, x))
+      o <- minqa::bobyqa(pmin(pmax(v[-k], lo + 1e-4), up - 1e-4), g, lower = lo, upper = up,
+                         control = list(rhobeg = 1e-2, rhoend = 1e-8))
+      expect_gt(o$fval, dd(v) - 1e-4)
+    }
+  }
+  rows <- pr[pr$.par == "Days" & abs(pr$.zeta) > 0.5, , drop = FALSE][c(1, 3), ]
+  for (r in seq_len(nrow(rows))) {
+    b <- rows$Days[r]
+    d <- transform(lme4::sleepstudy, off = Days * b)
+    m <- lme4::lmer(Reaction ~ 1 + (Days | Subject), d, REML = FALSE, offset = off)
+    expect_lt(abs(deviance(m) - base - rows$.zeta[r]^2), 1e-4)
   }
 })
