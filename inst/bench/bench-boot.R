@@ -1,6 +1,7 @@
 # Parametric bootstrap and profile: lemma against lme4 in one R process, timed
 # interleaved (lme4, lemma, lme4, lemma, ...) so that load on the machine hits both
-# alike; prints medians, ratios and evaluations of the criterion per refit.
+# alike; prints medians (elapsed; the ratio also on CPU time), ratios and the
+# evaluations of the criterion per bootstrap refit.
 #
 # Usage: Rscript inst/bench/bench-boot.R [reps] [nsim] [nsim_lme4_large]
 #   LEMMA_BENCH_LME4_LIB=/work/lib/bench Rscript inst/bench/bench-boot.R
@@ -33,15 +34,19 @@ simulate_long <- function(n_subjects = 4000, n_visits = 10, seed = 1) {
   d
 }
 
-# Times each of the expressions in `exprs` reps times, interleaved in the given order.
+# Times each of the expressions in `exprs` reps times, interleaved in the given
+# order: median elapsed and median CPU (user + system) seconds. On a loaded machine
+# the CPU time is the steadier of the two; both are printed.
 interleaved <- function(exprs, reps, env = parent.frame()) {
-  times <- matrix(NA_real_, reps, length(exprs), dimnames = list(NULL, names(exprs)))
+  times <- cpu <- matrix(NA_real_, reps, length(exprs), dimnames = list(NULL, names(exprs)))
   vals <- list()
   for (r in seq_len(reps)) for (nm in names(exprs)) {
     gc(FALSE)
-    times[r, nm] <- system.time(vals[[nm]] <- eval(exprs[[nm]], env))[["elapsed"]]
+    tm <- system.time(vals[[nm]] <- eval(exprs[[nm]], env))
+    times[r, nm] <- tm[["elapsed"]]
+    cpu[r, nm] <- tm[["user.self"]] + tm[["sys.self"]]
   }
-  list(median = apply(times, 2, stats::median), values = vals)
+  list(median = apply(times, 2, stats::median), cpu = apply(cpu, 2, stats::median), values = vals)
 }
 
 # lme4's statistic: the same quantities as lemma's default bootstrap statistics, and
@@ -80,6 +85,7 @@ for (cs in cases) {
     model = cs$name, task = sprintf("bootstrap %d", nsim),
     lme4_s = b$median[["lme4"]] * scale, lemma_s = b$median[["lemma"]],
     ratio = b$median[["lme4"]] * scale / b$median[["lemma"]],
+    cpu_ratio = b$cpu[["lme4"]] * scale / b$cpu[["lemma"]],
     lme4_evals = mean(bm$t[, "feval"]), lemma_evals = lemma_feval(fit),
     note = paste0(if (scale != 1) sprintf("lme4 timed on %d replicates x %g; ", cs$nsim_lme4, scale) else "",
                   sprintf("lemma non-converged %d", nonconv)),
@@ -90,6 +96,7 @@ for (cs in cases) {
   rows[[length(rows) + 1L]] <- data.frame(
     model = cs$name, task = "profile (all parameters)",
     lme4_s = p$median[["lme4"]], lemma_s = p$median[["lemma"]], ratio = p$median[["lme4"]] / p$median[["lemma"]],
+    cpu_ratio = p$cpu[["lme4"]] / p$cpu[["lemma"]],
     lme4_evals = NA_real_, lemma_evals = NA_real_,
     note = sprintf("points: lme4 %d, lemma %d", nrow(p$values$lme4), nrow(p$values$lemma)), check.names = FALSE)
   ci_l <- suppressWarnings(confint(p$values$lemma))
