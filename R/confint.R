@@ -169,10 +169,13 @@ boot_interval <- function(t, t0, level, type) {
 #' intervals for the fixed effects (the variance rows are NA), with normal quantiles
 #' as lme4 by default or t quantiles with small-sample df (`ddf`). Parametric bootstrap
 #' intervals as lme4's `bootMer()`: `nsim` responses simulated from the fit, each
-#' refitted by [refit()] and summarized by `FUN`; the replicate refits run through
-#' `future.apply`, so `future::plan()` decides where they run, and the result is the
-#' same under any plan for the same `seed` (or `set.seed()` before the call); progress
-#' is reported through `progressr` when it is installed.
+#' refitted as [refit()] does (one copy of the model serves all refits; only its
+#' response changes) and summarized by `FUN` (the default statistics are read from
+#' the refit without building a fitted-model object); the refits run in chunks, one
+#' per worker, through `future.apply`, so `future::plan()` decides where they run,
+#' and the result is the same under any plan for the same `seed` (or `set.seed()`
+#' before the call); progress is reported through `progressr` when it is installed.
+#' Refits whose convergence checks fail keep their estimates; one warning counts them.
 #'
 #' @param object a fitted model from [lmm()].
 #' @param parm parameters (names or indices into the rows, or `"theta_"` for all
@@ -201,8 +204,9 @@ boot_interval <- function(t, t0, level, type) {
 #'   [profile.lemma_fit()]; otherwise unused.
 #' @return A matrix with two columns named by the percentages. A bootstrap result
 #'   (class `"lemma_boot_ci"`, a matrix that prints without its replicates) carries
-#'   the replicates (an `nsim` x statistics matrix, with attribute `t0` the
-#'   statistics of the fit) as attribute `"boot"`.
+#'   the replicates (an `nsim` x statistics matrix, with attributes `t0`, the
+#'   statistics of the fit, and `nonconverged`, the indices of the replicates whose
+#'   refit failed the convergence checks) as attribute `"boot"`.
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' confint(fit, method = "Wald")
