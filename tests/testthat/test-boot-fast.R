@@ -128,3 +128,15 @@ test_that("a refit whose convergence checks warn is flagged, its estimates kept"
   expect_false(o$converged)
   expect_true(all(is.finite(c(o$theta, o$beta, o$sigma))))
 })
+
+test_that("the bootstrap of a fit with na.exclude refits the complete rows", {
+  ## simulate() pads the dropped rows with NA; the refits use the other rows, as
+  ## refit() does: the default statistics equal those of refit() on each response
+  d <- sleepstudy
+  d$Reaction[c(3, 50, 101)] <- NA
+  fit <- lmm(Reaction ~ Days + (Days | Subject), d, na.action = na.exclude)
+  ci <- confint(fit, method = "boot", nsim = 3, seed = 5, boot.type = "norm")
+  sims <- simulate(fit, nsim = 3, seed = 5)
+  ref <- t(vapply(sims, function(y) lemma:::boot_default_stat(refit(fit, y)), numeric(6)))
+  expect_equal(unname(attr(ci, "boot")[1:3, ]), unname(ref), tolerance = 1e-6)
+})
