@@ -101,8 +101,19 @@ for (cs in cases) {
     note = sprintf("points: lme4 %d, lemma %d", nrow(p$values$lme4), nrow(p$values$lemma)), check.names = FALSE)
   ci_l <- suppressWarnings(confint(p$values$lemma))
   ci_4 <- suppressWarnings(confint(p$values$lme4))
-  cat(sprintf("%s: profile intervals, max |lemma - lme4| = %.2g (lme4's rows %s)\n", cs$name,
-              max(abs(ci_l - ci_4[rownames(ci_l), ]), na.rm = TRUE), paste(rownames(ci_4), collapse = " ")))
+  # lme4 2.x orders the variance parameters differently (all sds of a term, then
+  # its correlations) under the same .sigNN names: rows are matched by the value at
+  # the estimate (the profile's zeta = 0 point)
+  at_est <- function(pr) vapply(rownames(ci_4), function(nm) {
+    d <- pr[pr$.par == nm, , drop = FALSE]
+    d[[nm]][which.min(abs(d$.zeta))]
+  }, numeric(1))
+  e4 <- at_est(p$values$lme4)
+  el <- at_est(p$values$lemma)
+  map <- vapply(el, function(v) names(e4)[which.min(abs(e4 - v))], "")
+  cat(sprintf("%s: profile intervals, max |lemma - lme4| = %.2g (rows matched by estimate: %s)\n", cs$name,
+              max(abs(ci_l[names(map), ] - ci_4[map, ]), na.rm = TRUE),
+              paste(names(map), map, sep = "=", collapse = " ")))
 }
 res <- do.call(rbind, rows)
 print(res, digits = 3, row.names = FALSE)
