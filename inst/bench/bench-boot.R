@@ -90,6 +90,7 @@ for (cs in cases) {
     note = paste0(if (scale != 1) sprintf("lme4 timed on %d replicates x %g; ", cs$nsim_lme4, scale) else "",
                   sprintf("lemma non-converged %d", nonconv)),
     check.names = FALSE)
+  print(rows[[length(rows)]], digits = 3, row.names = FALSE)  # partial results survive a timeout
   p <- interleaved(list(
     lme4 = quote(suppressWarnings(suppressMessages(profile(fm)))),
     lemma = quote(suppressWarnings(profile(fit)))), r)
@@ -99,6 +100,7 @@ for (cs in cases) {
     cpu_ratio = p$cpu[["lme4"]] / p$cpu[["lemma"]],
     lme4_evals = NA_real_, lemma_evals = NA_real_,
     note = sprintf("points: lme4 %d, lemma %d", nrow(p$values$lme4), nrow(p$values$lemma)), check.names = FALSE)
+  print(rows[[length(rows)]], digits = 3, row.names = FALSE)
   ci_l <- suppressWarnings(confint(p$values$lemma))
   ci_4 <- suppressWarnings(confint(p$values$lme4))
   # lme4 2.x orders the variance parameters differently (all sds of a term, then
