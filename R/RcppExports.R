@@ -85,6 +85,14 @@
     .Call(`_lemma_blas_threads_cpp`, n)
 }
 
+.model_set_response <- function(ptr, X, y) {
+    invisible(.Call(`_lemma_model_set_response`, ptr, X, y))
+}
+
+.model_beta_pwrss <- function(ptr, theta) {
+    .Call(`_lemma_model_beta_pwrss`, ptr, theta)
+}
+
 .spectral_null <- function(d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search = FALSE) {
     .Call(`_lemma_spectral_null_cpp`, d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search)
 }

@@ -37,6 +37,19 @@ sdcor_to_theta <- function(fit, v) {
   k <- 0L
   for (tm in fit$reterms$terms) {
     p <- length(tm$cnms)
+    # scalar and 2 x 2 terms in closed form (the profile calls this at each evaluation)
+    if (p == 1L) {
+      k <- k + 1L
+      theta <- c(theta, v[k] / sigma)
+      next
+    }
+    if (p == 2L) {
+      s2 <- v[k + 3L] / sigma
+      r <- v[k + 2L]
+      theta <- c(theta, v[k + 1L] / sigma, r * s2, s2 * sqrt(max(0, 1 - r^2)))
+      k <- k + 3L
+      next
+    }
     R <- diag(p)
     sds <- numeric(p)
     for (j in seq_len(p)) for (i in j:p) {
@@ -73,39 +86,53 @@ boot_default_stat <- function(fit) {
 
 # Parametric bootstrap as lme4's bootMer(): all responses are simulated first from
 # the fit (so set.seed() or `seed` alone decides them, whatever future::plan() is),
-# then each is refitted by refit() and summarized by FUN. Refits run through
-# future.apply; a failed refit gives NA statistics and is counted in a warning.
-# Returns the nsim x length(t0) matrix of replicates with attribute t0.
+# then refitted by the refit loop of R/boot-refit.R (one model per chunk, only the
+# response swapped) and summarized by FUN. The chunks, one per future worker, run
+# through future.apply; a failed refit gives NA statistics and is counted in a
+# warning, as are refits whose convergence checks failed (their statistics are
+# kept, as refit() keeps a fit that warns).
+# Returns the nsim x length(t0) matrix of replicates with attributes t0 and
+# nonconverged (the indices of the replicates that did not converge).
 boot_replicates <- function(fit, FUN, nsim, seed) {
   if (!is.null(seed)) set.seed(seed)
   else if (!exists(".Random.seed", envir = globalenv())) stats::runif(1)  # a fresh session has no RNG state yet
   t0 <- FUN(fit)
   if (!is.numeric(t0) || !is.null(dim(t0)))
     stop("confint(): 'FUN' must return a numeric vector (it returned a ", class(t0)[1], ")", call. = FALSE)
-  sims <- simulate(fit, nsim = nsim)
-  one <- function(i) {
-    r <- tryCatch(FUN(refit(fit, sims[[i]])), error = function(e) NULL)
-    if (is.numeric(r) && length(r) == length(t0)) r else rep(NA_real_, length(t0))
-  }
-  idx <- seq_len(nsim)
-  run <- function(f) {
-    if (requireNamespace("future.apply", quietly = TRUE))
-      future.apply::future_lapply(idx, f, future.seed = FALSE, future.packages = "lemma")
-    else lapply(idx, f)
+  # over the fit's observations (simulate() pads rows na.exclude dropped)
+  sims <- lapply(simulate(fit, nsim = nsim), as_new_response, object = fit)
+  default <- identical(FUN, boot_default_stat)
+  width <- length(t0)
+  nchunk <- min(nsim, max(1L, as.integer(future::nbrOfWorkers())))
+  chunks <- split(seq_len(nsim), rep_len(seq_len(nchunk), nsim))
+  run <- function(tick) {
+    f <- function(idx) boot_chunk(fit, FUN, default, idx, sims, width, tick)
+    future.apply::future_lapply(chunks, f, future.seed = FALSE, future.packages = "lemma")
   }
   res <- if (requireNamespace("progressr", quietly = TRUE)) {
     progressr::with_progress({
       pr <- progressr::progressor(steps = nsim)
-      run(function(i) { r <- one(i); pr(); r })
+      run(function() pr())
     }, enable = interactive())
-  } else run(one)
-  M <- matrix(unlist(res), nsim, length(t0), byrow = TRUE, dimnames = list(NULL, names(t0)))
-  failed <- sum(!stats::complete.cases(M))
+  } else run(function() NULL)
+  M <- matrix(NA_real_, nsim, width, dimnames = list(NULL, names(t0)))
+  conv <- logical(nsim)
+  for (k in seq_along(chunks)) {
+    M[chunks[[k]], ] <- matrix(unlist(res[[k]]), ncol = width, byrow = TRUE)
+    conv[chunks[[k]]] <- attr(res[[k]], "converged")
+  }
+  ok <- stats::complete.cases(M)
+  failed <- sum(!ok)
   if (failed == nsim) stop("confint(): all ", nsim, " bootstrap refits failed", call. = FALSE)
   if (failed > 0)
     warning(sprintf("confint(): %d of %d bootstrap refits failed; the intervals use the other %d",
                     failed, nsim, nsim - failed), call. = FALSE)
+  nonconv <- which(ok & !conv)
+  if (length(nonconv))
+    warning(sprintf("confint(): %d of %d bootstrap refits did not pass the convergence checks (their estimates are kept; indices in attr(, \"nonconverged\") of the replicates)",
+                    length(nonconv), nsim), call. = FALSE)
   attr(M, "t0") <- t0
+  attr(M, "nonconverged") <- nonconv
   M
 }
 
@@ -143,10 +170,13 @@ boot_interval <- function(t, t0, level, type) {
 #' intervals for the fixed effects (the variance rows are NA), with normal quantiles
 #' as lme4 by default or t quantiles with small-sample df (`ddf`). Parametric bootstrap
 #' intervals as lme4's `bootMer()`: `nsim` responses simulated from the fit, each
-#' refitted by [refit()] and summarized by `FUN`; the replicate refits run through
-#' `future.apply`, so `future::plan()` decides where they run, and the result is the
-#' same under any plan for the same `seed` (or `set.seed()` before the call); progress
-#' is reported through `progressr` when it is installed.
+#' refitted as [refit()] does (one copy of the model serves all refits; only its
+#' response changes) and summarized by `FUN` (the default statistics are read from
+#' the refit without building a fitted-model object); the refits run in chunks, one
+#' per worker, through `future.apply`, so `future::plan()` decides where they run,
+#' and the result is the same under any plan for the same `seed` (or `set.seed()`
+#' before the call); progress is reported through `progressr` when it is installed.
+#' Refits whose convergence checks fail keep their estimates; one warning counts them.
 #'
 #' @param object a fitted model from [lmm()].
 #' @param parm parameters (names or indices into the rows, or `"theta_"` for all
@@ -175,8 +205,9 @@ boot_interval <- function(t, t0, level, type) {
 #'   [profile.lemma_fit()]; otherwise unused.
 #' @return A matrix with two columns named by the percentages. A bootstrap result
 #'   (class `"lemma_boot_ci"`, a matrix that prints without its replicates) carries
-#'   the replicates (an `nsim` x statistics matrix, with attribute `t0` the
-#'   statistics of the fit) as attribute `"boot"`.
+#'   the replicates (an `nsim` x statistics matrix, with attributes `t0`, the
+#'   statistics of the fit, and `nonconverged`, the indices of the replicates whose
+#'   refit failed the convergence checks) as attribute `"boot"`.
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' confint(fit, method = "Wald")

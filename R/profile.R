@@ -139,16 +139,17 @@ profile_zeta <- function(dev, base, w, est, nm) {
 }
 
 # Profile point for variance parameter k: the other sd/cor/sigma values minimize the
-# ML deviance (beta profiled out). Returns the row and the start for the next point.
+# ML deviance (beta profiled out). Returns the row and the state the next point
+# starts from (the solution, its w and the Hessian there, and the point before).
 varpar_profile_point <- function(fit, ml, k) {
   nm <- varpar_names(fit)[k]
   est <- ml$sdcor[k]
-  n <- length(fit$y)
-  function(w, start) {
-    o <- profile_varpar_dev(fit, ml, k, w, if (is.null(start)) ml$sdcor else start)
+  function(w, state) {
+    o <- profile_varpar_dev(fit, ml, k, w, state)
     th <- sdcor_to_theta(fit, o$par)
     beta <- .model_solution(ml$ptr, th, FALSE)$beta
-    list(row = c(.zeta = profile_zeta(o$value, ml$base, w, est, nm), o$par, beta), start = o$par)
+    list(row = c(.zeta = profile_zeta(o$value, ml$base, w, est, nm), o$par, beta),
+         start = list(par = o$par, w = w, H = o$H, prev = state[c("par", "w")]))
   }
 }
 
@@ -158,18 +159,25 @@ ml_dev <- function(ptr, theta, sigma, n) {
   d[["ldL2"]] + d[["pwrss"]] / sigma^2 + n * log(2 * pi * sigma^2)
 }
 
-# Minimum of the ML deviance over the sd/cor/sigma values other than k, with k at w.
-profile_varpar_dev <- function(fit, ml, k, w, start) {
+# Minimum of the ML deviance over the sd/cor/sigma values other than k, with k at w,
+# from the state of the previous point (NULL at the estimate): Newton steps from the
+# previous solution moved along the secant of the last two, with the previous
+# point's Hessian (profile_newton); BOBYQA where those steps cannot finish (a bound
+# is near, the Hessian is not positive definite). Returns value, par (all sd/cor/
+# sigma values) and the Hessian in the free values' units (NULL after BOBYQA).
+profile_varpar_dev <- function(fit, ml, k, w, state) {
   n <- length(fit$y)
+  start <- if (is.null(state)) ml$sdcor else state$par
   npar <- length(start)
   is_cor <- is_cor_param(fit)
   free <- setdiff(seq_len(npar), k)
-  lower <- ifelse(is_cor, -1, 0)[free]
-  upper <- ifelse(is_cor, 1, Inf)[free]
-  # Standard deviations are optimized in units of their start (a slope on a
+  # Standard deviations are optimized in units of their estimate (a slope on a
   # covariate of scale 1e6 has an sd near 1e-5, far below the optimizers' steps);
-  # correlations as they are.
-  unit <- ifelse(is_cor[free] | start[free] == 0, 1, abs(start[free]))
+  # correlations as they are. The units are the same at every point, so the
+  # Hessian carried from point to point stays valid.
+  unit <- ifelse(is_cor[free] | ml$sdcor[free] == 0, 1, abs(ml$sdcor[free]))
+  lower <- ifelse(is_cor, -1, 0)[free] / unit
+  upper <- ifelse(is_cor, 1, Inf)[free] / unit
   f <- function(z) {
     v <- start
     v[free] <- z * unit
@@ -177,22 +185,102 @@ profile_varpar_dev <- function(fit, ml, k, w, start) {
     if (v[npar] <= 0) return(1e100)
     ml_dev(ml$ptr, sdcor_to_theta(fit, v), v[npar], n)
   }
-  lower <- lower / unit
-  upper <- upper / unit
+  full <- function(z) replace(replace(start, free, z * unit), k, w)
+  x_start <- secant_start(start[free], state, w, lower * unit, upper * unit, free)
+  nt <- profile_newton(f, x_start / unit, lower, upper, state$H)
+  if (!is.null(nt)) return(list(value = nt$value, par = full(nt$par), H = nt$H))
   z0 <- pmin(pmax(start[free] / unit, lower + 1e-6 * (lower > -Inf)), upper - 1e-6 * (upper < Inf))
   if (length(free) == 1L) {
     o <- stats::optim(z0, f, method = "L-BFGS-B", lower = lower, upper = upper,
                       control = list(factr = 1e3, pgtol = 0))
-    return(list(value = o$value, par = replace(replace(start, free, o$par * unit), k, w)))
+    return(list(value = o$value, par = full(o$par)))
   }
   o <- minqa::bobyqa(z0, f, lower = lower, upper = upper,
                      control = list(rhobeg = max(1e-3, 0.1 * min(abs(z0[z0 != 0]), 1)), rhoend = 1e-10,
                                     maxfun = 20000))
-  list(value = o$fval, par = replace(replace(start, free, o$par * unit), k, w))
+  list(value = o$fval, par = full(o$par))
+}
+
+# Newton steps on a smooth criterion f from x with central-difference gradients and
+# the Hessian H (finite differences when NULL or when a step fails), updated by BFGS
+# between steps: along a profile the Hessian changes little from point to point, so
+# a point costs a few gradients instead of a new Hessian. Stops when the Newton
+# decrement is below 1e-10 (criterion units) plus 1e-13 of the criterion. NULL when
+# it cannot finish inside the bounds (every difference stencil stays strictly
+# inside) within maxit steps.
+profile_newton <- function(f, x, lower, upper, H = NULL, maxit = 10L) {
+  m <- length(x)
+  h <- 1e-4 * pmax(abs(x), 0.1)
+  # the criterion is known to about 1e-13 of its size: a large one stops earlier
+  tol <- function(fx) 1e-10 + 1e-13 * abs(fx)
+  inside <- function(x) all(x - h > lower & x + h < upper)
+  if (!inside(x)) return(NULL)
+  grad <- function(x, fx) {
+    fp <- fm <- numeric(m)
+    for (i in seq_len(m)) {
+      e <- replace(numeric(m), i, h[i])
+      fp[i] <- f(x + e)
+      fm[i] <- f(x - e)
+    }
+    list(g = (fp - fm) / (2 * h), d2 = (fp - 2 * fx + fm) / h^2)
+  }
+  hessian <- function(x, d2) {
+    H <- diag(d2, m)
+    if (m > 1L) for (i in 1:(m - 1L)) for (j in (i + 1L):m) {
+      ei <- replace(numeric(m), i, h[i])
+      ej <- replace(numeric(m), j, h[j])
+      H[i, j] <- H[j, i] <- (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * h[i] * h[j])
+    }
+    H
+  }
+  fx <- f(x)
+  gr <- grad(x, fx)
+  fresh <- is.null(H) || !identical(dim(H), c(m, m))
+  if (fresh) H <- hessian(x, gr$d2)
+  for (it in seq_len(maxit)) {
+    ch <- tryCatch(chol(H), error = function(e) NULL)
+    step <- if (!is.null(ch)) -backsolve(ch, forwardsolve(t(ch), gr$g))
+    dec <- if (!is.null(step)) -sum(gr$g * step) / 2 else Inf
+    if (dec < tol(fx)) return(list(par = x, value = fx, H = H))
+    xn <- NULL
+    if (!is.null(step)) for (half in 0:4) {
+      xt <- x + step / 2^half
+      if (!inside(xt)) next
+      ft <- f(xt)
+      if (ft < fx) {
+        xn <- xt
+        break
+      }
+    }
+    if (is.null(xn)) {
+      # no step lowers f: at the optimum if the decrease predicted is within the
+      # rounding of f; else a stale Hessian gets one fresh replacement
+      if (dec < 1e-11 * abs(fx)) return(list(par = x, value = fx, H = H))
+      if (fresh) return(NULL)
+      H <- hessian(x, gr$d2)
+      fresh <- TRUE
+      next
+    }
+    gn <- grad(xn, ft)
+    s <- xn - x
+    y <- gn$g - gr$g
+    if (sum(s * y) > 0) {
+      Hs <- drop(H %*% s)
+      H <- H - tcrossprod(Hs) / sum(s * Hs) + tcrossprod(y) / sum(s * y)
+    }
+    x <- xn
+    fx <- ft
+    gr <- gn
+    fresh <- FALSE
+  }
+  NULL
 }
 
 # Profile point for fixed effect j: beta_j = b moves X_j b into the offset; the model
-# without column j is built once and each point only swaps its response (refit path).
+# without column j is built once and each point only replaces its response
+# cross-products in place (the model is private to this profile). theta minimizes
+# the ML deviance by Newton steps as for the variance parameters (profile_newton),
+# by lmm_optimize() where they cannot finish (theta near its bound).
 fixef_profile_point <- function(fit, ml, j) {
   frame <- ml$frame
   nm <- names(fit$beta)[j]
@@ -200,24 +288,42 @@ fixef_profile_point <- function(fit, ml, j) {
   red <- frame
   red$X <- frame$X[, -j, drop = FALSE]
   attr(red$X, "assign") <- attr(frame$X, "assign")[-j]
-  ptr0 <- new_model_ptr(red)
+  ptr <- new_model_ptr(red)
   sw <- sqrt(frame$weights)
+  Xw <- red$X * sw
   n <- length(frame$y)
-  function(b, start) {
+  lower <- red$reterms$lower
+  f <- function(th) .model_objective(ptr, th, FALSE)
+  function(b, state) {
     fr <- red
     fr$offset <- frame$offset + frame$X[, j] * b
-    fr$reterms$theta <- pmax(if (is.null(start)) ml$theta else start, fr$reterms$lower)
-    ptr <- .model_with_response(ptr0, red$X * sw, (frame$y - fr$offset) * sw)
-    opt <- suppressWarnings(lmm_optimize(lmm_devfun(fr, REML = FALSE, ptr = ptr)))
-    th <- as.numeric(opt$par)
+    .model_set_response(ptr, Xw, (frame$y - fr$offset) * sw)
+    th0 <- if (is.null(state)) ml$theta else state$par
+    nt <- profile_newton(f, secant_start(th0, state, b, lower, Inf), lower, Inf, state$H)
+    if (is.null(nt)) {
+      fr$reterms$theta <- pmax(th0, lower)
+      th <- as.numeric(suppressWarnings(lmm_optimize(lmm_devfun(fr, REML = FALSE, ptr = ptr)))$par)
+    } else {
+      th <- nt$par
+    }
     sol <- .model_solution(ptr, th, FALSE)
     beta <- numeric(length(fit$beta))
     beta[j] <- b
     beta[-j] <- sol$beta
     sigma <- sqrt(sol$pwrss / n)
     list(row = c(.zeta = profile_zeta(sol$objective, ml$base, b, est, nm), theta_to_sdcor(fit, th, sigma), beta),
-         start = th)
+         start = list(par = th, w = b, H = nt$H, prev = state[c("par", "w")]))
   }
+}
+
+# The start of the next profile point at w: the last solution x moved along the
+# secant through the two before (state holds the last point's w and the point
+# before it), when that stays inside the bounds.
+secant_start <- function(x, state, w, lower, upper, idx = seq_along(x)) {
+  prev <- state$prev
+  if (is.null(prev$par) || prev$w == state$w) return(x)
+  xe <- x + (x - prev$par[idx]) * (w - state$w) / (state$w - prev$w)
+  if (all(xe > lower & xe < upper)) xe else x
 }
 
 # Steps away from the estimate on both sides: each step aims at a change of `delta`

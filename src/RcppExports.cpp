@@ -296,6 +296,30 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// model_set_response
+void model_set_response(SEXP ptr, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y);
+RcppExport SEXP _lemma_model_set_response(SEXP ptrSEXP, SEXP XSEXP, SEXP ySEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::MatrixXd> >::type X(XSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type y(ySEXP);
+    model_set_response(ptr, X, y);
+    return R_NilValue;
+END_RCPP
+}
+// model_beta_pwrss
+Rcpp::List model_beta_pwrss(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta);
+RcppExport SEXP _lemma_model_beta_pwrss(SEXP ptrSEXP, SEXP thetaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
+    Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type theta(thetaSEXP);
+    rcpp_result_gen = Rcpp::wrap(model_beta_pwrss(ptr, theta));
+    return rcpp_result_gen;
+END_RCPP
+}
 // spectral_null_cpp
 Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> UtX, Eigen::Map<Eigen::VectorXd> Uty, bool reml, double lmin, double lmax, int nregion, bool gemma_search);
 RcppExport SEXP _lemma_spectral_null_cpp(SEXP d_SEXP, SEXP UtXSEXP, SEXP UtySEXP, SEXP remlSEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP gemma_searchSEXP) {
@@ -399,6 +423,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_grm_bed_cpp", (DL_FUNC) &_lemma_grm_bed_cpp, 11},
     {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 7},
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
+    {"_lemma_model_set_response", (DL_FUNC) &_lemma_model_set_response, 3},
+    {"_lemma_model_beta_pwrss", (DL_FUNC) &_lemma_model_beta_pwrss, 2},
     {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
     {"_lemma_spectral_at_cpp", (DL_FUNC) &_lemma_spectral_at_cpp, 6},
     {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 7},
