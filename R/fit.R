@@ -93,7 +93,9 @@ start_theta <- function(frame) {
   }, numeric(1))
   idx <- vapply(scalar, function(tm) tm$theta_index, integer(1))
   # Not on the bound 0: BOBYQA's first steps would not leave it in every direction.
-  theta[idx] <- pmin(pmax(sqrt(v / s2), 0.05), 10)
+  # The limits hold on the optimizer's scale (theta * theta_scale, R/scaling.R).
+  sc <- reterms_theta_scale(frame$reterms)[idx]
+  theta[idx] <- pmin(pmax(sqrt(v / s2) * sc, 0.05), 10) / sc
   theta
 }
 
