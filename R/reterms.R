@@ -28,12 +28,14 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
     f <- grouping_factor(b, data)
     # na.pass: a row where a term's expression is NaN (log of a negative x) is named
     # below rather than dropped from this matrix only.
-    mm <- stats::model.matrix(b$lhs, stats::model.frame(b$lhs, data, na.action = stats::na.pass))
+    lhs_frame <- stats::model.frame(b$lhs, data, na.action = stats::na.pass)
+    mm <- stats::model.matrix(b$lhs, lhs_frame)
     what <- sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group)
     check_finite_columns(mm, what)
     check_column_range(mm, what)
     if (ncol(mm) == 0L) stop(sprintf("the term (%s | %s) has no columns", deparse1(b$lhs[[2]]), b$group), call. = FALSE)
-    lhs_terms <- stats::delete.response(stats::terms(stats::model.frame(b$lhs, data)))
+    # the same terms (with predvars for poly()/ns()) as a frame without na.pass
+    lhs_terms <- stats::delete.response(stats::terms(lhs_frame))
     list(group = b$group, lhs = b$lhs, lhs_terms = lhs_terms, cnms = colnames(mm), factor = f,
          X = unname(mm), nlev = nlevels(f), relchol = NULL)
   })
