@@ -20,8 +20,10 @@ theta_scale_range <- c(1e-2, 1e2)
 # well-scaled model to ~1e-13 (tests/testthat/test-scale.R).
 check_column_range <- function(M, what, names = colnames(M)) {
   if (!length(M)) return(invisible())
-  M <- as.matrix(M)
-  big <- apply(abs(M), 2L, max)
+  A <- abs(as.matrix(M))
+  # per-column maxima only when a value is out of range (this runs on every fit)
+  if (!any(A > 1e150 | (A > 0 & A < 1e-150), na.rm = TRUE)) return(invisible())
+  big <- apply(A, 2L, max)
   bad <- big > 1e150 | (big > 0 & big < 1e-150)
   if (any(bad)) {
     nm <- if (is.null(names)) paste0("column ", which(bad)) else sprintf("'%s'", names[bad])
