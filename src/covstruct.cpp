@@ -2,6 +2,7 @@
 // with one (see covstruct.h). The random-effect case builds a BlockedModel on the
 // whitened data at each evaluation: its cross-products depend on V.
 #include "covstruct.h"
+#include "term_data_r.h"
 
 #include <cmath>
 
@@ -153,16 +154,7 @@ SEXP covstruct_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const 
   auto* d = new CovStructData();
   d->X = X;
   d->y = y;
-  for (int t = 0; t < terms.size(); ++t) {
-    Rcpp::List tm = terms[t];
-    lemma::TermData td;
-    Rcpp::IntegerVector codes = tm["codes"];
-    td.codes.resize(codes.size());
-    for (int i = 0; i < codes.size(); ++i) td.codes[i] = codes[i] - 1;
-    td.X = Rcpp::as<MatrixXd>(tm["X"]);
-    td.nlev = Rcpp::as<int>(tm["nlev"]);
-    d->terms.push_back(std::move(td));
-  }
+  for (int t = 0; t < terms.size(); ++t) d->terms.push_back(lemma::term_data_from_r(terms[t]));
   d->start = as_ints(start);
   d->visit = Rcpp::as<Eigen::VectorXi>(visit);
   d->pattern = as_ints(pattern);

@@ -7,6 +7,7 @@
 
 #include "dense_simd.h"
 #include "model.h"
+#include "term_data_r.h"
 
 using lemma::Block;
 using lemma::BlockedModel;
@@ -35,21 +36,7 @@ Rcpp::List as_list(const std::vector<VectorXd>& v) {
 SEXP model_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const Eigen::Map<Eigen::VectorXd> y,
                int threads = 1) {
   std::vector<lemma::TermData> td;
-  for (int t = 0; t < terms.size(); ++t) {
-    Rcpp::List tm = terms[t];
-    lemma::TermData d;
-    Rcpp::IntegerVector codes = tm["codes"];
-    d.codes.resize(codes.size());
-    for (int i = 0; i < codes.size(); ++i) d.codes[i] = codes[i] - 1;
-    d.X = Rcpp::as<MatrixXd>(tm["X"]);
-    d.nlev = Rcpp::as<int>(tm["nlev"]);
-    SEXP rc = tm["relchol"];
-    if (!Rf_isNull(rc)) {
-      d.has_relmat = true;
-      d.relchol = Rcpp::as<MatrixXd>(rc);
-    }
-    td.push_back(std::move(d));
-  }
+  for (int t = 0; t < terms.size(); ++t) td.push_back(lemma::term_data_from_r(terms[t]));
   Rcpp::XPtr<BlockedModel> p(new BlockedModel(std::move(td), X, y, threads), true);
   return p;
 }

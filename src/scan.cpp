@@ -427,6 +427,24 @@ std::vector<double> make_grid(double lmin, double lmax, int nregion) {
 
 using namespace lemma;
 
+// The null model's rotated [X y] as pair sums over the eigenvalues held by ps;
+// returns log|X'X|. Shared by the null fit and lmm()'s spectral path.
+static double set_null_pair_sums(PairSums& ps, int n, const Eigen::Map<Eigen::MatrixXd>& UtX,
+                                 const Eigen::Map<Eigen::VectorXd>& Uty) {
+  const int p = UtX.cols();
+  if (UtX.rows() != n || Uty.size() != n)
+    throw std::runtime_error("dimensions of the rotated data do not match");
+  Eigen::MatrixXd A(n, p + 1);
+  A.leftCols(p) = UtX;
+  A.col(p) = Uty;
+  ps.set_all(A);
+  SMat G0;
+  ps.unweighted(G0);
+  const double logdet0 = logdet_spd(G0, p);
+  if (!std::isfinite(logdet0)) throw std::runtime_error("X'X is singular");
+  return logdet0;
+}
+
 // Null model fit by the spectral method. UtX: rotated X (n x p), Uty: rotated
 // y, d: eigenvalues. Returns lambda, GEMMA's log-likelihood at lambda, beta,
 // (X'H^-1X)^-1, y'Py and log|X'X|.
@@ -437,18 +455,10 @@ Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_,
                              double lmin, double lmax, int nregion,
                              bool gemma_search = false) {
   const int n = d_.size(), p = UtX.cols();
-  if (UtX.rows() != n || Uty.size() != n)
-    throw std::runtime_error("dimensions of the rotated data do not match");
   Eigen::VectorXd d = d_;
-  Eigen::MatrixXd A(n, p + 1);
-  A.leftCols(p) = UtX;
-  A.col(p) = Uty;
   PairSums ps(d, p + 1);
-  ps.set_all(A);
-  SMat G0, G1, G2, G3;
-  ps.unweighted(G0);
-  const double logdet0 = logdet_spd(G0, p);
-  if (!std::isfinite(logdet0)) throw std::runtime_error("X'X is singular");
+  const double logdet0 = set_null_pair_sums(ps, n, UtX, Uty);
+  SMat G1, G2, G3;
   EvalFun fun = [&](double lam, bool need_f, bool need_d2) {
     Scalars sc;
     ps.at(lam, need_d2 ? 3 : 2, need_f, G1, G2, G3, sc);
@@ -496,20 +506,12 @@ Rcpp::List spectral_at_cpp(Eigen::Map<Eigen::VectorXd> d_,
                            Eigen::Map<Eigen::VectorXd> Uty, double lam, bool reml,
                            bool full) {
   const int n = d_.size(), p = UtX.cols();
-  if (UtX.rows() != n || Uty.size() != n)
-    throw std::runtime_error("dimensions of the rotated data do not match");
   if (!(lam >= 0.0) || !std::isfinite(lam))
     throw std::runtime_error("the variance ratio must be finite and non-negative");
   Eigen::VectorXd d = d_;
-  Eigen::MatrixXd A(n, p + 1);
-  A.leftCols(p) = UtX;
-  A.col(p) = Uty;
   PairSums ps(d, p + 1);
-  ps.set_all(A);
-  SMat G0, G1, G2, G3;
-  ps.unweighted(G0);
-  const double logdet0 = logdet_spd(G0, p);
-  if (!std::isfinite(logdet0)) throw std::runtime_error("X'X is singular");
+  const double logdet0 = set_null_pair_sums(ps, n, UtX, Uty);
+  SMat G1, G2, G3;
   Scalars sc;
   ps.at(lam, 1, true, G1, G2, G3, sc);
   LikValue v = lik_from(G1, G2, G3, sc, lam, n, p, p, logdet0, reml, true, false,
