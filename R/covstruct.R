@@ -15,18 +15,23 @@
 #         in (-1, 1), so every value is a valid Toeplitz correlation
 # Group-specific structures (`us(visit | arm / id)`) have one V per group; groups
 # after the first also carry a log variance ratio to the first.
+# lmm(dispformula = ~ f) is the structure "diag": each row is its own subject whose
+# one visit is its level of f, V = diag(1, exp(par)) over the levels (log variance
+# ratios to the first level). It only scales rows, so any random-effect terms stay
+# as they are (see R/dispformula.R).
 
 covstruct_types <- c("us", "toep", "toeph", "ar1", "ar1h", "cs", "csh", "ad", "adh")
 
 covstruct_labels <- c(us = "unstructured", toep = "Toeplitz", toeph = "heterogeneous Toeplitz",
                       ar1 = "AR(1)", ar1h = "heterogeneous AR(1)", cs = "compound symmetry",
                       csh = "heterogeneous compound symmetry", ad = "ante-dependence",
-                      adh = "heterogeneous ante-dependence")
+                      adh = "heterogeneous ante-dependence", diag = "variance per level")
 
 # Number of parameters of one group's V over m visits.
 covstruct_npar <- function(type, m) {
   het <- if (type %in% c("toeph", "ar1h", "csh", "adh")) m - 1L else 0L
   switch(type,
+         diag = m - 1L,
          us = m * (m + 1L) / 2L - 1L,
          toep = , toeph = m - 1L + het,
          ar1 = , ar1h = 1L + het,
@@ -84,6 +89,7 @@ covstruct_V1 <- function(type, par, m) {
     return(tcrossprod(L))
   }
   if (m == 1L) return(matrix(1, 1L, 1L))
+  if (type == "diag") return(diag(c(1, exp(par)), m))
   het <- type %in% c("toeph", "ar1h", "csh", "adh")
   nh <- if (het) m - 1L else 0L
   R <- covstruct_corr(type, par[seq_len(length(par) - nh)], m)

@@ -14,12 +14,14 @@ has_covstruct <- function(formula) {
   inherits(formula, "formula") && length(find_covstructs(formula[[length(formula)]])) > 0L
 }
 
-# lmm() with a covariance term: `mc` is lmm()'s call, evaluated in `env`.
-lmm_covstruct <- function(mc, env, REML, control) {
+# lmm() with a covariance term or a dispersion formula (`disp`, from
+# dispersion_term()): `mc` is lmm()'s call, evaluated in `env`.
+lmm_covstruct <- function(mc, env, REML, control, disp = NULL) {
+  what <- if (is.null(disp)) "a residual covariance term" else sprintf("'dispformula' (%s)", disp$text)
   for (a in c("weights", "offset", "relmat"))
     if (!is.null(mc[[a]]))
-      stop(sprintf("lmm(): '%s' is not yet supported with a residual covariance term", a), call. = FALSE)
-  fr <- covstruct_frame(mc, env)
+      stop(sprintf("lmm(): '%s' is not yet supported with %s", a, what), call. = FALSE)
+  fr <- covstruct_frame(mc, env, disp)
   devfun <- covstruct_devfun(fr, REML)
   opt <- covstruct_optimize(devfun)
   covstruct_object(devfun, opt, mc)
@@ -27,18 +29,24 @@ lmm_covstruct <- function(mc, env, REML, control) {
 
 # The model frame: rows with a missing value in any variable dropped (na.action),
 # the fixed-effects matrix and random-effect terms as lmm_frame() builds them, and
-# the subjects, visits and groups of the covariance term.
-covstruct_frame <- function(mc, env) {
+# the subjects, visits and groups of the covariance term. With a dispersion formula
+# every row is a subject of its own and its "visit" is its dispersion level.
+covstruct_frame <- function(mc, env, disp = NULL) {
   formula <- eval(mc$formula, env)
   if (is.character(formula) && length(formula) == 1L) formula <- stats::as.formula(formula, env = env)
   if (!inherits(formula, "formula") || length(formula) != 3L)
     stop("'formula' must be a two-sided formula", call. = FALSE)
   cs <- covstruct_term(formula)
+  if (!is.null(cs) && !is.null(disp))
+    stop(sprintf("lmm(): the covariance term %s and 'dispformula' (%s) cannot be combined: for a variance per level of %s use a heterogeneous structure or a group-specific one (%s(... | group / ...))",
+                 cs$text, disp$text, paste(disp$vars, collapse = ":"), cs$type), call. = FALSE)
+  if (!is.null(disp)) cs <- list(type = "diag", visit = disp$label, subject = NULL, group = NULL, text = disp$text)
   f0 <- expand_formula(drop_covstruct(formula))
-  if ("." %in% all.vars(f0)) stop("'.' in the formula is not yet supported with a residual covariance term", call. = FALSE)
+  if ("." %in% all.vars(f0)) stop(sprintf("'.' in the formula is not yet supported with %s",
+                                          if (is.null(disp)) "a residual covariance term" else "'dispformula'"), call. = FALSE)
   bars <- random_terms(f0)
   fixed <- fixed_formula(f0)
-  vars <- unique(c(all.vars(f0), cs$visit, cs$subject, cs$group))
+  vars <- unique(c(all.vars(f0), if (is.null(disp)) c(cs$visit, cs$subject, cs$group) else disp$vars))
   mf <- mc[c(1L, match(c("data", "subset", "na.action"), names(mc), 0L))]
   mf[[1L]] <- quote(stats::model.frame)
   mf$formula <- stats::as.formula(paste("~", paste(sprintf("`%s`", vars), collapse = " + ")), env = environment(formula))
@@ -47,37 +55,44 @@ covstruct_frame <- function(mc, env) {
   if (nrow(frame) == 0L) stop("0 (non-NA) cases: no observations are left", call. = FALSE)
   df <- frame
   attr(df, "terms") <- NULL
-  visit <- df[[cs$visit]]
-  if (!is.factor(visit))
-    stop(sprintf("the visit variable '%s' of %s must be a factor (it is %s)", cs$visit, cs$text, class(visit)[1]),
-         call. = FALSE)
-  # As mmrm: visit levels without an observation are dropped, which changes the
-  # distances ar1, toep and ad see, so say so.
-  all_levels <- tryCatch(levels(eval(mc$data, env)[[cs$visit]]), error = function(e) NULL)
-  gone <- setdiff(all_levels, levels(visit))
-  if (length(gone))
-    message(sprintf("the visit levels %s have no observation in the model's rows and were dropped from %s",
-                    paste(sQuote(gone, FALSE), collapse = ", "), cs$text))
-  subject <- factor(df[[cs$subject]])
-  group <- if (is.null(cs$group)) factor(rep("all", nrow(df))) else df[[cs$group]]
-  if (!is.factor(group) && !is.character(group))
-    stop(sprintf("the group variable '%s' of %s must be a factor (it is %s)", cs$group, cs$text, class(group)[1]),
-         call. = FALSE)
-  group <- factor(group)
-  dup <- duplicated(data.frame(subject, visit))
-  if (any(dup))
-    stop(sprintf("subject '%s' has more than one row for visit '%s' in %s: each subject has at most one row per visit",
-                 subject[dup][1], visit[dup][1], cs$text), call. = FALSE)
-  ng <- tapply(as.integer(group), subject, function(g) length(unique(g)))
-  if (any(ng > 1L))
-    stop(sprintf("subject '%s' is in more than one group of '%s' in %s", names(ng)[ng > 1L][1], cs$group, cs$text),
-         call. = FALSE)
-  if (nlevels(visit) < 2L && cs$type != "us")
-    stop(sprintf("the visit variable '%s' of %s has fewer than 2 levels", cs$visit, cs$text), call. = FALSE)
+  if (!is.null(disp)) {
+    visit <- dispersion_levels(df, disp)
+    subject <- seq_len(nrow(df))
+    group <- factor(rep("all", nrow(df)))
+  } else {
+    visit <- df[[cs$visit]]
+    if (!is.factor(visit))
+      stop(sprintf("the visit variable '%s' of %s must be a factor (it is %s)", cs$visit, cs$text, class(visit)[1]),
+           call. = FALSE)
+    # As mmrm: visit levels without an observation are dropped, which changes the
+    # distances ar1, toep and ad see, so say so.
+    all_levels <- tryCatch(levels(eval(mc$data, env)[[cs$visit]]), error = function(e) NULL)
+    gone <- setdiff(all_levels, levels(visit))
+    if (length(gone))
+      message(sprintf("the visit levels %s have no observation in the model's rows and were dropped from %s",
+                      paste(sQuote(gone, FALSE), collapse = ", "), cs$text))
+    subject <- factor(df[[cs$subject]])
+    group <- if (is.null(cs$group)) factor(rep("all", nrow(df))) else df[[cs$group]]
+    if (!is.factor(group) && !is.character(group))
+      stop(sprintf("the group variable '%s' of %s must be a factor (it is %s)", cs$group, cs$text, class(group)[1]),
+           call. = FALSE)
+    group <- factor(group)
+    dup <- duplicated(data.frame(subject, visit))
+    if (any(dup))
+      stop(sprintf("subject '%s' has more than one row for visit '%s' in %s: each subject has at most one row per visit",
+                   subject[dup][1], visit[dup][1], cs$text), call. = FALSE)
+    ng <- tapply(as.integer(group), subject, function(g) length(unique(g)))
+    if (any(ng > 1L))
+      stop(sprintf("subject '%s' is in more than one group of '%s' in %s", names(ng)[ng > 1L][1], cs$group, cs$text),
+           call. = FALSE)
+    if (nlevels(visit) < 2L && cs$type != "us")
+      stop(sprintf("the visit variable '%s' of %s has fewer than 2 levels", cs$visit, cs$text), call. = FALSE)
+  }
 
   if (length(bars)) {
     fr <- lmm_frame(f0, data = df, contrasts = mc$contrasts)
-    for (tm in fr$reterms$terms) {
+    # One row per subject (dispformula): a term cannot change level within one.
+    if (is.null(disp)) for (tm in fr$reterms$terms) {
       varies <- tapply(as.integer(tm$factor), subject, function(x) length(unique(x)) > 1L)
       if (any(varies))
         stop(sprintf("the random-effect term (%s | %s) changes level within a subject of %s: not yet supported",
@@ -92,13 +107,16 @@ covstruct_frame <- function(mc, env) {
   first <- start[-length(start)] + 1L
   grp_subj <- as.integer(group)[ord][first]
   vis_sorted <- as.integer(visit)[ord]
-  key <- vapply(seq_along(first), function(s)
-    paste(grp_subj[s], paste(vis_sorted[(start[s] + 1L):start[s + 1L]], collapse = ","), sep = ":"), "")
+  # A pattern per (group, visits) combination; with one row per subject, per visit.
+  key <- if (length(first) == length(ord)) grp_subj * (nlevels(visit) + 1L) + vis_sorted else
+    vapply(seq_along(first), function(s)
+      paste(grp_subj[s], paste(vis_sorted[(start[s] + 1L):start[s + 1L]], collapse = ","), sep = ":"), "")
   pattern <- match(key, unique(key))
   pfirst <- match(seq_len(max(pattern)), pattern)
   fr$frame <- frame
   fr$formula <- formula
-  fr$covstruct <- c(cs, list(visit_levels = levels(visit), group_levels = levels(group), subject_levels = levels(subject)))
+  fr$covstruct <- c(cs, list(visit_levels = levels(visit), group_levels = levels(group),
+                             subject_levels = if (is.null(disp)) levels(subject)))
   fr$ord <- ord
   fr$cs_index <- list(start = as.integer(start), visit = vis_sorted - 1L, pattern = pattern - 1L,
                       pattern_group = grp_subj[pfirst] - 1L, pattern_first = pfirst - 1L,

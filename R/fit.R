@@ -41,15 +41,17 @@
 #' fixef(fit)
 #' @export
 lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.action,
-                contrasts = NULL, relmat = NULL, control = lmm_control()) {
+                contrasts = NULL, relmat = NULL, control = lmm_control(), dispformula = NULL) {
   check_flag(REML, "REML", "lmm")
   check_control(control, "lmm")
   mc <- match.call()
-  if (has_covstruct(formula)) return(lmm_covstruct(mc, parent.frame(), REML, control))
+  disp <- dispersion_term(dispformula)
+  if (!is.null(disp) || has_covstruct(formula)) return(lmm_covstruct(mc, parent.frame(), REML, control, disp))
   fc <- mc
   fc[[1L]] <- quote(lemma::lmm_frame)
   fc$REML <- NULL
   fc$control <- NULL
+  fc$dispformula <- NULL
   frame <- eval(fc, parent.frame())
   devfun <- if (spectral_applies(frame)) lmm_devfun_spectral(frame, REML = REML) else {
     frame$reterms$theta <- start_theta(frame)

@@ -45,15 +45,14 @@ NULL
 print.lemma_covfit <- function(x, digits = max(3, getOption("digits") - 3), ...) {
   check_dots_unused(list(...), "print")
   cs <- x$covstruct
-  cat(sprintf("Linear model with %s residual covariance fit by %s ['lemma_covfit']\n",
-              covstruct_labels[[cs$type]], if (x$REML) "REML" else "maximum likelihood"))
+  cat(sprintf("%s fit by %s ['lemma_covfit']\n", covfit_title(x), if (x$REML) "REML" else "maximum likelihood"))
   cat("Formula:", deparse1(x$formula), "\n")
   if (!is.null(x$call$data)) cat("   Data:", deparse1(x$call$data), "\n")
   crit <- if (x$REML) x$devcomp[["REML"]] else x$devcomp[["dev"]]
   cat(sprintf("%s: %s\n", if (x$REML) "REML criterion at convergence" else "-2 log-likelihood",
               format(round(crit, 4), nsmall = 4)))
   print(VarCorr(x), digits = digits)
-  cat(sprintf("Number of obs: %d, subjects: %d\n", length(x$y), cs$nsubj))
+  cat(covfit_nobs_line(x), "\n", sep = "")
   cat("Fixed Effects:\n")
   print(x$beta, digits = digits)
   if (!isTRUE(x$optinfo$converged)) cat(x$optinfo$warnings, "\n")
@@ -77,15 +76,14 @@ summary.lemma_covfit <- function(object, ddf = c("Satterthwaite", "none"), ...) 
 print.summary.lemma_covfit <- function(x, digits = max(3, getOption("digits") - 3), ...) {
   check_dots_unused(list(...), "print")
   fit <- x$fit
-  cat(sprintf("Linear model with %s residual covariance fit by %s\n", covstruct_labels[[fit$covstruct$type]],
-              if (fit$REML) "REML" else "maximum likelihood"))
+  cat(sprintf("%s fit by %s\n", covfit_title(fit), if (fit$REML) "REML" else "maximum likelihood"))
   if (x$ddf != "none") cat("Satterthwaite's method for degrees of freedom\n")
   cat("Formula:", deparse1(fit$formula), "\n\n")
   print(round(c(AIC = x$AIC, BIC = x$BIC, logLik = as.numeric(x$logLik),
                 deviance = if (fit$REML) fit$devcomp[["REML"]] else fit$devcomp[["dev"]]), 4))
   cat("\n")
   print(x$varcor, digits = digits)
-  cat(sprintf("Number of obs: %d, subjects: %d\n\nFixed effects:\n", length(fit$y), fit$covstruct$nsubj))
+  cat(covfit_nobs_line(fit), "\n\nFixed effects:\n", sep = "")
   stats::printCoefmat(x$coefficients, digits = digits, has.Pvalue = "Pr(>|t|)" %in% colnames(x$coefficients))
   invisible(x)
 }
@@ -106,6 +104,13 @@ print.lemma_VarCorr_covstruct <- function(x, digits = max(3, getOption("digits")
     cat("Random effects:\n")
     print(x$random, digits = digits, comp = c("Variance", "Std.Dev."))
   }
+  if (identical(x$type, "diag")) {
+    v <- diag(x$residual[[1L]])
+    cat(sprintf("Residual variance per level of %s:\n", x$visit))
+    print(data.frame(Variance = signif(v, digits), Std.Dev. = signif(sqrt(v), digits),
+                     Ratio = signif(v / v[1L], digits), row.names = names(v), check.names = FALSE))
+    return(invisible(x))
+  }
   for (g in names(x$residual)) {
     S <- x$residual[[g]]
     cat(sprintf("Residual covariance (%s over %s, subjects %s%s):\n", covstruct_labels[[x$type]], x$visit,
@@ -122,6 +127,25 @@ print.lemma_VarCorr_covstruct <- function(x, digits = max(3, getOption("digits")
 vcov.lemma_covfit <- function(object, ...) {
   check_dots_unused(list(...), "vcov")
   vcov_beta(object)
+}
+
+# The first line of print() and summary(), and the observation counts.
+covfit_title <- function(fit) {
+  cs <- fit$covstruct
+  if (identical(cs$type, "diag"))
+    return(sprintf("Linear %smodel with a residual variance per level of %s",
+                   if (length(fit$theta)) "mixed " else "", cs$visit))
+  sprintf("Linear model with %s residual covariance", covstruct_labels[[cs$type]])
+}
+
+covfit_nobs_line <- function(fit) {
+  if (!identical(fit$covstruct$type, "diag"))
+    return(sprintf("Number of obs: %d, subjects: %d", length(fit$y), fit$covstruct$nsubj))
+  ng <- if (length(fit$theta)) vapply(fit$reterms$terms, function(t) t$nlev, numeric(1)) else numeric(0)
+  names(ng) <- vapply(fit$reterms$terms, function(t) t$group, "")
+  ng <- ng[!duplicated(names(ng))]
+  paste0(sprintf("Number of obs: %d", length(fit$y)),
+         if (length(ng)) paste0(", groups:  ", paste(sprintf("%s, %d", names(ng), ng), collapse = "; ")))
 }
 
 # Parameters of the covariance model: theta, the structure's, sigma.
