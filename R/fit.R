@@ -33,12 +33,30 @@
 #' @param relmat optional named list of known covariance (relationship) matrices
 #'   over the levels of grouping factors, e.g. `list(id = K)`; dimnames name levels.
 #' @param control a list from [lmm_control()].
+#' @param dispformula optional one-sided formula for a residual variance per level
+#'   of a factor (glmmTMB's argument; nlme's `weights = varIdent(form = ~ 1 | f)`,
+#'   SAS's `REPEATED / GRP = f`): `~ f` gives each level of `f` its own residual
+#'   variance, `~ a:b` (or `~ a * b`) one per combination of levels that occurs.
+#'   Only factors (or character columns) and their interactions are allowed; an
+#'   additive `~ a + b` (glmmTMB's log-linear variance model) is refused. `~ 1`
+#'   (or `NULL`, the default) is the usual single residual variance. Combines with
+#'   any random-effect terms, e.g. the FDA's replicate-design model
+#'   `log(PK) ~ sequence + period + treatment + (0 + treatment | subject)` with
+#'   `dispformula = ~ treatment`; not with a residual covariance term, prior
+#'   `weights`, `offset` or `relmat` (errors). The fit has class `"lemma_covfit"`
+#'   (see [covfit-methods]); `sigma()` is the residual standard deviation of the
+#'   first level, `VarCorr()` gives every level's variance.
 #' @return An object of class `"lemma_fit"`; see its methods: `summary`, `fixef`,
-#'   `ranef`, `VarCorr`, `predict`, `anova`, ...
+#'   `ranef`, `VarCorr`, `predict`, `anova`, ... (`"lemma_covfit"` with a residual
+#'   covariance term or `dispformula`).
 #' @examples
 #' fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' fit
 #' fixef(fit)
+#' # a residual variance per formulation in a replicate crossover
+#' be <- lmm(log(PK) ~ sequence + period + treatment + (0 + treatment | subject), rds11,
+#'           dispformula = ~ treatment)
+#' VarCorr(be)
 #' @export
 lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.action,
                 contrasts = NULL, relmat = NULL, control = lmm_control(), dispformula = NULL) {

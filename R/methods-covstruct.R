@@ -17,7 +17,10 @@
 #'
 #' `sigma()` is the square root of the scale that the criterion profiles out: the
 #' residual variance of the first visit for `us` and the heterogeneous structures,
-#' the common residual variance for the homogeneous ones.
+#' the common residual variance for the homogeneous ones, the residual variance of
+#' the first level with `lmm(dispformula = ~ f)`. For those fits `VarCorr()` gives
+#' the variance of every level (`diag(VarCorr(fit)$residual[[1]])`) and prints
+#' them with their ratios to the first.
 #'
 #' @param object,x a fit with a residual covariance term.
 #' @param ddf `"Satterthwaite"` (default) or `"none"`.
