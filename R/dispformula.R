@@ -60,3 +60,25 @@ dispersion_levels <- function(df, disp) {
                  disp$label, disp$text), call. = FALSE)
   f
 }
+
+# A random-effect column that is constant on the rows of one dispersion level and
+# 0 elsewhere, with at most one such row per group, adds its variance to that
+# level's residual variance and nowhere else: only the sum is identified (the
+# test formulation in a partial replicate design, TRR | RTR | RRT, under the
+# FDA's model). The likelihood is flat along the split, so say so.
+dispersion_confounded <- function(terms, visit, disp) {
+  for (tm in terms) for (j in seq_along(tm$cnms)) {
+    x <- tm$X[, j]
+    on <- x != 0
+    if (!any(on)) next
+    lev <- unique(visit[on])
+    if (length(lev) != 1L || any(visit[!on] == lev) || length(unique(x[on])) != 1L) next
+    if (max(tabulate(as.integer(tm$factor)[on], nbins = tm$nlev)) > 1L) next
+    warning(sprintf(paste0("lmm(): no level of '%s' has more than one row with %s = %s, so the residual variance of %s ",
+                           "('dispformula' %s) and the variance of %s in the term for '%s' are not separately identifiable: ",
+                           "only their sum is (as for the test formulation in a partial replicate design). The fixed effects, ",
+                           "their standard errors and the other variances are not affected; the split reported is one of many ",
+                           "with the same likelihood."),
+                    tm$group, disp$label, lev, lev, disp$text, tm$cnms[j], tm$group), call. = FALSE)
+  }
+}

@@ -98,6 +98,7 @@ covstruct_frame <- function(mc, env, disp = NULL) {
         stop(sprintf("the random-effect term (%s | %s) changes level within a subject of %s: not yet supported",
                      paste(tm$cnms, collapse = " + "), tm$group, cs$text), call. = FALSE)
     }
+    if (!is.null(disp)) dispersion_confounded(fr$reterms$terms, visit, disp)
   } else {
     fr <- covstruct_fixed_part(fixed, df, eval(mc$contrasts, env))
   }

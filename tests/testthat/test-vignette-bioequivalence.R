@@ -40,3 +40,42 @@ test_that("bioequivalence vignette: the plot of several studies is drawn", {
   grDevices::dev.off()
   expect_true(file.exists(f) && file.size(f) > 0)
 })
+
+test_that("bioequivalence vignette: the FDA replicate-design model reproduces the published results", {
+  ## FDA model (SAS PROC MIXED: RANDOM trt / TYPE=FA0(2) SUB=subj G; REPEATED /
+  ## GRP=trt SUB=subj; DDFM=SATTERTHWAITE). Published values as the replicateBE
+  ## package reports them from the sources (help pages TRRT.RTTR, TRR.RTR.RRT):
+  ## rds11 (Hauschke, Steinijans & Pigeot 2007, Table 9.6): PE 90.0%, 90% CI
+  ## 79.6-101.7%; rds04 (Patterson & Jones 2012, Table II): CVwR 61%, PE 137%,
+  ## 90% CI 119-159%.
+  f <- log(PK) ~ sequence + period + treatment + (0 + treatment | subject)
+  fit11 <- lmm(f, rds11, dispformula = ~ treatment)
+  be11 <- gmr(fit11, "treatment")
+  expect_equal(round(100 * unlist(be11[c("ratio", "lower", "upper")]), 1),
+               c(ratio = 90.0, lower = 79.6, upper = 101.7), tolerance = 0)
+  expect_warning(fit04 <- lmm(f, rds04, dispformula = ~ treatment), "not separately identifiable")
+  be04 <- gmr(fit04, "treatment")
+  expect_equal(round(100 * unlist(be04[c("ratio", "lower", "upper")])),
+               c(ratio = 137, lower = 119, upper = 159), tolerance = 0)
+  s2w <- diag(VarCorr(fit04)$residual[[1]])
+  expect_equal(round(100 * sqrt(exp(s2w[["R"]]) - 1)), 61)
+  ## more digits from nlme (the same model; nlme's split of the T variance in the
+  ## partial replicate is another point of the flat ridge, so only the sum is compared)
+  ctrl <- nlme::lmeControl(msMaxIter = 500, msMaxEval = 5000, tolerance = 1e-10, msTol = 1e-12)
+  for (case in list(list(fit = fit11, data = rds11), list(fit = fit04, data = rds04))) {
+    d <- case$data
+    d$logPK <- log(d$PK)
+    m <- nlme::lme(logPK ~ sequence + period + treatment, random = ~ 0 + treatment | subject, data = d,
+                   weights = nlme::varIdent(form = ~ 1 | treatment), control = ctrl)
+    expect_equal(as.numeric(logLik(case$fit)), as.numeric(logLik(m)), tolerance = 1e-6)
+    expect_equal(fixef(case$fit)[["treatmentT"]], nlme::fixef(m)[["treatmentT"]], tolerance = 1e-6)
+    expect_equal(sqrt(vcov(case$fit)["treatmentT", "treatmentT"]), sqrt(vcov(m)["treatmentT", "treatmentT"]),
+                 tolerance = 1e-5)
+    r <- m$sigma^2 * coef(m$modelStruct$varStruct, unconstrained = FALSE, allCoef = TRUE)[c("R", "T")]^2
+    G <- as.matrix(nlme::getVarCov(m))
+    s2 <- diag(VarCorr(case$fit)$residual[[1]])
+    Gl <- VarCorr(case$fit)$random$subject
+    expect_equal(s2[["R"]], r[["R"]], tolerance = 1e-4)
+    expect_equal(Gl[2, 2] + s2[["T"]], G[2, 2] + r[["T"]], tolerance = 1e-4)
+  }
+})
