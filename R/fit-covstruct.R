@@ -18,7 +18,9 @@ has_covstruct <- function(formula) {
 # dispersion_term()): `mc` is lmm()'s call, evaluated in `env`.
 lmm_covstruct <- function(mc, env, REML, control, disp = NULL) {
   what <- if (is.null(disp)) "a residual covariance term" else sprintf("'dispformula' (%s)", disp$text)
-  for (a in c("weights", "offset", "relmat"))
+  # Prior weights scale rows as the dispersion levels do (V_i = ratio / w_i), so
+  # they combine with dispformula; within a covariance term they would not.
+  for (a in c(if (is.null(disp)) "weights", "offset", "relmat"))
     if (!is.null(mc[[a]]))
       stop(sprintf("lmm(): '%s' is not yet supported with %s", a, what), call. = FALSE)
   fr <- covstruct_frame(mc, env, disp)
@@ -47,7 +49,7 @@ covstruct_frame <- function(mc, env, disp = NULL) {
   bars <- random_terms(f0)
   fixed <- fixed_formula(f0)
   vars <- unique(c(all.vars(f0), if (is.null(disp)) c(cs$visit, cs$subject, cs$group) else disp$vars))
-  mf <- mc[c(1L, match(c("data", "subset", "na.action"), names(mc), 0L))]
+  mf <- mc[c(1L, match(c("data", "subset", "na.action", if (!is.null(disp)) "weights"), names(mc), 0L))]
   mf[[1L]] <- quote(stats::model.frame)
   mf$formula <- stats::as.formula(paste("~", paste(sprintf("`%s`", vars), collapse = " + ")), env = environment(formula))
   mf$drop.unused.levels <- TRUE
@@ -55,6 +57,12 @@ covstruct_frame <- function(mc, env, disp = NULL) {
   if (nrow(frame) == 0L) stop("0 (non-NA) cases: no observations are left", call. = FALSE)
   df <- frame
   attr(df, "terms") <- NULL
+  w <- stats::model.weights(frame)
+  if (!is.null(w)) {
+    if (!is.numeric(w) || any(!is.finite(w)) || any(w <= 0))
+      stop("'weights' must be positive finite numbers (prior weights)", call. = FALSE)
+    df[["(weights)"]] <- NULL
+  }
   if (!is.null(disp)) {
     visit <- dispersion_levels(df, disp)
     subject <- seq_len(nrow(df))
@@ -102,6 +110,7 @@ covstruct_frame <- function(mc, env, disp = NULL) {
   } else {
     fr <- covstruct_fixed_part(fixed, df, eval(mc$contrasts, env))
   }
+  if (!is.null(w)) fr$weights <- as.numeric(w)
   ord <- order(as.integer(subject), as.integer(visit))
   sub_sorted <- as.integer(subject)[ord]
   start <- c(0L, which(diff(sub_sorted) != 0L), length(ord))
@@ -147,10 +156,14 @@ covstruct_fixed_part <- function(fixed, df, contrasts) {
 covstruct_devfun <- function(frame, REML = TRUE) {
   ord <- frame$ord
   ix <- frame$cs_index
+  # Prior weights (dispformula only, one row per subject): rows scaled by sqrt(w),
+  # and log|W| taken off the criterion, as lmm() does.
+  sw <- sqrt(frame$weights)[ord]
+  logw <- sum(log(frame$weights))
   terms <- if (is.null(frame$reterms)) list() else lapply(frame$reterms$terms, function(t)
-    list(codes = as.integer(t$factor)[ord], X = t$X[ord, , drop = FALSE], nlev = t$nlev))
-  new_ptr <- function() .covstruct_new(terms, frame$X[ord, , drop = FALSE], (frame$y - frame$offset)[ord], ix$start,
-                                       ix$visit, ix$pattern, ix$pattern_group, ix$pattern_first)
+    list(codes = as.integer(t$factor)[ord], X = t$X[ord, , drop = FALSE] * sw, nlev = t$nlev))
+  new_ptr <- function() .covstruct_new(terms, frame$X[ord, , drop = FALSE] * sw, (frame$y - frame$offset)[ord] * sw,
+                                       ix$start, ix$visit, ix$pattern, ix$pattern_group, ix$pattern_first)
   ptr <- new_ptr()
   # A fit saved and reloaded has lost its C++ data: rebuilt on first use.
   live_ptr <- function() {
@@ -165,7 +178,9 @@ covstruct_devfun <- function(frame, REML = TRUE) {
   REML <- isTRUE(REML)
   pieces <- function(par, full = FALSE) {
     theta <- par[seq_len(ntheta)]
-    .covstruct_eval(live_ptr(), covstruct_Vs(spec, par[ntheta + seq_len(spec$total)]), theta, full)
+    s <- .covstruct_eval(live_ptr(), covstruct_Vs(spec, par[ntheta + seq_len(spec$total)]), theta, full)
+    s$logdet <- s$logdet - logw
+    s
   }
   criterion <- function(s, reml) {
     nmp <- if (reml) n - p else n
@@ -329,7 +344,7 @@ covstruct_object <- function(devfun, opt, call) {
     theta = theta, beta = beta, sigma = sigma, b = b, RX = s$RX,
     covstruct = c(cs, list(spec = spec, par = covpar, Sigma = Sigma, nsubj = frame$cs_index$nsubj)),
     devcomp = c(ldL2 = s$ldL2, ldRX2 = s$ldRX2, pwrss = s$pwrss, logdet = s$logdet,
-                dev = env$criterion(s, FALSE), REML = env$criterion(s, TRUE), n = n, p = p, logw = 0),
+                dev = env$criterion(s, FALSE), REML = env$criterion(s, TRUE), n = n, p = p, logw = env$logw),
     optinfo = list(feval = opt$feval, fval = opt$fval, message = opt$message, converged = opt$converged,
                    gradient = opt$gradient, warnings = opt$warnings, singular_tol = 1e-4),
     model_env = new.env(parent = emptyenv())

@@ -42,8 +42,9 @@
 #'   (or `NULL`, the default) is the usual single residual variance. Combines with
 #'   any random-effect terms, e.g. the FDA's replicate-design model
 #'   `log(PK) ~ sequence + period + treatment + (0 + treatment | subject)` with
-#'   `dispformula = ~ treatment`; not with a residual covariance term, prior
-#'   `weights`, `offset` or `relmat` (errors). The fit has class `"lemma_covfit"`
+#'   `dispformula = ~ treatment`. Prior `weights` divide each row's variance
+#'   (nlme's `varComb(varIdent(), varFixed(~ 1 / w))`); a residual covariance
+#'   term, `offset` and `relmat` are errors with it. The fit has class `"lemma_covfit"`
 #'   (see [covfit-methods]); `sigma()` is the residual standard deviation of the
 #'   first level, `VarCorr()` gives every level's variance.
 #' @return An object of class `"lemma_fit"`; see its methods: `summary`, `fixef`,

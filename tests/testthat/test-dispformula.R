@@ -1,5 +1,6 @@
 ## lmm(dispformula = ~ f): a residual variance per level of a factor, against
-## nlme's varIdent (gls, lme; stored by ref/make-ref-varident.R and live) and
+## nlme's varIdent (gls, lme, with prior weights varComb(varIdent, varFixed);
+## stored by ref/make-ref-varident.R and live) and
 ## glmmTMB's dispformula (live). Tolerances: logLik 1e-6 relative, beta and SEs
 ## 1e-5, variances 1e-4 (nlme's and lemma's optimizers stop at gradients of
 ## about 1e-5 in the log variance ratios, which moves the ratios in the 5th digit).
@@ -9,8 +10,10 @@ level_var <- function(fit) diag(VarCorr(fit)$residual[[1L]])
 fit_ref_case <- function(rec) {
   env <- new.env(parent = globalenv())
   env$.d <- rec$data
-  eval(call("lmm", stats::as.formula(rec$formula), data = quote(.d), REML = rec$REML,
-            dispformula = stats::as.formula(rec$dispformula)), env)
+  cl <- call("lmm", stats::as.formula(rec$formula), data = quote(.d), REML = rec$REML,
+             dispformula = stats::as.formula(rec$dispformula))
+  if (!is.null(rec$weights)) cl$weights <- as.name(rec$weights)
+  eval(cl, env)
 }
 
 expect_agrees <- function(fit, rec, tol_var = 1e-4, tol_se = 1e-5) {
@@ -35,6 +38,13 @@ test_that("random intercept plus a variance per level agrees with nlme::lme(weig
     expect_true(fit$optinfo$converged)
     expect_agrees(fit, rec)
   }
+})
+
+test_that("prior weights with dispformula agree with nlme's varComb(varIdent(), varFixed(~ 1 / w))", {
+  rec <- load_ref("varident_refs.rds")$ortho_lme_weights
+  fit <- fit_ref_case(rec)
+  expect_equal(fit$devcomp[["logw"]], sum(log(rec$data$w)))
+  expect_agrees(fit, rec)
 })
 
 test_that("a variance per cell of an interaction agrees with nlme::gls(weights = varIdent(~ 1 | a * b))", {
@@ -97,7 +107,8 @@ test_that("dispformula: unsupported forms and combinations are errors naming the
   expect_error(lmm(f, o, dispformula = distance ~ Sex), "one-sided formula")
   expect_error(lmm(f, o, dispformula = ~ 0), "no term")
   expect_error(lmm(f, o, dispformula = ~ Sex + offset(age)), "offset")
-  expect_error(lmm(f, o, dispformula = ~ Sex, weights = age), "'weights'.*'dispformula'")
+  expect_error(lmm(f, o, dispformula = ~ Sex, weights = -age), "'weights' must be positive")
+  expect_error(lmm(distance ~ age + us(agef | Subject), o, weights = age), "'weights' is not yet supported")
   expect_error(lmm(distance ~ age + us(agef | Subject), o, dispformula = ~ Sex),
                "us\\(agef \\| Subject\\).*'dispformula'.*cannot be combined")
   expect_error(lmm(f, o[o$Sex == "Male", ], dispformula = ~ Sex), "'Sex'.*one level")

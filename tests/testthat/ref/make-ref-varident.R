@@ -2,7 +2,7 @@
 ## variance per level of a factor, from nlme's varIdent (gls() and lme()).
 ## Run from tests/testthat/ref/ with nlme and lemma installed (lemma only for its
 ## bundled rds01 data):  Rscript make-ref-varident.R   -> varident_refs.rds
-## Stored per case: the data, the formulas, logLik, beta and SEs, the residual
+## Stored per case: the data, the formulas (and the prior-weights column), logLik, beta and SEs, the residual
 ## variance of every level (sigma^2 times the squared varIdent ratio) and the
 ## random-effect covariance matrix (lme).
 suppressPackageStartupMessages(library(nlme))
@@ -52,6 +52,20 @@ m <- lme(logPK ~ sequence + period + treatment, random = ~ 0 + treatment | subje
          weights = varIdent(form = ~ 1 | treatment), control = ctrl)
 refs$rds01_fda <- record(m, rds01, rds01$treatment, formula = "logPK ~ sequence + period + treatment + (0 + treatment | subject)",
                          dispformula = "~ treatment", REML = TRUE, re_var = as.matrix(getVarCov(m)))
+
+## 4. prior weights with it: var(e_i) = sigma^2 ratio(Sex_i) / w_i, nlme's
+## varComb(varIdent(~ 1 | Sex), varFixed(~ 1 / w))
+set.seed(5)
+ortho_w <- ortho
+ortho_w$w <- round(runif(nrow(ortho_w), 0.5, 2), 3)
+ortho_w$invw <- 1 / ortho_w$w
+m <- lme(distance ~ age * Sex, random = ~ 1 | Subject, data = ortho_w, control = ctrl,
+         weights = varComb(varIdent(form = ~ 1 | Sex), varFixed(~ invw)))
+r <- coef(m$modelStruct$varStruct[[1]], unconstrained = FALSE, allCoef = TRUE)
+refs$ortho_lme_weights <- list(data = ortho_w, formula = "distance ~ age * Sex + (1 | Subject)", dispformula = "~ Sex",
+                               weights = "w", REML = TRUE, logLik = as.numeric(logLik(m)), beta = fixef(m),
+                               se = sqrt(diag(vcov(m))), var = (m$sigma^2 * r^2)[levels(ortho$Sex)],
+                               re_var = as.matrix(getVarCov(m)), nlme = as.character(packageVersion("nlme")))
 
 saveRDS(refs, "varident_refs.rds", version = 2)
 str(lapply(refs, `[[`, "logLik"))
