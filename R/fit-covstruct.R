@@ -40,8 +40,9 @@ covstruct_frame <- function(mc, env, disp = NULL) {
     stop("'formula' must be a two-sided formula", call. = FALSE)
   cs <- covstruct_term(formula)
   if (!is.null(cs) && !is.null(disp))
-    stop(sprintf("lmm(): the covariance term %s and 'dispformula' (%s) cannot be combined: for a variance per level of %s use a heterogeneous structure or a group-specific one (%s(... | group / ...))",
-                 cs$text, disp$text, paste(disp$vars, collapse = ":"), cs$type), call. = FALSE)
+    stop(sprintf("lmm(): the covariance term %s and 'dispformula' (%s) cannot be combined; for residual variances that differ by %s within a covariance structure, use its group-specific form %s(%s | %s / %s)",
+                 cs$text, disp$text, disp$label, cs$type, cs$visit,
+                 if (length(disp$vars) == 1L) disp$vars else "group", cs$subject), call. = FALSE)
   if (!is.null(disp)) cs <- list(type = "diag", visit = disp$label, subject = NULL, group = NULL, text = disp$text)
   f0 <- expand_formula(drop_covstruct(formula))
   if ("." %in% all.vars(f0)) stop(sprintf("'.' in the formula is not yet supported with %s",
