@@ -38,6 +38,7 @@ kr_E_maps <- function(fit, offsets) {
 #' @keywords internal
 #' @noRd
 kenward_roger_parts <- function(fit) {
+  if (inherits(fit, "lemma_covfit")) return(covstruct_kr_parts(fit))
   cache <- inference_cache(fit)
   if (!is.null(cache$kr)) return(cache$kr)
   if (!isTRUE(fit$REML)) stop("Kenward-Roger's method is only available for REML fits", call. = FALSE)
