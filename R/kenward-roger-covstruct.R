@@ -46,10 +46,12 @@ kr_block_cap <- 2.5e7
 #'   for W.
 #' @param path `"auto"`; `"block"` forces the per-block computation (a check of the
 #'   pattern path).
+#' @param cap the largest dense work per random-effect block (see kr_block_cap).
 #' @return list(Phi, PhiA, P, W, gradient, names): what kr_adjust() takes.
 #' @keywords internal
 #' @noRd
-covstruct_kr_parts <- function(fit, linear = FALSE, information = c("observed", "expected"), path = c("auto", "block")) {
+covstruct_kr_parts <- function(fit, linear = FALSE, information = c("observed", "expected"), path = c("auto", "block"),
+                               cap = kr_block_cap) {
   information <- match.arg(information)
   path <- match.arg(path)
   if (!isTRUE(fit$REML))
@@ -74,7 +76,7 @@ covstruct_kr_parts <- function(fit, linear = FALSE, information = c("observed", 
   if (is.null(rt) && path == "auto") {
     acc <- kr_patterns(acc, frame$cs_index, X, resid, dV, spec, s2, ng, K)
   } else {
-    acc <- kr_blocks(acc, frame, X, resid, dV, spec, s2, gam, K)
+    acc <- kr_blocks(acc, frame, X, resid, dV, spec, s2, gam, K, cap)
   }
   out <- kr_assemble(acc, linear, information)
   nm <- colnames(fit$X)
@@ -109,7 +111,10 @@ kr_gamma <- function(fit) {
 # (global indices spec$index[[g]]): list per group of V (m x m), d1 (m x m x k),
 # d2 (m x m x k x k).
 covstruct_V_derivs <- function(spec, par) {
-  if (spec$type == "us") return(us_V_derivs(spec, par))
+  if (spec$type == "us") us_V_derivs(spec, par) else covstruct_V_derivs_numeric(spec, par)
+}
+
+covstruct_V_derivs_numeric <- function(spec, par) {
   lapply(seq_len(spec$ngroups), function(g) {
     idx <- spec$index[[g]]
     k <- length(idx)
@@ -279,7 +284,7 @@ kr_block_labels <- function(frame) {
 }
 
 # With random effects: Sigma of each block dense, its pieces directly.
-kr_blocks <- function(acc, frame, X, resid, dV, spec, s2, gam, K) {
+kr_blocks <- function(acc, frame, X, resid, dV, spec, s2, gam, K, cap) {
   ix <- frame$cs_index
   ord <- frame$ord
   p <- ncol(X)
@@ -287,11 +292,11 @@ kr_blocks <- function(acc, frame, X, resid, dV, spec, s2, gam, K) {
   nsubj_rows <- diff(ix$start)
   blk <- if (is.null(frame$reterms)) seq_len(ix$nsubj) else kr_block_labels(frame)
   size <- tapply(nsubj_rows, blk, sum)
-  if (max(size)^2 * (K + 3) > kr_block_cap)
+  if (max(size)^2 * (K + 3) > cap)
     stop(sprintf(paste("Kenward-Roger's method needs the dense covariance of each block of subjects linked by the",
                        "random effects; the largest block has %d rows, and %d rows x %d covariance parameters is",
                        "above the limit of %.3g numbers (rows^2 x (parameters + 3))"),
-                 max(size), max(size), K, kr_block_cap), call. = FALSE)
+                 max(size), max(size), K, cap), call. = FALSE)
   terms <- frame$reterms$terms
   tcodes <- lapply(terms, function(t) as.integer(t$factor)[ord])
   tX <- lapply(terms, function(t) t$X[ord, , drop = FALSE])
