@@ -29,7 +29,7 @@ one <- function(formula, reml) {
     out$kr_se <- kco[, "Std. Error"]
     out$kr_df <- kco[, "df"]
     ## the linear variant (no second derivatives of the covariance; SAS's for us)
-    kl <- tight_mmrm(formula, data = fev_data, reml = TRUE, method = "Kenward-Roger-Linear",
+    kl <- tight_mmrm(formula, data = fev_data, reml = TRUE, method = "Kenward-Roger",
                      vcov = "Kenward-Roger-Linear")
     lco <- coef(summary(kl))
     out$kr_lin_se <- lco[, "Std. Error"]
