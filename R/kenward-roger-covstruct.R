@@ -249,9 +249,9 @@ kr_patterns <- function(acc, ix, X, resid, dV, spec, s2, ng, K) {
     Mr <- kronecker(Sinv, Sinv) %*% D2m                   # vec(S^-1 D_ij S^-1)
     XXk <- matrix(crossprod(Tm, as.vector(Sinv)), p, p)
     acc$XX <- acc$XX + XXk
-    acc$P[, , a] <- acc$P[, , a] - array(crossprod(Tm, matrix(Acat, m * m, ka)), c(p, p, ka))
-    acc$Q[, , a, a] <- acc$Q[, , a, a] + array(crossprod(Tm, Mq), c(p, p, ka, ka))
-    acc$R[, , a, a] <- acc$R[, , a, a] + array(crossprod(Tm, Mr), c(p, p, ka, ka))
+    acc$P[, , a] <- acc$P[, , a, drop = FALSE] - array(crossprod(Tm, matrix(Acat, m * m, ka)), c(p, p, ka))
+    acc$Q[, , a, a] <- acc$Q[, , a, a, drop = FALSE] + array(crossprod(Tm, Mq), c(p, p, ka, ka))
+    acc$R[, , a, a] <- acc$R[, , a, a, drop = FALSE] + array(crossprod(Tm, Mr), c(p, p, ka, ka))
     NN <- pairs(Nrow %*% Ncat)                            # vec(N_i N_j)
     acc$trNN[a, a] <- acc$trNN[a, a] + nk * matrix(colSums(NN[diag(m) == 1, , drop = FALSE]), ka, ka)
     acc$trSD[a] <- acc$trSD[a] + nk * colSums(matrix(Ncat, m * m, ka)[diag(m) == 1, , drop = FALSE])
@@ -333,54 +333,47 @@ kr_blocks <- function(acc, frame, X, resid, dV, spec, s2, gam, K, cap) {
       D[, , r] <- Gr
       S <- S + gam$value[r] * Gr
     }
-    # second derivatives: nonzero for (par, par) of one group, (par, tau), (tau, tau)
-    D2 <- function(i, j) {
-      out <- matrix(0, m, m)
-      if (i <= ng || j <= ng) return(out)
-      if (i == tau && j == tau) return(4 * Sres)
-      if (i == tau || j == tau) return(2 * D[, , min(i, j)])
-      for (sp in sub_pos) {
-        gi <- match(i - ng, dV[[sp$g]]$index)
-        gj <- match(j - ng, dV[[sp$g]]$index)
-        if (!is.na(gi) && !is.na(gj)) out[sp$pos, sp$pos] <- s2 * dV[[sp$g]]$d2[sp$v, sp$v, gi, gj]
-      }
-      out
-    }
     Sinv <- chol2inv(chol(S))
     Xb <- X[rows, , drop = FALSE]
     SX <- Sinv %*% Xb
     e <- as.vector(Sinv %*% resid[rows])
     acc$XX <- acc$XX + crossprod(Xb, SX)
-    Kc <- matrix(0, m, p * K)
-    De <- matrix(0, m, K)
-    N <- array(0, c(m, m, K))
-    for (i in seq_len(K)) {
-      Kc[, (i - 1L) * p + seq_len(p)] <- D[, , i] %*% SX
-      De[, i] <- D[, , i] %*% e
-      N[, , i] <- Sinv %*% D[, , i]
-      acc$trSD[i] <- acc$trSD[i] + sum(diag(N[, , i]))
-    }
-    for (i in seq_len(K)) acc$P[, , i] <- acc$P[, , i] - crossprod(SX, Kc[, (i - 1L) * p + seq_len(p)])
+    Dm <- matrix(D, m, m * K)
+    Kc <- matrix(aperm(array(crossprod(SX, Dm), c(p, m, K)), c(2L, 1L, 3L)), m, p * K)   # [D_i S^-1 X]
+    De <- matrix(crossprod(e, Dm), m, K)                                                  # [D_i e]
+    N <- Sinv %*% Dm                                                                      # [S^-1 D_i]
+    Nmat <- matrix(N, m * m, K)
+    acc$trSD <- acc$trSD + colSums(Nmat[diag(m) == 1, , drop = FALSE])
+    acc$trNN <- acc$trNN + crossprod(Nmat, matrix(aperm(array(N, c(m, m, K)), c(2L, 1L, 3L)), m * m, K))
+    acc$P <- acc$P - array(crossprod(SX, Kc), c(p, p, K))
     acc$Q <- acc$Q + aperm(array(crossprod(Kc, Sinv %*% Kc), c(p, K, p, K)), c(1L, 3L, 2L, 4L))
     acc$eDe <- acc$eDe + colSums(De * e)
     acc$eDSDe <- acc$eDSDe + crossprod(De, Sinv %*% De)
     acc$G <- acc$G + crossprod(SX, De)
-    for (i in seq_len(K)) for (j in seq_len(i)) {
-      nn <- sum(N[, , i] * t(N[, , j]))
-      acc$trNN[i, j] <- acc$trNN[i, j] + nn
-      if (j != i) acc$trNN[j, i] <- acc$trNN[j, i] + nn
-      if (i <= ng || j <= ng) next
-      Dij <- D2(i, j)
-      Rij <- crossprod(SX, Dij %*% SX)
-      acc$R[, , i, j] <- acc$R[, , i, j] + Rij
-      t2 <- sum(Sinv * Dij)
-      e2 <- sum(e * (Dij %*% e))
-      acc$trSD2[i, j] <- acc$trSD2[i, j] + t2
-      acc$eD2e[i, j] <- acc$eD2e[i, j] + e2
-      if (j != i) {
-        acc$R[, , j, i] <- acc$R[, , j, i] + Rij
-        acc$trSD2[j, i] <- acc$trSD2[j, i] + t2
-        acc$eD2e[j, i] <- acc$eD2e[j, i] + e2
+    # Second derivatives: gamma enters linearly; (par, par) pairs of one group are
+    # block diagonal by subject, so each subject adds (SX_s (x) SX_s)' vec(d2V_s);
+    # (par, tau) is 2 D_par and (tau, tau) 4 times the residual part.
+    for (sp in sub_pos) {
+      gi <- ng + dV[[sp$g]]$index
+      kg <- length(gi)
+      d2 <- matrix(s2 * dV[[sp$g]]$d2[sp$v, sp$v, , , drop = FALSE], length(sp$v)^2, kg * kg)
+      SXs <- SX[sp$pos, , drop = FALSE]
+      es <- e[sp$pos]
+      acc$R[, , gi, gi] <- acc$R[, , gi, gi, drop = FALSE] + array(crossprod(kronecker(SXs, SXs), d2), c(p, p, kg, kg))
+      acc$trSD2[gi, gi] <- acc$trSD2[gi, gi] + matrix(crossprod(d2, as.vector(Sinv[sp$pos, sp$pos])), kg, kg)
+      acc$eD2e[gi, gi] <- acc$eD2e[gi, gi] + matrix(crossprod(d2, as.vector(tcrossprod(es))), kg, kg)
+    }
+    for (i in setdiff(seq_len(K), seq_len(ng))) {
+      Ri <- if (i == tau) 4 * crossprod(SX, Sres %*% SX) else 2 * crossprod(SX, Kc[, (i - 1L) * p + seq_len(p)])
+      ti <- if (i == tau) 4 * sum(Sinv * Sres) else 2 * sum(diag(matrix(N[, (i - 1L) * m + seq_len(m)], m)))
+      ei <- if (i == tau) 4 * sum(e * (Sres %*% e)) else 2 * sum(De[, i] * e)
+      acc$R[, , i, tau] <- acc$R[, , i, tau] + Ri
+      acc$trSD2[i, tau] <- acc$trSD2[i, tau] + ti
+      acc$eD2e[i, tau] <- acc$eD2e[i, tau] + ei
+      if (i != tau) {
+        acc$R[, , tau, i] <- acc$R[, , tau, i] + Ri
+        acc$trSD2[tau, i] <- acc$trSD2[tau, i] + ti
+        acc$eD2e[tau, i] <- acc$eD2e[tau, i] + ei
       }
     }
   }
