@@ -8,7 +8,8 @@
 #' A model with a covariance term such as `us(visit | id)` (see [lmm()]) gives an
 #' object of class `"lemma_covfit"`, which extends `"lemma_fit"`. `fixef`, `vcov`,
 #' `sigma`, `logLik`, `AIC`, `BIC`, `deviance`, `nobs`, `fitted`, `residuals`
-#' (response scale), `formula`, `model.matrix`, `summary` (Satterthwaite df) and
+#' (response scale), `formula`, `model.matrix`, `summary` (Satterthwaite or
+#' Kenward-Roger df) and
 #' `predict` (population level: the fixed effects) work on it; `VarCorr` gives the
 #' estimated residual covariance matrix of each group (and the random-effect
 #' variances, if any), printed with the correlations. Methods not yet available for
@@ -39,6 +40,7 @@
 #' fit
 #' VarCorr(fit)
 #' summary(fit)$coefficients
+#' summary(fit, ddf = "Kenward-Roger")$coefficients
 NULL
 
 #' @rdname covfit-methods
