@@ -15,9 +15,10 @@
 # as mmrm; "expected": tr(Pi Sigma_i Pi Sigma_j), as Kenward and Roger and
 # pbkrtest). The linear variant drops R. The df are pbkrtest's (kr_adjust()).
 #
-# Phi_A with R depends on the parametrization; without R (and W, the df) it does
-# not: the structures' maps are mmrm's up to affine changes (R/covstruct.R) and tau
-# is mmrm's log standard deviation, so the nonlinear variant agrees with mmrm's.
+# Phi_A with R depends on the parametrization (R_ij picks up second derivatives of
+# a reparametrization); without R it does not, nor do the df. The structures' maps
+# are mmrm's up to affine changes (R/covstruct.R) and tau is mmrm's log standard
+# deviation, so the nonlinear variant is mmrm's.
 #
 # Sigma is block diagonal: by subject without random effects, by the coarsest
 # random-effect grouping with them (each term keeps one level within a subject,
@@ -32,7 +33,7 @@
 # (second) times max(1, |par|), so truncation (h^2 f''' / 6, h^2 f'''' / 12) and
 # rounding (eps / h, eps / h^2) errors are about 1e-10 and 1e-8 of V's scale;
 # the R_ij they feed is itself an O(1/n) correction to Phi, and the gradient of
-# the REML criterion they give is zero at the fit to ~1e-7 (tested).
+# the REML criterion they give is zero at the fit (~1e-8 on fev_data; tested).
 
 # Largest number of doubles a random-effect block's dense work may take
 # (its Sigma and first derivatives: rows^2 * (parameters + 3)).
