@@ -6,15 +6,21 @@
 # and for the heterogeneous ones and us a matrix whose first diagonal element is 1
 # (sigma^2 is the variance at the first visit). Each structure maps unconstrained
 # parameters to a positive definite V:
-#   us    V = L L', L lower triangular with log diagonal, L[1, 1] = 1
+#   us    V = L L', L = D T: D diagonal with log entries, D[1, 1] = 1, T unit lower
+#         triangular with free entries below the diagonal
 #   sds   visit 1 has 1, the others exp(par) (the h forms)
 #   ar1   rho^|i - j|, rho = par / sqrt(1 + par^2)
 #   cs    rho off the diagonal, rho in (-1 / (m - 1), 1) by a logistic map
 #   ad    corr(i, j) = prod of the adjacent correlations rho_i .. rho_(j-1)
-#   toep  autocorrelations from partial autocorrelations (Durbin-Levinson), each
-#         in (-1, 1), so every value is a valid Toeplitz correlation
+#   toep  the correlation at each lag k in (-1, 1) (a parameter vector whose
+#         Toeplitz matrix is not positive definite has an infinite criterion)
 # Group-specific structures (`us(visit | arm / id)`) have one V per group; groups
 # after the first also carry a log variance ratio to the first.
+# These are mmrm's maps, up to an affine change of parameters (mmrm's log standard
+# deviations are lemma's log sigma plus these log scales): Kenward-Roger's adjusted
+# covariance uses second derivatives of the covariance in its parameters, which
+# change under a non-affine reparametrization, so sharing the maps makes lemma's
+# Kenward-Roger the one mmrm (and its SAS validation) computes.
 # lmm(dispformula = ~ f) is the structure "diag": each row is its own subject whose
 # one visit is its level of f, V = diag(1, exp(par)) over the levels (log variance
 # ratios to the first level). It only scales rows, so any random-effect terms stay
@@ -58,36 +64,22 @@ covstruct_corr <- function(type, par, m) {
            for (i in seq_len(m - 1L)) for (j in (i + 1L):m) R[i, j] <- R[j, i] <- prod(r[i:(j - 1L)])
            R
          },
-         toep = , toeph = {
-           acf <- pacf_to_acf(corr_map(par))
-           matrix(c(1, acf)[d + 1L], m, m)
-         })
+         toep = , toeph = matrix(c(1, corr_map(par))[d + 1L], m, m))
 }
 
-# Autocorrelations 1..k of a stationary process from its partial autocorrelations.
-pacf_to_acf <- function(pacf) {
-  k <- length(pacf)
-  rho <- numeric(k)
-  phi <- numeric(0)
-  for (j in seq_len(k)) {
-    if (j == 1L) {
-      rho[1L] <- pacf[1L]
-    } else {
-      rho[j] <- sum(phi * rho[(j - 1L):1L]) + pacf[j] * (1 - sum(phi * rho[seq_len(j - 1L)]))
-    }
-    phi <- c(phi - pacf[j] * rev(phi), pacf[j])
-  }
-  rho
+# The factor L = D T of us (see above): par fills the lower triangle column by
+# column after D[1, 1], diagonal entries as log D.
+us_factor <- function(par, m) {
+  L <- matrix(0, m, m)
+  L[lower.tri(L, diag = TRUE)] <- c(0, par)
+  d <- exp(diag(L))
+  diag(L) <- 1
+  d * L
 }
 
 # V (fixed scale) of one group from its parameters.
 covstruct_V1 <- function(type, par, m) {
-  if (type == "us") {
-    L <- matrix(0, m, m)
-    L[lower.tri(L, diag = TRUE)] <- c(0, par)
-    diag(L) <- exp(diag(L))
-    return(tcrossprod(L))
-  }
+  if (type == "us") return(tcrossprod(us_factor(par, m)))
   if (m == 1L) return(matrix(1, 1L, 1L))
   if (type == "diag") return(diag(c(1, exp(par)), m))
   het <- type %in% c("toeph", "ar1h", "csh", "adh")

@@ -129,7 +129,6 @@ fstat_ddf <- function(nu, tol = 1e-8) {
 }
 
 check_ddf_fit <- function(fit, ddf) {
-  if (ddf == "Kenward-Roger" && inherits(fit, "lemma_covfit")) covfit_refuse("Kenward-Roger's method")
   if (ddf == "Kenward-Roger" && !isTRUE(fit$REML))
     stop("Kenward-Roger's method is only available for REML fits", call. = FALSE)
   invisible()

@@ -202,19 +202,20 @@ covstruct_devfun <- function(frame, REML = TRUE) {
 }
 
 # sum_g < W_g, dV_g / dpar_k > for every parameter k: exact for us (V = s L L',
-# d/dL < W, L L' > = 2 W L), central differences of the data-free map otherwise.
+# d/dL < W, L L' > = 2 W L, and L = D T: an entry below the diagonal moves L[i, j]
+# by D[i, i], a log D[i, i] scales row i), central differences of the data-free
+# map otherwise.
 covstruct_chain <- function(spec, par, W) {
   if (spec$type == "us") {
     m <- spec$m
     lt <- lower.tri(diag(m), diag = TRUE)
     return(unlist(lapply(seq_len(spec$ngroups), function(g) {
       pg <- par[spec$index[[g]]]
-      L <- matrix(0, m, m)
-      L[lt] <- c(0, pg[seq_len(spec$npar)])
-      diag(L) <- exp(diag(L))
+      L <- us_factor(pg[seq_len(spec$npar)], m)
       sc <- if (g > 1L) exp(pg[spec$npar + 1L]) else 1
-      dL <- 2 * sc * (W[[g]] %*% L)
-      diag(dL) <- diag(dL) * diag(L)
+      G <- 2 * sc * (W[[g]] %*% L)
+      dL <- G * diag(L)
+      diag(dL) <- rowSums(G * L)
       c(dL[lt][-1L], if (g > 1L) sc * sum(W[[g]] * tcrossprod(L)))
     })))
   }

@@ -38,6 +38,7 @@ kr_E_maps <- function(fit, offsets) {
 #' @keywords internal
 #' @noRd
 kenward_roger_parts <- function(fit) {
+  if (inherits(fit, "lemma_covfit")) return(covstruct_kr_parts(fit))
   cache <- inference_cache(fit)
   if (!is.null(cache$kr)) return(cache$kr)
   if (!isTRUE(fit$REML)) stop("Kenward-Roger's method is only available for REML fits", call. = FALSE)
@@ -167,7 +168,10 @@ kr_adjust <- function(kr, L) {
 #' Kenward-Roger adjusted covariance of the fixed effects
 #'
 #' Kenward and Roger's (1997) small-sample adjusted covariance Phi_A of beta-hat,
-#' as pbkrtest's `vcovAdj()`, computed with q x q (not n x n) matrices.
+#' as pbkrtest's `vcovAdj()`, computed with q x q (not n x n) matrices. For a fit
+#' with a residual covariance term such as `us(visit | id)`, the adjusted covariance
+#' of mmrm's `method = "Kenward-Roger"` (with second derivatives of the residual
+#' covariance in mmrm's parameters, and observed information).
 #'
 #' @param fit an `lmm` fit by REML.
 #' @return A p x p matrix named by the coefficients.

@@ -8,11 +8,12 @@
 #' A model with a covariance term such as `us(visit | id)` (see [lmm()]) gives an
 #' object of class `"lemma_covfit"`, which extends `"lemma_fit"`. `fixef`, `vcov`,
 #' `sigma`, `logLik`, `AIC`, `BIC`, `deviance`, `nobs`, `fitted`, `residuals`
-#' (response scale), `formula`, `model.matrix`, `summary` (Satterthwaite df) and
+#' (response scale), `formula`, `model.matrix`, `summary` (Satterthwaite or
+#' Kenward-Roger df) and
 #' `predict` (population level: the fixed effects) work on it; `VarCorr` gives the
 #' estimated residual covariance matrix of each group (and the random-effect
 #' variances, if any), printed with the correlations. Methods not yet available for
-#' these fits (ranef, anova, confint, simulate, Kenward-Roger df, ...) stop with a
+#' these fits (ranef, anova, confint, simulate, ...) stop with a
 #' message naming them.
 #'
 #' `sigma()` is the square root of the scale that the criterion profiles out: the
@@ -23,7 +24,8 @@
 #' them with their ratios to the first.
 #'
 #' @param object,x a fit with a residual covariance term.
-#' @param ddf `"Satterthwaite"` (default) or `"none"`.
+#' @param ddf `"Satterthwaite"` (default), `"Kenward-Roger"` (REML fits: adjusted
+#'   standard errors and df as mmrm's `method = "Kenward-Roger"`) or `"none"`.
 #' @param newdata optional data frame for `predict`.
 #' @param re.form for `predict`: `NA` (population predictions; the only form so far).
 #' @param REML for `logLik`: the REML (default for REML fits) or ML log-likelihood.
@@ -41,6 +43,7 @@
 #' fit
 #' VarCorr(fit)
 #' summary(fit)$coefficients
+#' summary(fit, ddf = "Kenward-Roger")$coefficients
 NULL
 
 #' @rdname covfit-methods
@@ -64,12 +67,9 @@ print.lemma_covfit <- function(x, digits = max(3, getOption("digits") - 3), ...)
 
 #' @rdname covfit-methods
 #' @export
-summary.lemma_covfit <- function(object, ddf = c("Satterthwaite", "none"), ...) {
+summary.lemma_covfit <- function(object, ddf = c("Satterthwaite", "Kenward-Roger", "none"), ...) {
   check_dots_unused(list(...), "summary")
   ddf <- match_ddf(ddf)
-  if (ddf == "Kenward-Roger")
-    stop("summary(): Kenward-Roger df are not yet available for fits with a residual covariance term; use ddf = \"Satterthwaite\"",
-         call. = FALSE)
   structure(list(fit = object, coefficients = fixef_table(object, ddf), ddf = ddf, logLik = logLik(object),
                  AIC = stats::AIC(object), BIC = stats::BIC(object), varcor = VarCorr(object)),
             class = "summary.lemma_covfit")
@@ -80,7 +80,8 @@ print.summary.lemma_covfit <- function(x, digits = max(3, getOption("digits") - 
   check_dots_unused(list(...), "print")
   fit <- x$fit
   cat(sprintf("%s fit by %s\n", covfit_title(fit), if (fit$REML) "REML" else "maximum likelihood"))
-  if (x$ddf != "none") cat("Satterthwaite's method for degrees of freedom\n")
+  if (x$ddf != "none") cat(if (x$ddf == "Kenward-Roger") "Kenward-Roger's method for standard errors and degrees of freedom\n" else
+    "Satterthwaite's method for degrees of freedom\n")
   cat("Formula:", deparse1(fit$formula), "\n\n")
   print(round(c(AIC = x$AIC, BIC = x$BIC, logLik = as.numeric(x$logLik),
                 deviance = if (fit$REML) fit$devcomp[["REML"]] else fit$devcomp[["dev"]]), 4))

@@ -133,7 +133,6 @@ test_that("methods not yet available on these fits refuse, naming themselves", {
   expect_error(anova(fit), "anova\\(\\) is not yet available")
   expect_error(confint(fit), "confint\\(\\) is not yet available")
   expect_error(simulate(fit), "simulate\\(\\) is not yet available")
-  expect_error(summary(fit, ddf = "Kenward-Roger"), "Kenward-Roger df are not yet available")
   expect_error(residuals(fit, type = "pearson"), "not yet available")
   expect_output(print(fit), "AR\\(1\\) residual covariance")
   expect_output(print(summary(fit)), "Satterthwaite")

@@ -28,6 +28,12 @@ one <- function(formula, reml) {
     kco <- coef(summary(kr))
     out$kr_se <- kco[, "Std. Error"]
     out$kr_df <- kco[, "df"]
+    ## the linear variant (no second derivatives of the covariance; SAS's for us)
+    kl <- tight_mmrm(formula, data = fev_data, reml = TRUE, method = "Kenward-Roger",
+                     vcov = "Kenward-Roger-Linear")
+    lco <- coef(summary(kl))
+    out$kr_lin_se <- lco[, "Std. Error"]
+    out$kr_lin_df <- lco[, "df"]
   }
   out
 }
@@ -45,5 +51,10 @@ refs$us_emm_pairs <- as.data.frame(pairs(emmeans::emmeans(us, ~ ARMCD | AVISIT))
 cn <- colnames(component(us, "x_matrix"))
 L <- rbind(as.numeric(cn == "RACEBlack or African American"), as.numeric(cn == "RACEWhite"))
 refs$us_race_F <- df_md(us, L)
+## the same with Kenward-Roger (adjusted covariance, KR df and F scaling)
+us_kr <- tight_mmrm(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID), data = fev_data,
+                    method = "Kenward-Roger", vcov = "Kenward-Roger")
+refs$us_emm_pairs_kr <- as.data.frame(pairs(emmeans::emmeans(us_kr, ~ ARMCD | AVISIT)))
+refs$us_race_F_kr <- df_md(us_kr, L)
 refs$info <- list(mmrm = as.character(packageVersion("mmrm")), R = R.version.string, date = Sys.Date())
 saveRDS(refs, "mmrm_refs.rds")
