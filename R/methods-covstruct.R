@@ -326,31 +326,34 @@ confint.lemma_covfit <- function(object, parm, level = 0.95, method = "Wald", dd
 # each row (the group and visit as indices into the fit's levels; NA if absent).
 covfit_newdata <- function(object, newdata, need_visits) {
   cs <- object$covstruct
+  out <- list()
+  if (need_visits) {
+    for (v in c(cs$visit, cs$subject, cs$group))
+      if (!(v %in% names(newdata)))
+        stop(sprintf("predict(): 'newdata' has no column '%s', which this prediction needs (%s)", v, cs$text),
+             call. = FALSE)
+    visit <- match(as.character(newdata[[cs$visit]]), cs$visit_levels)
+    if (anyNA(visit))
+      stop(sprintf("predict(): 'newdata' has values of '%s' that are not visits of the fit: %s", cs$visit,
+                   paste(unique(as.character(newdata[[cs$visit]])[is.na(visit)]), collapse = ", ")), call. = FALSE)
+    group <- if (is.null(cs$group)) rep(1L, nrow(newdata)) else match(as.character(newdata[[cs$group]]), cs$group_levels)
+    if (anyNA(group))
+      stop(sprintf("predict(): 'newdata' has values of '%s' that are not groups of the fit", cs$group), call. = FALSE)
+    subject <- as.character(newdata[[cs$subject]])
+    if (anyNA(subject)) stop(sprintf("predict(): 'newdata' has missing values of '%s'", cs$subject), call. = FALSE)
+    key <- paste(subject, visit, sep = "\r")
+    if (anyDuplicated(key))
+      stop(sprintf("predict(): 'newdata' has more than one row for a visit of one subject ('%s')",
+                   subject[duplicated(key)][1]), call. = FALSE)
+    out <- list(visit = visit, group = group, subject = subject)
+  }
   tt <- stats::delete.response(object$fixed_terms)
   mf <- stats::model.frame(tt, newdata, na.action = stats::na.pass, xlev = object$xlevels)
   X <- stats::model.matrix(tt, mf, contrasts.arg = object$contrasts)
   if (nrow(X) != nrow(newdata) || anyNA(X))
     stop("predict(): 'newdata' has missing values in the fixed-effect variables", call. = FALSE)
-  X <- X[, names(object$beta), drop = FALSE]
   off <- stats::model.offset(mf)
-  out <- list(X = X, offset = if (is.null(off)) rep(0, nrow(X)) else as.numeric(off))
-  if (!need_visits) return(out)
-  for (v in c(cs$visit, cs$subject, cs$group))
-    if (!(v %in% names(newdata)))
-      stop(sprintf("predict(): 'newdata' has no column '%s', which this prediction needs (%s)", v, cs$text), call. = FALSE)
-  visit <- match(as.character(newdata[[cs$visit]]), cs$visit_levels)
-  if (anyNA(visit))
-    stop(sprintf("predict(): 'newdata' has values of '%s' that are not visits of the fit: %s", cs$visit,
-                 paste(unique(as.character(newdata[[cs$visit]])[is.na(visit)]), collapse = ", ")), call. = FALSE)
-  group <- if (is.null(cs$group)) rep(1L, nrow(X)) else match(as.character(newdata[[cs$group]]), cs$group_levels)
-  if (anyNA(group))
-    stop(sprintf("predict(): 'newdata' has values of '%s' that are not groups of the fit", cs$group), call. = FALSE)
-  subject <- as.character(newdata[[cs$subject]])
-  if (anyNA(subject)) stop(sprintf("predict(): 'newdata' has missing values of '%s'", cs$subject), call. = FALSE)
-  if (anyDuplicated(paste(subject, visit, sep = "\r")))
-    stop(sprintf("predict(): 'newdata' has more than one row for a visit of one subject ('%s')",
-                 subject[duplicated(paste(subject, visit, sep = "\r"))][1]), call. = FALSE)
-  c(out, list(visit = visit, group = group, subject = subject))
+  c(out, list(X = X[, names(object$beta), drop = FALSE], offset = if (is.null(off)) rep(0, nrow(X)) else as.numeric(off)))
 }
 
 #' @rdname covfit-methods
