@@ -6,23 +6,49 @@
 #' Methods for fits with a residual covariance structure
 #'
 #' A model with a covariance term such as `us(visit | id)` (see [lmm()]) gives an
-#' object of class `"lemma_covfit"`, which extends `"lemma_fit"`. `fixef`, `vcov`,
-#' `sigma`, `logLik`, `AIC`, `BIC`, `deviance`, `nobs`, `fitted`, `residuals`
-#' (response scale), `formula`, `model.matrix`, `summary` (Satterthwaite df) and
-#' `predict` (population level: the fixed effects) work on it; `VarCorr` gives the
-#' estimated residual covariance matrix of each group (and the random-effect
-#' variances, if any), printed with the correlations. Methods not yet available for
-#' these fits (ranef, anova, confint, simulate, Kenward-Roger df, ...) stop with a
-#' message naming them.
+#' object of class `"lemma_covfit"`, which extends `"lemma_fit"`. These methods
+#' work on it:
+#' * `fixef`, `vcov`, `sigma`, `logLik`, `AIC`, `BIC`, `deviance`, `nobs`,
+#'   `fitted`, `residuals` (response scale), `formula`, `model.matrix`,
+#'   `model.frame`, `df.residual`, `isREML`, `update`;
+#' * `summary` and [fixef_table()] (Satterthwaite df), `anova(fit)` (F tests of
+#'   the terms, type III/II/I, Satterthwaite), [contest()], emmeans (Satterthwaite
+#'   df), `anova(fit1, fit2, ...)` (likelihood-ratio tests between covfits and with
+#'   `lmm()` or `lm()` fits; REML fits are refitted by ML first), [refit_ml()],
+#'   `extractAIC`;
+#' * `VarCorr`: the estimated residual covariance matrix of each group (and the
+#'   random-effect variances, if any), printed with the correlations;
+#' * `confint` (Wald; see below), `tidy` (fixed effects; variances and covariances
+#'   with delta-method standard errors) and `glance`;
+#' * `predict`: population means, or predictions conditional on a subject's
+#'   observed visits, with standard errors and intervals;
+#' * `simulate`: new responses drawn from the fitted model;
+#' * `refit` (a new response), `ranef` (the conditional modes of random-effect
+#'   terms, without conditional variances).
+#'
+#' Not yet available, each stopping with a message that names it: Kenward-Roger df,
+#' `coef`, `profile`, `influence` and its relatives, `plot`, `qqnorm`, `getME`,
+#' `weights`, `ngrps`, `isSingular`, `ranef(condVar = TRUE)`, `tidy(effects =
+#' "ran_vals")`, `predict(conditional = TRUE)` with random-effect terms.
+#'
+#' `confint()` gives Wald intervals for the fixed effects (t quantiles with
+#' Satterthwaite's df, or normal with `ddf = "none"`), and for the variances and
+#' covariances (rows named `var(v)`, `cov(v, w)`, and `var(x | g)` for
+#' random-effect terms) the intervals SAS PROC MIXED's `CL` option gives: for a
+#' variance, Satterthwaite's chi-square interval with 2 z^2 df (z = estimate / SE),
+#' for a covariance the Wald interval; the SEs by the delta method from the
+#' Hessian of the deviance. These are not profile intervals.
 #'
 #' `sigma()` is the square root of the scale that the criterion profiles out: the
 #' residual variance of the first visit for `us` and the heterogeneous structures,
 #' the common residual variance for the homogeneous ones.
 #'
 #' @param object,x a fit with a residual covariance term.
-#' @param ddf `"Satterthwaite"` (default) or `"none"`.
+#' @param ddf `"Satterthwaite"` (default) or `"none"` (for `confint` and `tidy`:
+#'   normal quantiles).
 #' @param newdata optional data frame for `predict`.
-#' @param re.form for `predict`: `NA` (population predictions; the only form so far).
+#' @param re.form for `predict`: `NA` (population predictions), or `NULL` for the
+#'   fitted values of a model with random-effect terms including their modes.
 #' @param REML for `logLik`: the REML (default for REML fits) or ML log-likelihood.
 #' @param type for `residuals`: `"response"` only.
 #' @param digits number of significant digits to print.
@@ -38,6 +64,14 @@
 #' fit
 #' VarCorr(fit)
 #' summary(fit)$coefficients
+#' anova(fit)
+#' confint(fit)
+#' anova(lmm(y ~ arm * visit + ar1(visit | id), d), fit)
+#' # the missing visits of subject 1, from its observed ones
+#' nd <- d[d$id == "1", ]
+#' nd$y[3] <- NA
+#' predict(fit, nd, conditional = TRUE, se.fit = TRUE)
+#' head(simulate(fit, 2, seed = 1))
 NULL
 
 #' @rdname covfit-methods
