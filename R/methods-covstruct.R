@@ -338,8 +338,15 @@ confint.lemma_covfit <- function(object, parm, level = 0.95, method = "Wald", dd
   # covariance's Wald, so a variance interval stays positive.
   z <- stats::qnorm(1 - a)
   nu <- 2 * (cp$estimate / cp$std.error)^2
-  cov_ci <- cbind(ifelse(cp$variance, nu * cp$estimate / stats::qchisq(1 - a, nu), cp$estimate - z * cp$std.error),
-                  ifelse(cp$variance, nu * cp$estimate / stats::qchisq(a, nu), cp$estimate + z * cp$std.error))
+  # a variance at its bound 0 (or with no usable SE) has no such interval
+  bad <- cp$variance & !(is.finite(nu) & nu > 0)
+  if (any(bad))
+    warning(sprintf("confint(): %s at the boundary or without a standard error: Wald limits, the lower cut at 0",
+                    paste(rownames(cp)[bad], collapse = ", ")), call. = FALSE)
+  chi <- cp$variance & !bad
+  cov_ci <- cbind(ifelse(chi, nu * cp$estimate / stats::qchisq(1 - a, nu), cp$estimate - z * cp$std.error),
+                  ifelse(chi, nu * cp$estimate / stats::qchisq(a, nu), cp$estimate + z * cp$std.error))
+  cov_ci[bad, 1] <- pmax(cov_ci[bad, 1], 0)
   out <- rbind(beta, cov_ci)
   rownames(out) <- c(rownames(tab), rownames(cp))
   colnames(out) <- sprintf("%s %%", format(100 * c(a, 1 - a), trim = TRUE, scientific = FALSE, digits = 3))

@@ -298,3 +298,64 @@ test_that("methods that are not yet available on covfits say so", {
   expect_error(summary(fit, ddf = "Kenward-Roger"), "Kenward-Roger")
   expect_error(predict(fit, re.form = ~ (1 | USUBJID)), "'re.form' must be NA")
 })
+
+test_that("every structure agrees with mmrm on a simulated trial with MAR dropout (stored)", {
+  refs <- load_ref("mmrm_dropout_refs.rds")
+  d <- load_ref("dropout_data.rds")
+  fits <- names(refs)[vapply(refs, function(r) is.list(r) && !is.null(r$formula), logical(1))]
+  expect_true(all(c("us", "toep", "toeph", "ar1", "ar1h", "cs", "csh", "ad", "adh", "us_ml", "us_group") %in% fits))
+  for (nm in fits) {
+    r <- refs[[nm]]
+    fit <- lmm(stats::as.formula(r$formula), d, REML = r$reml)
+    ## the issue's tolerances: 1e-5 relative on the log-likelihood, fixed effects and
+    ## SEs, 1e-4 on the covariance matrices, 1e-3 on Satterthwaite df
+    expect_equal(as.numeric(logLik(fit)), r$logLik, tolerance = 1e-5, label = nm)
+    expect_equal(unname(fixef(fit)), unname(r$beta), tolerance = 1e-5, label = nm)
+    expect_equal(unname(sqrt(diag(vcov(fit)))), unname(r$se), tolerance = 1e-5, label = nm)
+    S <- if (is.list(r$Sigma)) r$Sigma else list(r$Sigma)
+    expect_equal(lapply(unname(VarCorr(fit)$residual), unname), lapply(unname(S), unname), tolerance = 1e-4,
+                 label = nm)
+    expect_equal(unname(summary(fit)$coefficients[, "df"]), unname(r$df), tolerance = 1e-3, label = nm)
+  }
+})
+
+test_that("on the dropout trial: F test, emmeans, LR test and conditional predictions agree with mmrm", {
+  refs <- load_ref("mmrm_dropout_refs.rds")
+  d <- load_ref("dropout_data.rds")
+  fit <- lmm(CHG ~ BASE + ARM * AVISIT + us(AVISIT | USUBJID), d)
+  ct <- contest(fit, refs$us_interaction_L)
+  expect_equal(ct$`F value`, refs$us_interaction_F$f_stat, tolerance = 1e-5)
+  expect_equal(ct$DenDF, refs$us_interaction_F$denom_df, tolerance = 1e-3)
+  expect_equal(anova(fit)["ARM:AVISIT", "F value"], refs$us_interaction_F$f_stat, tolerance = 1e-5)
+  if (requireNamespace("emmeans", quietly = TRUE)) {
+    p <- as.data.frame(pairs(emmeans::emmeans(fit, ~ ARM | AVISIT), reverse = TRUE))
+    expect_equal(p$estimate, refs$us_emm_pairs$estimate, tolerance = 1e-5)
+    expect_equal(p$SE, refs$us_emm_pairs$SE, tolerance = 1e-5)
+    expect_equal(p$df, refs$us_emm_pairs$df, tolerance = 1e-3)
+  }
+  ar1 <- lmm(CHG ~ BASE + ARM * AVISIT + ar1(AVISIT | USUBJID), d)
+  a <- suppressMessages(anova(ar1, fit))
+  expect_equal(a$Chisq[2], 2 * (refs$us_ml$logLik - refs$ar1_ml$logLik), tolerance = 1e-5)
+  ## conditional predictions of the 20 first dropouts' missing visits: the BLUP and
+  ## its SE (plug-in covariance) as mmrm computes them
+  nd <- d[refs$pred_rows, ]
+  pr <- predict(fit, nd, conditional = TRUE, se.fit = TRUE, interval = "confidence")
+  expect_equal(unname(pr$fit[, "fit"]), unname(refs$pred[, "fit"]), tolerance = 1e-5)
+  expect_equal(unname(pr$se.fit), unname(refs$pred[, "se"]), tolerance = 1e-4)
+  expect_equal(unname(pr$fit[, "lwr"]), unname(refs$pred[, "lwr"]), tolerance = 1e-5)
+  ## unconditional: X beta
+  expect_equal(unname(predict(fit, nd)), unname(refs$pred_uncond[, "fit"]), tolerance = 1e-5)
+})
+
+test_that("live: conditional predictions agree with mmrm's predict() when it is installed", {
+  suppressWarnings(skip_if_not_installed("mmrm"))
+  d <- fev()
+  m <- mmrm::mmrm(FEV1 ~ RACE + SEX + ARMCD * AVISIT + ar1h(AVISIT | USUBJID), data = d, optimizer = "nlminb",
+                  optimizer_control = list(rel.tol = 1e-12))
+  fit <- lmm(FEV1 ~ RACE + SEX + ARMCD * AVISIT + ar1h(AVISIT | USUBJID), d)
+  nd <- d[d$USUBJID %in% levels(d$USUBJID)[1:30], ]
+  rp <- predict(m, nd, conditional = TRUE, se.fit = TRUE, interval = "confidence")
+  lp <- predict(fit, nd, conditional = TRUE, se.fit = TRUE, interval = "confidence")
+  expect_equal(unname(lp$fit[, "fit"]), unname(rp[, "fit"]), tolerance = 1e-5)
+  expect_equal(unname(lp$se.fit), unname(rp[, "se"]), tolerance = 1e-4)
+})
