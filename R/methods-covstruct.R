@@ -338,15 +338,16 @@ confint.lemma_covfit <- function(object, parm, level = 0.95, method = "Wald", dd
   # covariance's Wald, so a variance interval stays positive.
   z <- stats::qnorm(1 - a)
   nu <- 2 * (cp$estimate / cp$std.error)^2
-  # a variance at its bound 0 (or with no usable SE) has no such interval
+  # a variance at its bound 0 (or with no usable SE) has no such interval: its
+  # limits are 0 and NA, with a warning
   bad <- cp$variance & !(is.finite(nu) & nu > 0)
   if (any(bad))
-    warning(sprintf("confint(): %s at the boundary or without a standard error: Wald limits, the lower cut at 0",
+    warning(sprintf("confint(): %s is at its bound 0 or has no standard error: limits 0 and NA",
                     paste(rownames(cp)[bad], collapse = ", ")), call. = FALSE)
   chi <- cp$variance & !bad
   cov_ci <- cbind(ifelse(chi, nu * cp$estimate / stats::qchisq(1 - a, nu), cp$estimate - z * cp$std.error),
                   ifelse(chi, nu * cp$estimate / stats::qchisq(a, nu), cp$estimate + z * cp$std.error))
-  cov_ci[bad, 1] <- pmax(cov_ci[bad, 1], 0)
+  cov_ci[bad, ] <- rep(c(0, NA), each = sum(bad))
   out <- rbind(beta, cov_ci)
   rownames(out) <- c(rownames(tab), rownames(cp))
   colnames(out) <- sprintf("%s %%", format(100 * c(a, 1 - a), trim = TRUE, scientific = FALSE, digits = 3))

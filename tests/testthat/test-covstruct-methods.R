@@ -188,6 +188,18 @@ test_that("simulate() with a random effect adds its variance", {
   expect_lt(abs(mean(dev[a, ] * dev[b, ]) - g) / ((g + S[1, 1]) / sqrt(nsim)), 4.5)
 })
 
+test_that("confint() of a random-effect variance at 0 says so", {
+  set.seed(4)
+  dd <- expand.grid(visit = factor(paste0("v", 1:4)), id = factor(1:40))
+  dd$site <- factor((as.integer(dd$id) - 1) %% 8 + 1)
+  dd$y <- rnorm(nrow(dd))
+  fit <- lmm(y ~ visit + (1 | site) + ar1(visit | id), dd)
+  expect_equal(unname(fit$theta), 0)
+  expect_warning(ci <- confint(fit), "var\\(\\(Intercept\\) \\| site\\) is at its bound 0")
+  expect_equal(unname(ci["var((Intercept) | site)", ]), c(0, NA))
+  expect_false(anyNA(ci[-5, ]))
+})
+
 test_that("ranef() of a covfit with random effects agrees with nlme::lme", {
   set.seed(3)
   ns <- 24; m <- 5; nsite <- 6
@@ -295,7 +307,6 @@ test_that("methods that are not yet available on covfits say so", {
   expect_error(coef(fit), "coef\\(\\) is not yet available")
   expect_error(profile(fit), "profile\\(\\) is not yet available")
   expect_error(influence(fit), "influence\\(\\) is not yet available")
-  expect_error(summary(fit, ddf = "Kenward-Roger"), "Kenward-Roger")
   expect_error(predict(fit, re.form = ~ (1 | USUBJID)), "'re.form' must be NA")
 })
 
