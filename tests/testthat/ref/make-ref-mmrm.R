@@ -61,9 +61,16 @@ saveRDS(dropout, "dropout_data.rds", compress = "xz")
 one_d <- function(formula, reml) {
   fit <- tight_mmrm(formula, data = dropout, reml = reml, method = "Satterthwaite")
   co <- coef(summary(fit))
-  list(formula = deparse1(formula), reml = reml, logLik = as.numeric(logLik(fit)), beta = coef(fit),
-       se = co[, "Std. Error"], df = co[, "df"], Sigma = VarCorr(fit),
-       converged = component(fit, "convergence") == 0)
+  out <- list(formula = deparse1(formula), reml = reml, logLik = as.numeric(logLik(fit)), beta = coef(fit),
+              se = co[, "Std. Error"], df = co[, "df"], Sigma = VarCorr(fit),
+              converged = component(fit, "convergence") == 0)
+  if (reml) {
+    kco <- coef(summary(tight_mmrm(formula, data = dropout, reml = TRUE, method = "Kenward-Roger",
+                                   vcov = "Kenward-Roger")))
+    out$kr_se <- kco[, "Std. Error"]
+    out$kr_df <- kco[, "df"]
+  }
+  out
 }
 drefs <- list()
 for (s in structures) {
