@@ -24,12 +24,12 @@
 #'   observed visits, with standard errors and intervals;
 #' * `simulate`: new responses drawn from the fitted model;
 #' * `refit` (a new response), `ranef` (the conditional modes of random-effect
-#'   terms, without conditional variances).
+#'   terms, with their conditional variances).
 #'
 #' Not yet available, each stopping with a message that names it: Kenward-Roger df,
 #' `coef`, `profile`, `influence` and its relatives, `plot`, `qqnorm`, `getME`,
-#' `weights`, `ngrps`, `isSingular`, `ranef(condVar = TRUE)`, `tidy(effects =
-#' "ran_vals")`, `predict(conditional = TRUE)` with random-effect terms.
+#' `weights`, `ngrps`, `isSingular`, `predict(conditional = TRUE)` with
+#' random-effect terms.
 #'
 #' `confint()` gives Wald intervals for the fixed effects (t quantiles with
 #' Satterthwaite's df, or normal with `ddf = "none"`), and for the variances and
@@ -249,17 +249,61 @@ refit.lemma_covfit <- function(object, newresp = NULL, ...) {
 # ---- random effects --------------------------------------------------------------
 
 #' @rdname covfit-methods
-#' @param condVar for `ranef`: must be `FALSE` (conditional variances are not yet
-#'   computed with a residual structure).
+#' @param condVar for `ranef`: also compute the conditional variances of the random
+#'   effects (given the fixed effects, as lme4), which account for the residual
+#'   covariance.
 #' @export
-ranef.lemma_covfit <- function(object, condVar = FALSE, ...) {
+ranef.lemma_covfit <- function(object, condVar = TRUE, ...) {
   if (!length(object$theta))
     stop("ranef(): the model has no random-effect terms (only a residual covariance term)", call. = FALSE)
-  check_flag(condVar, "condVar", "ranef")
-  if (condVar)
-    stop("ranef(): condVar = TRUE is not yet available for fits with a residual covariance term; use condVar = FALSE",
-         call. = FALSE)
-  ranef.lemma_fit(object, condVar = FALSE, ...)
+  ranef.lemma_fit(object, condVar = condVar, ...)
+}
+
+# Conditional covariances of the random effects given the data and beta-hat, per
+# term as a p x p x levels array (the layout of term_condvar()):
+#   Var(b | y) = sigma^2 Lambda (Lambda' Z' V^-1 Z Lambda + I)^-1 Lambda',
+# V the fixed-scale residual covariance (block diagonal by subject); Z' V^-1 Z from
+# the subjects' whitened rows. Random-effect terms do not vary within a subject,
+# so there are at most as many random effects as subjects.
+covfit_condvar <- function(object) {
+  terms <- object$reterms$terms
+  fr <- object$model_env$devfun_env$frame
+  ix <- fr$cs_index
+  cs <- object$covstruct
+  Vs <- lapply(cs$Sigma, function(S) S / object$sigma^2)
+  p <- vapply(terms, function(t) length(t$cnms), integer(1))
+  nl <- vapply(terms, function(t) t$nlev, integer(1))
+  off <- c(0L, cumsum(p * nl))
+  q <- off[length(off)]
+  # Z Lambda, rows in the subject-sorted order of the covariance index
+  ZL <- matrix(0, length(object$y), q)
+  for (k in seq_along(terms)) {
+    tm <- terms[[k]]
+    lam <- theta_to_lambda(object$theta[tm$theta_index], p[k])
+    XL <- tm$X %*% lam
+    codes <- as.integer(tm$factor)
+    for (c in seq_len(p[k])) ZL[cbind(seq_along(codes), off[k] + (codes - 1L) * p[k] + c)] <- XL[, c]
+  }
+  ZL <- ZL[fr$ord, , drop = FALSE]
+  A <- diag(q)
+  for (s in seq_len(ix$nsubj)) {
+    rows <- (ix$start[s] + 1L):ix$start[s + 1L]
+    v <- ix$visit[rows] + 1L
+    g <- ix$pattern_group[ix$pattern[s] + 1L] + 1L
+    W <- backsolve(chol(Vs[[g]][v, v, drop = FALSE]), ZL[rows, , drop = FALSE], transpose = TRUE)
+    A <- A + crossprod(W)
+  }
+  Ainv <- chol2inv(chol(A))
+  lapply(seq_along(terms), function(k) {
+    tm <- terms[[k]]
+    lam <- theta_to_lambda(object$theta[tm$theta_index], p[k])
+    arr <- array(0, c(p[k], p[k], nl[k]))
+    for (j in seq_len(nl[k])) {
+      idx <- off[k] + (j - 1L) * p[k] + seq_len(p[k])
+      arr[, , j] <- object$sigma^2 * lam %*% Ainv[idx, idx, drop = FALSE] %*% t(lam)
+    }
+    arr
+  })
 }
 
 # ---- covariance parameters: estimates, standard errors, intervals -----------------
@@ -543,18 +587,19 @@ simulate.lemma_covfit <- function(object, nsim = 1, seed = NULL, ...) {
 # ---- broom-style summaries ---------------------------------------------------------
 
 #' @rdname covfit-methods
-#' @param effects for `tidy`: any of `"fixed"` and `"ran_pars"` (the random-effect
-#'   and residual variances and covariances, with delta-method standard errors).
+#' @param effects for `tidy`: any of `"fixed"`, `"ran_pars"` (the random-effect
+#'   and residual variances and covariances, with delta-method standard errors) and
+#'   `"ran_vals"` (the random effects' conditional modes and standard deviations).
 #' @param conf.int,conf.level for `tidy`: add Wald limits (as `confint`).
 #' @export
 tidy.lemma_covfit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE, conf.level = 0.95,
                               ddf = c("Satterthwaite", "none"), ...) {
   check_dots_unused(list(...), "tidy")
-  kinds <- c("fixed", "ran_pars")
-  if ("ran_vals" %in% effects)
-    stop("tidy(): effects = \"ran_vals\" is not yet available for fits with a residual covariance term", call. = FALSE)
+  kinds <- c("fixed", "ran_pars", "ran_vals")
   if (!is.character(effects) || !length(effects) || anyNA(match(effects, kinds)))
-    stop("tidy(): 'effects' must be one or more of \"fixed\", \"ran_pars\"", call. = FALSE)
+    stop("tidy(): 'effects' must be one or more of \"fixed\", \"ran_pars\", \"ran_vals\"", call. = FALSE)
+  if ("ran_vals" %in% effects && !length(x$theta))
+    stop("tidy(): effects = \"ran_vals\": the model has no random-effect terms", call. = FALSE)
   check_flag(conf.int, "conf.int", "tidy")
   ddf <- match_ddf(ddf, fn = "tidy")
   ci <- if (conf.int) confint.lemma_covfit(x, level = conf.level, ddf = ddf) else NULL
@@ -579,6 +624,12 @@ tidy.lemma_covfit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FA
       rp$conf.high <- ci[nm, 2]
     }
     out$ran_pars <- rp
+  }
+  if ("ran_vals" %in% effects) {
+    rv <- as.data.frame(ranef.lemma_covfit(x, condVar = TRUE))
+    out$ran_vals <- data.frame(effect = "ran_vals", group = rv$grpvar, level = as.character(rv$grp),
+                               term = as.character(rv$term), estimate = rv$condval, std.error = rv$condsd,
+                               stringsAsFactors = FALSE)
   }
   res <- Reduce(function(a, b) {
     for (n in setdiff(names(b), names(a))) a[[n]] <- if (nrow(a)) NA else logical(0)

@@ -216,7 +216,21 @@ test_that("ranef() of a covfit with random effects agrees with nlme::lme", {
                  control = nlme::lmeControl(tolerance = 1e-10, msTol = 1e-10, niterEM = 0))
   re <- ranef(fit)
   expect_equal(re$site[, 1], nlme::ranef(l)[, 1], tolerance = 1e-4)
-  expect_error(ranef(fit, condVar = TRUE), "condVar = TRUE is not yet available")
+  ## conditional variances, against the marginal form G - G Z' Omega^-1 Z G with
+  ## Omega = Z G Z' + R (R block diagonal by subject) at lemma's estimates
+  Z <- model.matrix(~ 0 + site, dd)
+  g <- VarCorr(fit)$random$site[1, 1]
+  S <- VarCorr(fit)$residual[[1]]
+  R <- matrix(0, nrow(dd), nrow(dd))
+  for (i in split(seq_len(nrow(dd)), dd$id)) R[i, i] <- S[as.character(dd$visit[i]), as.character(dd$visit[i])]
+  Om <- g * tcrossprod(Z) + R
+  cv <- g - g^2 * diag(crossprod(Z, solve(Om, Z)))
+  expect_equal(as.numeric(attr(re$site, "postVar")), unname(cv), tolerance = 1e-8)
+  ## the modes in the same form: G Z' Omega^-1 (y - X beta)
+  X <- model.matrix(fit)
+  expect_equal(re$site[, 1], as.numeric(g * crossprod(Z, solve(Om, dd$y - X %*% fixef(fit)))), tolerance = 1e-6)
+  tv <- tidy.lemma_covfit(fit, effects = "ran_vals")
+  expect_equal(tv$std.error, sqrt(unname(cv)), tolerance = 1e-8)
   expect_error(ranef(fev_us()), "no random-effect terms")
   ## fitted values with the random effects, and population predictions
   expect_equal(unname(predict(fit, re.form = NULL)), as.numeric(fitted(l)), tolerance = 1e-5)
@@ -299,7 +313,7 @@ test_that("tidy() and glance() of a covfit", {
   g <- generics::glance(fit)
   expect_equal(g$logLik, as.numeric(logLik(fit)))
   expect_equal(g$AIC, AIC(fit))
-  expect_error(generics::tidy(fit, effects = "ran_vals"), "ran_vals.*not yet available")
+  expect_error(generics::tidy(fit, effects = "ran_vals"), "ran_vals.*no random-effect terms")
 })
 
 test_that("methods that are not yet available on covfits say so", {
