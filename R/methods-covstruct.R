@@ -275,32 +275,27 @@ covfit_condvar <- function(object) {
   nl <- vapply(terms, function(t) t$nlev, integer(1))
   off <- c(0L, cumsum(p * nl))
   q <- off[length(off)]
-  # Z Lambda, rows in the subject-sorted order of the covariance index
-  ZL <- matrix(0, length(object$y), q)
-  for (k in seq_along(terms)) {
-    tm <- terms[[k]]
-    lam <- theta_to_lambda(object$theta[tm$theta_index], p[k])
-    XL <- tm$X %*% lam
-    codes <- as.integer(tm$factor)
-    for (c in seq_len(p[k])) ZL[cbind(seq_along(codes), off[k] + (codes - 1L) * p[k] + c)] <- XL[, c]
-  }
-  ZL <- ZL[fr$ord, , drop = FALSE]
+  # Each subject's rows touch one level of each term: its block of Z Lambda has
+  # sum(p) columns, whitened by the factor of the subject's V.
+  lams <- lapply(seq_along(terms), function(k) theta_to_lambda(object$theta[terms[[k]]$theta_index], p[k]))
+  XL <- do.call(cbind, Map(function(tm, lam) tm$X %*% lam, terms, lams))[fr$ord, , drop = FALSE]
+  codes <- vapply(terms, function(tm) as.integer(tm$factor), integer(length(object$y)))
+  codes <- matrix(codes, ncol = length(terms))[fr$ord, , drop = FALSE]
   A <- diag(q)
   for (s in seq_len(ix$nsubj)) {
     rows <- (ix$start[s] + 1L):ix$start[s + 1L]
     v <- ix$visit[rows] + 1L
     g <- ix$pattern_group[ix$pattern[s] + 1L] + 1L
-    W <- backsolve(chol(Vs[[g]][v, v, drop = FALSE]), ZL[rows, , drop = FALSE], transpose = TRUE)
-    A <- A + crossprod(W)
+    cols <- unlist(lapply(seq_along(terms), function(k) off[k] + (codes[rows[1], k] - 1L) * p[k] + seq_len(p[k])))
+    W <- backsolve(chol(Vs[[g]][v, v, drop = FALSE]), XL[rows, , drop = FALSE], transpose = TRUE)
+    A[cols, cols] <- A[cols, cols] + crossprod(W)
   }
   Ainv <- chol2inv(chol(A))
   lapply(seq_along(terms), function(k) {
-    tm <- terms[[k]]
-    lam <- theta_to_lambda(object$theta[tm$theta_index], p[k])
     arr <- array(0, c(p[k], p[k], nl[k]))
     for (j in seq_len(nl[k])) {
       idx <- off[k] + (j - 1L) * p[k] + seq_len(p[k])
-      arr[, , j] <- object$sigma^2 * lam %*% Ainv[idx, idx, drop = FALSE] %*% t(lam)
+      arr[, , j] <- object$sigma^2 * lams[[k]] %*% Ainv[idx, idx, drop = FALSE] %*% t(lams[[k]])
     }
     arr
   })
