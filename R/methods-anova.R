@@ -129,7 +129,7 @@ refit_ml <- function(object, control = lmm_control()) {
 }
 
 refit_with <- function(object, REML, control = lmm_control()) {
-  if (inherits(object, "lemma_covfit")) covfit_refuse("refitting by ML (refit_ml(), extractAIC())")
+  if (inherits(object, "lemma_covfit")) return(covfit_refit(object, REML = REML))
   frame <- object$model_env$frame
   devfun <- if (!is.null(object$spectral)) lmm_devfun_spectral(frame, REML = REML, spectral = object$spectral) else
     lmm_devfun(frame, REML = REML, ptr = model_ptr(object))

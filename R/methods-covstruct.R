@@ -6,15 +6,38 @@
 #' Methods for fits with a residual covariance structure
 #'
 #' A model with a covariance term such as `us(visit | id)` (see [lmm()]) gives an
-#' object of class `"lemma_covfit"`, which extends `"lemma_fit"`. `fixef`, `vcov`,
-#' `sigma`, `logLik`, `AIC`, `BIC`, `deviance`, `nobs`, `fitted`, `residuals`
-#' (response scale), `formula`, `model.matrix`, `summary` (Satterthwaite or
-#' Kenward-Roger df) and
-#' `predict` (population level: the fixed effects) work on it; `VarCorr` gives the
-#' estimated residual covariance matrix of each group (and the random-effect
-#' variances, if any), printed with the correlations. Methods not yet available for
-#' these fits (ranef, anova, confint, simulate, ...) stop with a
-#' message naming them.
+#' object of class `"lemma_covfit"`, which extends `"lemma_fit"`. These methods
+#' work on it:
+#' * `fixef`, `vcov`, `sigma`, `logLik`, `AIC`, `BIC`, `deviance`, `nobs`,
+#'   `fitted`, `residuals` (response scale), `formula`, `model.matrix`,
+#'   `model.frame`, `df.residual`, `isREML`, `update`;
+#' * `summary` and [fixef_table()] (Satterthwaite or Kenward-Roger df), `anova(fit)` (F tests of
+#'   the terms, type III/II/I, Satterthwaite), [contest()], emmeans (Satterthwaite
+#'   or Kenward-Roger df), `anova(fit1, fit2, ...)` (likelihood-ratio tests between covfits and with
+#'   `lmm()` or `lm()` fits; REML fits are refitted by ML first), [refit_ml()],
+#'   `extractAIC`;
+#' * `VarCorr`: the estimated residual covariance matrix of each group (and the
+#'   random-effect variances, if any), printed with the correlations;
+#' * `confint` (Wald; see below), `tidy` (fixed effects; variances and covariances
+#'   with delta-method standard errors) and `glance`;
+#' * `predict`: population means, or predictions conditional on a subject's
+#'   observed visits, with standard errors and intervals;
+#' * `simulate`: new responses drawn from the fitted model;
+#' * `refit` (a new response), `ranef` (the conditional modes of random-effect
+#'   terms, with their conditional variances).
+#'
+#' Not yet available, each stopping with a message that names it:
+#' `coef`, `profile`, `influence` and its relatives, `plot`, `qqnorm`, `getME`,
+#' `weights`, `ngrps`, `isSingular`, `predict(conditional = TRUE)` with
+#' random-effect terms.
+#'
+#' `confint()` gives Wald intervals for the fixed effects (t quantiles with
+#' Satterthwaite's df, or normal with `ddf = "none"`), and for the variances and
+#' covariances (rows named `var(v)`, `cov(v, w)`, and `var(x | g)` for
+#' random-effect terms) the intervals SAS PROC MIXED's `CL` option gives: for a
+#' variance, Satterthwaite's chi-square interval with 2 z^2 df (z = estimate / SE),
+#' for a covariance the Wald interval; the SEs by the delta method from the
+#' Hessian of the deviance. These are not profile intervals.
 #'
 #' `sigma()` is the square root of the scale that the criterion profiles out: the
 #' residual variance of the first visit for `us` and the heterogeneous structures,
@@ -25,9 +48,11 @@
 #'
 #' @param object,x a fit with a residual covariance term.
 #' @param ddf `"Satterthwaite"` (default), `"Kenward-Roger"` (REML fits: adjusted
-#'   standard errors and df as mmrm's `method = "Kenward-Roger"`) or `"none"`.
+#'   standard errors and df as mmrm's `method = "Kenward-Roger"`) or `"none"` (for
+#'   `confint` and `tidy`: normal quantiles).
 #' @param newdata optional data frame for `predict`.
-#' @param re.form for `predict`: `NA` (population predictions; the only form so far).
+#' @param re.form for `predict`: `NA` (population predictions), or `NULL` for the
+#'   fitted values of a model with random-effect terms including their modes.
 #' @param REML for `logLik`: the REML (default for REML fits) or ML log-likelihood.
 #' @param type for `residuals`: `"response"` only.
 #' @param digits number of significant digits to print.
@@ -44,6 +69,14 @@
 #' VarCorr(fit)
 #' summary(fit)$coefficients
 #' summary(fit, ddf = "Kenward-Roger")$coefficients
+#' anova(fit)
+#' confint(fit)
+#' anova(lmm(y ~ arm * visit + ar1(visit | id), d), fit)
+#' # the missing visits of subject 1, from its observed ones
+#' nd <- d[d$id == "1", ]
+#' nd$y[3] <- NA
+#' predict(fit, nd, conditional = TRUE, se.fit = TRUE)
+#' head(simulate(fit, 2, seed = 1))
 NULL
 
 #' @rdname covfit-methods
@@ -180,25 +213,6 @@ residuals.lemma_covfit <- function(object, type = "response", ...) {
   stats::setNames(object$resid, rownames(object$frame))
 }
 
-#' @rdname covfit-methods
-#' @export
-predict.lemma_covfit <- function(object, newdata = NULL, re.form = NA, ...) {
-  check_dots_unused(list(...), "predict")
-  if (!(length(re.form) == 1L && is.na(re.form)) && (length(object$theta) || !is.null(re.form)))
-    stop("predict(): only population predictions (re.form = NA) are available so far for fits with a residual covariance term",
-         call. = FALSE)
-  if (is.null(newdata)) {
-    eta <- as.numeric(object$X %*% object$beta) + object$offset
-    return(stats::setNames(eta, rownames(object$frame)))
-  }
-  tt <- stats::delete.response(object$fixed_terms)
-  mf <- stats::model.frame(tt, newdata, na.action = stats::na.pass, xlev = object$xlevels)
-  X <- stats::model.matrix(tt, mf, contrasts.arg = object$contrasts)
-  off <- stats::model.offset(mf)
-  eta <- as.numeric(X[, names(object$beta), drop = FALSE] %*% object$beta) + if (is.null(off)) 0 else off
-  stats::setNames(eta, rownames(newdata))
-}
-
 # The methods of "lemma_fit" that do not yet account for a residual structure.
 covfit_refuse <- function(what) {
   stop(sprintf("%s is not yet available for fits with a residual covariance term (such as us(visit | id))", what),
@@ -206,21 +220,7 @@ covfit_refuse <- function(what) {
 }
 
 #' @export
-ranef.lemma_covfit <- function(object, ...) covfit_refuse("ranef()")
-#' @export
 coef.lemma_covfit <- function(object, ...) covfit_refuse("coef()")
-#' @export
-anova.lemma_covfit <- function(object, ...) covfit_refuse("anova()")
-#' @export
-confint.lemma_covfit <- function(object, parm, level = 0.95, ...) covfit_refuse("confint()")
-#' @export
-contest.lemma_covfit <- function(fit, L, ...) covfit_refuse("contest()")
-#' @export
-simulate.lemma_covfit <- function(object, nsim = 1, seed = NULL, ...) covfit_refuse("simulate()")
-#' @export
-refit.lemma_covfit <- function(object, newresp, ...) covfit_refuse("refit()")
-#' @export
-refitML.lemma_covfit <- function(x, ...) covfit_refuse("refitML()")
 #' @export
 profile.lemma_covfit <- function(fitted, ...) covfit_refuse("profile()")
 #' @export
@@ -245,3 +245,420 @@ ngrps.lemma_covfit <- function(object, ...) covfit_refuse("ngrps()")
 isSingular.lemma_covfit <- function(x, tol = 1e-4, ...) covfit_refuse("isSingular()")
 #' @export
 model.frame.lemma_covfit <- function(formula, ...) formula$frame
+
+# ---- refitting -------------------------------------------------------------------
+
+# The fit's criterion rebuilt from its frame (REML or ML, optionally a new response
+# in the order of the fit's observations) and optimized again.
+covfit_refit <- function(object, y = NULL, REML = object$REML) {
+  frame <- object$model_env$devfun_env$frame
+  if (!is.null(y)) {
+    frame$y <- y
+    lhs <- frame$formula[[2L]]
+    if (is.name(lhs) && as.character(lhs) %in% names(frame$frame)) frame$frame[[as.character(lhs)]] <- y
+  }
+  devfun <- covstruct_devfun(frame, REML)
+  cl <- object$call
+  if (!is.null(cl) && !isTRUE(REML == object$REML)) cl$REML <- REML
+  covstruct_object(devfun, covstruct_optimize(devfun), cl)
+}
+
+#' @rdname covfit-methods
+#' @param newresp for `refit`: a new response, one value per observation of the fit
+#'   (or per row of the data, when rows were dropped for missing values).
+#' @export
+refit.lemma_covfit <- function(object, newresp = NULL, ...) {
+  check_dots_unused(list(...), "refit")
+  if (is.null(newresp)) return(covfit_refit(object))
+  covfit_refit(object, as_new_response(object, newresp))
+}
+
+# ---- random effects --------------------------------------------------------------
+
+#' @rdname covfit-methods
+#' @param condVar for `ranef`: also compute the conditional variances of the random
+#'   effects (given the fixed effects, as lme4), which account for the residual
+#'   covariance.
+#' @export
+ranef.lemma_covfit <- function(object, condVar = TRUE, ...) {
+  if (!length(object$theta))
+    stop("ranef(): the model has no random-effect terms (only a residual covariance term)", call. = FALSE)
+  ranef.lemma_fit(object, condVar = condVar, ...)
+}
+
+# Conditional covariances of the random effects given the data and beta-hat, per
+# term as a p x p x levels array (the layout of term_condvar()):
+#   Var(b | y) = sigma^2 Lambda (Lambda' Z' V^-1 Z Lambda + I)^-1 Lambda',
+# V the fixed-scale residual covariance (block diagonal by subject); Z' V^-1 Z from
+# the subjects' whitened rows. Random-effect terms do not vary within a subject,
+# so there are at most as many random effects as subjects.
+covfit_condvar <- function(object) {
+  terms <- object$reterms$terms
+  fr <- object$model_env$devfun_env$frame
+  ix <- fr$cs_index
+  cs <- object$covstruct
+  Vs <- lapply(cs$Sigma, function(S) S / object$sigma^2)
+  p <- vapply(terms, function(t) length(t$cnms), integer(1))
+  nl <- vapply(terms, function(t) t$nlev, integer(1))
+  off <- c(0L, cumsum(p * nl))
+  q <- off[length(off)]
+  # Each subject's rows touch one level of each term: its block of Z Lambda has
+  # sum(p) columns, whitened by the factor of the subject's V.
+  lams <- lapply(seq_along(terms), function(k) theta_to_lambda(object$theta[terms[[k]]$theta_index], p[k]))
+  XL <- do.call(cbind, Map(function(tm, lam) tm$X %*% lam, terms, lams))[fr$ord, , drop = FALSE]
+  codes <- vapply(terms, function(tm) as.integer(tm$factor), integer(length(object$y)))
+  codes <- matrix(codes, ncol = length(terms))[fr$ord, , drop = FALSE]
+  A <- diag(q)
+  for (s in seq_len(ix$nsubj)) {
+    rows <- (ix$start[s] + 1L):ix$start[s + 1L]
+    v <- ix$visit[rows] + 1L
+    g <- ix$pattern_group[ix$pattern[s] + 1L] + 1L
+    cols <- unlist(lapply(seq_along(terms), function(k) off[k] + (codes[rows[1], k] - 1L) * p[k] + seq_len(p[k])))
+    W <- backsolve(chol(Vs[[g]][v, v, drop = FALSE]), XL[rows, , drop = FALSE], transpose = TRUE)
+    A[cols, cols] <- A[cols, cols] + crossprod(W)
+  }
+  Ainv <- chol2inv(chol(A))
+  lapply(seq_along(terms), function(k) {
+    arr <- array(0, c(p[k], p[k], nl[k]))
+    for (j in seq_len(nl[k])) {
+      idx <- off[k] + (j - 1L) * p[k] + seq_len(p[k])
+      arr[, , j] <- object$sigma^2 * lams[[k]] %*% Ainv[idx, idx, drop = FALSE] %*% t(lams[[k]])
+    }
+    arr
+  })
+}
+
+# ---- covariance parameters: estimates, standard errors, intervals -----------------
+
+# The variances and covariances of the model as a function of
+# psi = (theta, covariance parameters, sigma), the parameters of
+# covstruct_satterthwaite_parts(): each random-effect term's covariance matrix, then
+# each group's residual covariance, lower triangles column by column.
+covfit_covpar <- function(fit, psi = c(fit$theta, fit$covstruct$par, fit$sigma)) {
+  nth <- length(fit$theta)
+  cs <- fit$covstruct
+  sigma <- psi[length(psi)]
+  out <- numeric(0)
+  for (tm in fit$reterms$terms) {
+    p <- length(tm$cnms)
+    S <- sigma^2 * tcrossprod(theta_to_lambda(psi[tm$theta_index], p))
+    lt <- lower.tri(S, diag = TRUE)
+    ij <- which(lt, arr.ind = TRUE)
+    out <- c(out, stats::setNames(S[lt], ifelse(ij[, 1] == ij[, 2],
+                                                sprintf("var(%s | %s)", tm$cnms[ij[, 1]], tm$group),
+                                                sprintf("cov(%s, %s | %s)", tm$cnms[ij[, 1]], tm$cnms[ij[, 2]], tm$group))))
+  }
+  Vs <- covstruct_Vs(cs$spec, psi[nth + seq_len(cs$spec$total)])
+  v <- cs$visit_levels
+  for (g in seq_along(Vs)) {
+    S <- sigma^2 * Vs[[g]]
+    lt <- lower.tri(S, diag = TRUE)
+    ij <- which(lt, arr.ind = TRUE)
+    nm <- ifelse(ij[, 1] == ij[, 2], sprintf("var(%s)", v[ij[, 1]]), sprintf("cov(%s, %s)", v[ij[, 1]], v[ij[, 2]]))
+    if (!is.null(cs$group)) nm <- paste0(cs$group, "=", names(cs$Sigma)[g], ": ", nm)
+    out <- c(out, stats::setNames(S[lt], nm))
+  }
+  out
+}
+
+# Estimates and delta-method standard errors of covfit_covpar(), from the
+# asymptotic covariance of psi (twice the inverse Hessian of the deviance, as for
+# Satterthwaite's df); the Jacobian of the data-free map by central differences.
+covfit_covpar_table <- function(fit) {
+  parts <- covstruct_satterthwaite_parts(fit)
+  psi <- c(fit$theta, fit$covstruct$par, fit$sigma)
+  est <- covfit_covpar(fit, psi)
+  h <- 1e-6 * pmax(abs(psi), 0.1)
+  J <- vapply(seq_along(psi), function(k) {
+    e <- replace(numeric(length(psi)), k, h[k])
+    (covfit_covpar(fit, psi + e) - covfit_covpar(fit, psi - e)) / (2 * h[k])
+  }, numeric(length(est)))
+  J <- matrix(J, nrow = length(est))
+  se <- sqrt(pmax(rowSums((J %*% parts$vcov_varpar) * J), 0))
+  data.frame(estimate = est, std.error = se, variance = startsWith(sub("^.*: ", "", names(est)), "var("),
+             row.names = names(est))
+}
+
+#' @rdname covfit-methods
+#' @param parm for `confint`: names or indices of the rows wanted (default all:
+#'   the fixed effects, then the variances and covariances).
+#' @param level confidence level.
+#' @param method for `confint`: `"Wald"` (the only method so far).
+#' @export
+confint.lemma_covfit <- function(object, parm, level = 0.95, method = "Wald", ddf = c("Satterthwaite", "none"), ...) {
+  fn <- "confint"
+  check_dots_unused(list(...), fn)
+  check_level(level, fn)
+  if (!identical(method, "Wald"))
+    stop(sprintf("confint(): method = \"%s\" is not yet available for fits with a residual covariance term; use method = \"Wald\"",
+                 method[1]), call. = FALSE)
+  ddf <- match_ddf(ddf, fn = fn)
+  if (ddf == "Kenward-Roger") check_ddf_fit(object, ddf)
+  a <- (1 - level) / 2
+  tab <- fixef_table(object, ddf)
+  q <- if (ddf == "none") stats::qnorm(1 - a) else stats::qt(1 - a, tab[, "df"])
+  beta <- cbind(tab[, "Estimate"] - q * tab[, "Std. Error"], tab[, "Estimate"] + q * tab[, "Std. Error"])
+  cp <- covfit_covpar_table(object)
+  # SAS PROC MIXED's intervals (its CL option): a variance's from the chi-square
+  # with 2 z^2 df (Satterthwaite's approximation, z = estimate / SE), a
+  # covariance's Wald, so a variance interval stays positive.
+  z <- stats::qnorm(1 - a)
+  nu <- 2 * (cp$estimate / cp$std.error)^2
+  # a variance at its bound 0 (or with no usable SE) has no such interval: its
+  # limits are 0 and NA, with a warning
+  bad <- cp$variance & !(is.finite(nu) & nu > 0)
+  if (any(bad))
+    warning(sprintf("confint(): %s is at its bound 0 or has no standard error: limits 0 and NA",
+                    paste(rownames(cp)[bad], collapse = ", ")), call. = FALSE)
+  chi <- cp$variance & !bad
+  cov_ci <- cbind(ifelse(chi, nu * cp$estimate / stats::qchisq(1 - a, nu), cp$estimate - z * cp$std.error),
+                  ifelse(chi, nu * cp$estimate / stats::qchisq(a, nu), cp$estimate + z * cp$std.error))
+  cov_ci[bad, ] <- rep(c(0, NA), each = sum(bad))
+  out <- rbind(beta, cov_ci)
+  rownames(out) <- c(rownames(tab), rownames(cp))
+  colnames(out) <- sprintf("%s %%", format(100 * c(a, 1 - a), trim = TRUE, scientific = FALSE, digits = 3))
+  if (!missing(parm)) {
+    idx <- if (is.character(parm)) match(parm, rownames(out)) else parm
+    if (anyNA(idx) || !is.numeric(idx) || any(idx < 1 | idx > nrow(out)))
+      stop(sprintf("confint(): 'parm' names rows not in the table: %s (rows: %s)",
+                   paste(parm[is.na(idx) | !(idx %in% seq_len(nrow(out)))], collapse = ", "),
+                   paste(rownames(out), collapse = ", ")), call. = FALSE)
+    out <- out[idx, , drop = FALSE]
+  }
+  out
+}
+
+# ---- predictions -----------------------------------------------------------------
+
+# Rows of newdata: the fixed-effects matrix, and the subject, visit and group of
+# each row (the group and visit as indices into the fit's levels; NA if absent).
+covfit_newdata <- function(object, newdata, need_visits) {
+  cs <- object$covstruct
+  out <- list()
+  if (need_visits) {
+    for (v in c(cs$visit, cs$subject, cs$group))
+      if (!(v %in% names(newdata)))
+        stop(sprintf("predict(): 'newdata' has no column '%s', which this prediction needs (%s)", v, cs$text),
+             call. = FALSE)
+    visit <- match(as.character(newdata[[cs$visit]]), cs$visit_levels)
+    if (anyNA(visit))
+      stop(sprintf("predict(): 'newdata' has values of '%s' that are not visits of the fit: %s", cs$visit,
+                   paste(unique(as.character(newdata[[cs$visit]])[is.na(visit)]), collapse = ", ")), call. = FALSE)
+    group <- if (is.null(cs$group)) rep(1L, nrow(newdata)) else match(as.character(newdata[[cs$group]]), cs$group_levels)
+    if (anyNA(group))
+      stop(sprintf("predict(): 'newdata' has values of '%s' that are not groups of the fit", cs$group), call. = FALSE)
+    subject <- as.character(newdata[[cs$subject]])
+    if (anyNA(subject)) stop(sprintf("predict(): 'newdata' has missing values of '%s'", cs$subject), call. = FALSE)
+    key <- paste(subject, visit, sep = "\r")
+    if (anyDuplicated(key))
+      stop(sprintf("predict(): 'newdata' has more than one row for a visit of one subject ('%s')",
+                   subject[duplicated(key)][1]), call. = FALSE)
+    out <- list(visit = visit, group = group, subject = subject)
+  }
+  tt <- stats::delete.response(object$fixed_terms)
+  mf <- stats::model.frame(tt, newdata, na.action = stats::na.pass, xlev = object$xlevels)
+  X <- stats::model.matrix(tt, mf, contrasts.arg = object$contrasts)
+  if (nrow(X) != nrow(newdata) || anyNA(X))
+    stop("predict(): 'newdata' has missing values in the fixed-effect variables", call. = FALSE)
+  off <- stats::model.offset(mf)
+  c(out, list(X = X[, names(object$beta), drop = FALSE], offset = if (is.null(off)) rep(0, nrow(X)) else as.numeric(off)))
+}
+
+#' @rdname covfit-methods
+#' @param conditional for `predict`: `FALSE` (default) gives the population mean
+#'   X beta; `TRUE` predicts the rows of `newdata` whose response is missing from
+#'   the same subject's observed rows (the best linear unbiased predictor
+#'   E(y_missing | y_observed), as mmrm's `predict(conditional = TRUE)`), and
+#'   returns the observed responses unchanged (standard error 0).
+#' @param se.fit for `predict`: also return standard errors, as `list(fit, se.fit)`.
+#' @param interval for `predict`: `"none"`, `"confidence"` (for the mean, from
+#'   cov(beta-hat)) or `"prediction"` (adds the residual variance of the row's visit,
+#'   given the subject's observed visits when `conditional = TRUE`); normal quantiles,
+#'   the covariance parameters taken as known.
+#' @export
+predict.lemma_covfit <- function(object, newdata = NULL, re.form = NA, conditional = FALSE, se.fit = FALSE,
+                                 interval = c("none", "confidence", "prediction"), level = 0.95, ...) {
+  fn <- "predict"
+  check_dots_unused(list(...), fn)
+  check_flag(conditional, "conditional", fn)
+  check_flag(se.fit, "se.fit", fn)
+  check_level(level, fn)
+  interval <- check_choice(if (missing(interval)) "none" else interval, c("none", "confidence", "prediction"),
+                           "interval", fn)
+  has_re <- length(object$theta) > 0L
+  population <- length(re.form) == 1L && !inherits(re.form, "formula") && is.na(re.form)
+  if (!population) {
+    if (!is.null(re.form) || !has_re)
+      stop("predict(): 're.form' must be NA (population) or, for a model with random effects, NULL", call. = FALSE)
+    if (!is.null(newdata) || se.fit || interval != "none" || conditional)
+      stop("predict(): re.form = NULL (with the random effects' modes) gives only the fitted values of the fit's data; newdata, se.fit, interval and conditional are not yet available with it",
+           call. = FALSE)
+    return(stats::setNames(object$fitted, rownames(object$frame)))
+  }
+  if (conditional && has_re)
+    stop("predict(): conditional = TRUE is not yet available for models with random-effect terms", call. = FALSE)
+  data <- if (is.null(newdata)) object$frame else newdata
+  if (!is.data.frame(data)) stop("predict(): 'newdata' must be a data frame", call. = FALSE)
+  need_se <- se.fit || interval != "none"
+  nd <- covfit_newdata(object, data, need_visits = conditional || interval == "prediction")
+  X <- nd$X
+  fit <- as.numeric(X %*% object$beta) + nd$offset
+  Vb <- vcov_beta(object)
+  cs <- object$covstruct
+  if (!conditional) {
+    se <- if (need_se) sqrt(rowSums((X %*% Vb) * X)) else NULL
+    if (interval == "prediction") {
+      Sig <- vapply(seq_along(fit), function(i) cs$Sigma[[nd$group[i]]][nd$visit[i], nd$visit[i]], numeric(1))
+      # random-effect variances at the row (no newdata level matters: they are drawn anew)
+      re_var <- if (has_re) covfit_re_variance(object, data) else 0
+      pse <- sqrt(se^2 + Sig + re_var)
+    }
+  } else {
+    yname <- deparse1(object$formula[[2L]])
+    y <- if (yname %in% names(data)) as.numeric(data[[yname]]) else rep(NA_real_, nrow(data))
+    se <- numeric(length(fit))
+    pse <- numeric(length(fit))
+    for (rows in split(seq_along(fit), nd$subject)) {
+      S <- cs$Sigma[[nd$group[rows[1]]]]
+      obs <- rows[!is.na(y[rows])]
+      mis <- rows[is.na(y[rows])]
+      if (!length(mis)) next
+      Smm <- S[nd$visit[mis], nd$visit[mis], drop = FALSE]
+      if (length(obs)) {
+        A <- S[nd$visit[mis], nd$visit[obs], drop = FALSE] %*% solve(S[nd$visit[obs], nd$visit[obs], drop = FALSE])
+        Z <- X[mis, , drop = FALSE] - A %*% X[obs, , drop = FALSE]
+        fit[mis] <- as.numeric(Z %*% object$beta) + nd$offset[mis] + as.numeric(A %*% (y[obs] - nd$offset[obs]))
+        Smm <- Smm - A %*% S[nd$visit[obs], nd$visit[mis], drop = FALSE]
+      } else {
+        Z <- X[mis, , drop = FALSE]
+      }
+      se[mis] <- sqrt(rowSums((Z %*% Vb) * Z))
+      pse[mis] <- sqrt(se[mis]^2 + diag(Smm))
+    }
+    fit[!is.na(y)] <- y[!is.na(y)]
+  }
+  names(fit) <- rownames(data)
+  out <- fit
+  if (interval != "none") {
+    half <- stats::qnorm((1 + level) / 2) * if (interval == "confidence") se else pse
+    out <- cbind(fit = fit, lwr = fit - half, upr = fit + half)
+  }
+  if (se.fit) list(fit = out, se.fit = stats::setNames(se, rownames(data))) else out
+}
+
+# Variance that the random-effect terms add to one observation of each row of data.
+covfit_re_variance <- function(object, data) {
+  out <- numeric(nrow(data))
+  for (tm in object$reterms$terms) {
+    p <- length(tm$cnms)
+    G <- object$sigma^2 * tcrossprod(theta_to_lambda(object$theta[tm$theta_index], p))
+    Zk <- stats::model.matrix(tm$lhs, data)
+    out <- out + rowSums((Zk %*% G) * Zk)
+  }
+  out
+}
+
+# ---- simulation ------------------------------------------------------------------
+
+#' @rdname covfit-methods
+#' @param nsim,seed for `simulate`: number of responses to draw, and an optional
+#'   seed. Each draw is X beta + Z b + e with b and e drawn from their fitted
+#'   distributions (the subject's residuals jointly, from the covariance of its
+#'   group over its visits), for the rows of the fit.
+#' @export
+simulate.lemma_covfit <- function(object, nsim = 1, seed = NULL, ...) {
+  fn <- "simulate"
+  check_dots_unused(list(...), fn)
+  check_number(nsim, "nsim", fn, lower = 1, integer = TRUE)
+  if (!is.null(seed)) {
+    check_number(seed, "seed", fn, integer = TRUE)
+    set.seed(seed)
+  }
+  if (!exists(".Random.seed", envir = .GlobalEnv, inherits = FALSE)) stats::runif(1)
+  rng_state <- get(".Random.seed", envir = .GlobalEnv, inherits = FALSE)
+  n <- length(object$y)
+  sims <- matrix(as.numeric(object$X %*% object$beta) + object$offset, n, nsim)
+  for (tm in object$reterms$terms) {
+    p <- length(tm$cnms)
+    lam <- object$sigma * theta_to_lambda(object$theta[tm$theta_index], p)
+    codes <- as.integer(tm$factor)
+    for (s in seq_len(nsim)) {
+      b <- matrix(stats::rnorm(tm$nlev * p), tm$nlev, p) %*% t(lam)
+      sims[, s] <- sims[, s] + rowSums(tm$X * b[codes, , drop = FALSE])
+    }
+  }
+  fr <- object$model_env$devfun_env$frame
+  ix <- fr$cs_index
+  start <- ix$start
+  for (pt in seq_along(ix$pattern_first)) {
+    subj <- which(ix$pattern == pt - 1L)
+    s1 <- ix$pattern_first[pt] + 1L
+    v <- ix$visit[(start[s1] + 1L):start[s1 + 1L]] + 1L
+    R <- chol(object$covstruct$Sigma[[ix$pattern_group[pt] + 1L]][v, v, drop = FALSE])
+    rows <- fr$ord[unlist(lapply(subj, function(s) (start[s] + 1L):start[s + 1L]))]
+    # one draw of length(v) correlated residuals per subject and simulation
+    e <- crossprod(R, matrix(stats::rnorm(length(v) * length(subj) * nsim), length(v)))
+    sims[rows, ] <- sims[rows, ] + matrix(e, ncol = nsim)
+  }
+  out <- as.data.frame(sims)
+  names(out) <- paste0("sim_", seq_len(nsim))
+  rownames(out) <- rownames(object$frame)
+  structure(out, seed = rng_state)
+}
+
+# ---- broom-style summaries ---------------------------------------------------------
+
+#' @rdname covfit-methods
+#' @param effects for `tidy`: any of `"fixed"`, `"ran_pars"` (the random-effect
+#'   and residual variances and covariances, with delta-method standard errors) and
+#'   `"ran_vals"` (the random effects' conditional modes and standard deviations).
+#' @param conf.int,conf.level for `tidy`: add Wald limits (as `confint`).
+#' @export
+tidy.lemma_covfit <- function(x, effects = c("ran_pars", "fixed"), conf.int = FALSE, conf.level = 0.95,
+                              ddf = c("Satterthwaite", "none"), ...) {
+  check_dots_unused(list(...), "tidy")
+  kinds <- c("fixed", "ran_pars", "ran_vals")
+  if (!is.character(effects) || !length(effects) || anyNA(match(effects, kinds)))
+    stop("tidy(): 'effects' must be one or more of \"fixed\", \"ran_pars\", \"ran_vals\"", call. = FALSE)
+  if ("ran_vals" %in% effects && !length(x$theta))
+    stop("tidy(): effects = \"ran_vals\": the model has no random-effect terms", call. = FALSE)
+  check_flag(conf.int, "conf.int", "tidy")
+  ddf <- match_ddf(ddf, fn = "tidy")
+  ci <- if (conf.int) confint.lemma_covfit(x, level = conf.level, ddf = ddf) else NULL
+  out <- list()
+  if ("fixed" %in% effects) {
+    fe <- tidy.lemma_fit(x, effects = "fixed", ddf = ddf)
+    fe <- as.data.frame(fe)
+    if (conf.int) {
+      fe$conf.low <- ci[fe$term, 1]
+      fe$conf.high <- ci[fe$term, 2]
+    }
+    out$fixed <- fe
+  }
+  if ("ran_pars" %in% effects) {
+    cp <- covfit_covpar_table(x)
+    nm <- rownames(cp)
+    re <- grepl(" | ", nm, fixed = TRUE)
+    rp <- data.frame(effect = "ran_pars", group = ifelse(re, sub("^.* \\| (.*)\\)$", "\\1", nm), "Residual"),
+                     term = nm, estimate = cp$estimate, std.error = cp$std.error, stringsAsFactors = FALSE)
+    if (conf.int) {
+      rp$conf.low <- ci[nm, 1]
+      rp$conf.high <- ci[nm, 2]
+    }
+    out$ran_pars <- rp
+  }
+  if ("ran_vals" %in% effects) {
+    rv <- as.data.frame(ranef.lemma_covfit(x, condVar = TRUE))
+    out$ran_vals <- data.frame(effect = "ran_vals", group = rv$grpvar, level = as.character(rv$grp),
+                               term = as.character(rv$term), estimate = rv$condval, std.error = rv$condsd,
+                               stringsAsFactors = FALSE)
+  }
+  res <- Reduce(function(a, b) {
+    for (n in setdiff(names(b), names(a))) a[[n]] <- if (nrow(a)) NA else logical(0)
+    for (n in setdiff(names(a), names(b))) b[[n]] <- if (nrow(b)) NA else logical(0)
+    rbind(a, b[names(a)])
+  }, out[intersect(kinds, names(out))])
+  rownames(res) <- NULL
+  if (requireNamespace("tibble", quietly = TRUE)) res <- tibble::as_tibble(res)
+  res
+}

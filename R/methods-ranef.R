@@ -61,6 +61,7 @@ ranef.lemma_fit <- function(object, condVar = TRUE, drop = FALSE, whichel = NULL
 
 # Conditional covariance arrays (p x p x levels) of b for each term, sigma^2 included.
 term_condvar <- function(object) {
+  if (inherits(object, "lemma_covfit")) return(covfit_condvar(object))
   if (!is.null(object$spectral)) {
     # Var(b | y) / sigma^2 = U diag(lambda d / (1 + lambda d)) U'; its diagonal.
     s <- object$spectral

@@ -20,6 +20,7 @@ register_inference_methods <- function(pkgname = "lemma") {
     gns <- asNamespace("generics")
     for (g in c("tidy", "glance", "augment"))
       registerS3method(g, "lemma_fit", get(paste0(g, ".lemma_fit"), envir = ns), envir = gns)
+    registerS3method("tidy", "lemma_covfit", get("tidy.lemma_covfit", envir = ns), envir = gns)
   }
   if (isNamespaceLoaded("emmeans")) reg_emmeans()
   setHook(packageEvent("emmeans", "onLoad"), reg_emmeans)

@@ -129,10 +129,9 @@ test_that("malformed covariance terms and data are errors naming the problem", {
 test_that("methods not yet available on these fits refuse, naming themselves", {
   d <- fev()
   fit <- lmm(fev_formula("ar1"), d)
-  expect_error(ranef(fit), "ranef\\(\\) is not yet available")
-  expect_error(anova(fit), "anova\\(\\) is not yet available")
-  expect_error(confint(fit), "confint\\(\\) is not yet available")
-  expect_error(simulate(fit), "simulate\\(\\) is not yet available")
+  expect_error(coef(fit), "coef\\(\\) is not yet available")
+  expect_error(profile(fit), "profile\\(\\) is not yet available")
+  expect_error(hatvalues(fit), "hatvalues\\(\\) is not yet available")
   expect_error(residuals(fit, type = "pearson"), "not yet available")
   expect_output(print(fit), "AR\\(1\\) residual covariance")
   expect_output(print(summary(fit)), "Satterthwaite")
