@@ -181,3 +181,17 @@ test_that("summary prints the KR table; vcov_kr() gives the adjusted covariance"
   expect_equal(unname(s$coefficients[, "Std. Error"]), unname(sqrt(diag(vcov_kr(fit)))))
   expect_identical(summary(fit, ddf = "kr")$ddf, "Kenward-Roger")
 })
+
+test_that("KR agrees with mmrm on the simulated trial with MAR dropout, every structure (stored)", {
+  ## references from ref/make-ref-mmrm.R (mmrm_dropout_refs.rds, method = "Kenward-Roger")
+  refs <- load_ref("mmrm_dropout_refs.rds")
+  d <- load_ref("dropout_data.rds")
+  with_kr <- names(refs)[vapply(refs, function(r) is.list(r) && !is.null(r$kr_se), logical(1))]
+  expect_true(all(c("us", "toep", "toeph", "ar1", "ar1h", "cs", "csh", "ad", "adh", "us_group") %in% with_kr))
+  for (nm in with_kr) {
+    r <- refs[[nm]]
+    tab <- summary(lmm(stats::as.formula(r$formula), d), ddf = "Kenward-Roger")$coefficients
+    expect_equal(unname(tab[, "Std. Error"]), unname(r$kr_se), tolerance = 1e-5, label = paste(nm, "KR SE"))
+    expect_equal(unname(tab[, "df"]), unname(r$kr_df), tolerance = 1e-3, label = paste(nm, "KR df"))
+  }
+})
