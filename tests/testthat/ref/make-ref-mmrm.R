@@ -97,6 +97,11 @@ L <- t(vapply(grep("^ARMTRT:AVISIT", cn, value = TRUE), function(nm) as.numeric(
 drefs$us_interaction_L <- L
 drefs$us_interaction_F <- df_md(us_d, L)
 drefs$us_emm_pairs <- as.data.frame(pairs(emmeans::emmeans(us_d, ~ ARM | AVISIT), reverse = TRUE))
+## the same with Kenward-Roger (the MMRM vignette's primary analysis)
+us_d_kr <- tight_mmrm(CHG ~ BASE + ARM * AVISIT + us(AVISIT | USUBJID), data = dropout,
+                      method = "Kenward-Roger", vcov = "Kenward-Roger")
+drefs$us_interaction_F_kr <- df_md(us_d_kr, L)
+drefs$us_emm_pairs_kr <- as.data.frame(pairs(emmeans::emmeans(us_d_kr, ~ ARM | AVISIT), reverse = TRUE))
 ## the first 20 subjects who dropped out, all 6 visits each (response NA after dropout)
 gone <- head(names(which(tapply(is.na(dropout$CHG), dropout$USUBJID, any))), 20)
 nd <- dropout[dropout$USUBJID %in% gone, ]
