@@ -5,8 +5,8 @@
     .Call(`_lemma_covstruct_new`, terms, X, y, start, visit, pattern, pattern_group, pattern_first)
 }
 
-.covstruct_gls_grad <- function(ptr, V, nvisits, reml, sigma2 = 0) {
-    .Call(`_lemma_covstruct_gls_grad`, ptr, V, nvisits, reml, sigma2)
+.covstruct_gls_grad <- function(ptr, V, nvisits, reml, sigma2 = 0, info = FALSE) {
+    .Call(`_lemma_covstruct_gls_grad`, ptr, V, nvisits, reml, sigma2, info)
 }
 
 .covstruct_eval <- function(ptr, V, theta, full) {

@@ -30,8 +30,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // covstruct_gls_grad
-Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml, double sigma2);
-RcppExport SEXP _lemma_covstruct_gls_grad(SEXP ptrSEXP, SEXP VSEXP, SEXP nvisitsSEXP, SEXP remlSEXP, SEXP sigma2SEXP) {
+Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml, double sigma2, bool info);
+RcppExport SEXP _lemma_covstruct_gls_grad(SEXP ptrSEXP, SEXP VSEXP, SEXP nvisitsSEXP, SEXP remlSEXP, SEXP sigma2SEXP, SEXP infoSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -40,7 +40,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type nvisits(nvisitsSEXP);
     Rcpp::traits::input_parameter< bool >::type reml(remlSEXP);
     Rcpp::traits::input_parameter< double >::type sigma2(sigma2SEXP);
-    rcpp_result_gen = Rcpp::wrap(covstruct_gls_grad(ptr, V, nvisits, reml, sigma2));
+    Rcpp::traits::input_parameter< bool >::type info(infoSEXP);
+    rcpp_result_gen = Rcpp::wrap(covstruct_gls_grad(ptr, V, nvisits, reml, sigma2, info));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -403,7 +404,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_lemma_covstruct_new", (DL_FUNC) &_lemma_covstruct_new, 8},
-    {"_lemma_covstruct_gls_grad", (DL_FUNC) &_lemma_covstruct_gls_grad, 5},
+    {"_lemma_covstruct_gls_grad", (DL_FUNC) &_lemma_covstruct_gls_grad, 6},
     {"_lemma_covstruct_eval", (DL_FUNC) &_lemma_covstruct_eval, 4},
     {"_lemma_model_theta_derivs", (DL_FUNC) &_lemma_model_theta_derivs, 3},
     {"_lemma_model_sparse_parts", (DL_FUNC) &_lemma_model_sparse_parts, 2},

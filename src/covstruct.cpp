@@ -115,6 +115,94 @@ std::vector<MatrixXd> gls_gradient_weights(const CovStructData& d, const Whitene
   return W;
 }
 
+MatrixXd gls_information(const CovStructData& d, const Whitened& w, const GlsSolution& s, int ngroups,
+                         int nvisits, bool reml) {
+  const int p = static_cast<int>(w.X.cols());
+  const int n = static_cast<int>(w.y.size());
+  const int m = nvisits, m2 = m * m, dim = ngroups * m2;
+  const int np = static_cast<int>(w.chol.size());
+  const bool proj = reml && p > 0;
+  const double nmp = reml ? n - p : n;
+  // H_s = V_s^-1 X_s RX^-T: rows of the whitened X R^-T, each subject's block
+  // then solved by its L'.
+  MatrixXd H;
+  if (proj) {
+    H = s.RX.triangularView<Eigen::Lower>().solve(w.X.transpose()).transpose();
+    for (int sj = 0; sj < d.nsubj(); ++sj) {
+      const int r0 = d.start[sj], ms = d.start[sj + 1] - r0;
+      auto Hs = H.middleRows(r0, ms);
+      w.chol[d.pattern[sj]].transpose().triangularView<Eigen::Upper>().solveInPlace(Hs);
+    }
+  }
+  // Per pattern: its subjects and sum_s H_s H_s'; per group: one row per subject
+  // holding H_s's row of visit a in columns a p .. a p + p - 1 (zero if absent),
+  // so that its cross-product has the blocks N_ab = sum_s H_s[a]' H_s[b].
+  std::vector<int> count(np, 0), nsub(ngroups, 0), at(ngroups, 0);
+  std::vector<MatrixXd> Q(np), Hall(ngroups);
+  for (int k = 0; k < np; ++k) {
+    const int sj = d.pattern_first[k];
+    const int ms = d.start[sj + 1] - d.start[sj];
+    Q[k] = MatrixXd::Zero(ms, ms);
+  }
+  for (int sj = 0; sj < d.nsubj(); ++sj) ++nsub[d.pattern_group[d.pattern[sj]]];
+  if (proj)
+    for (int g = 0; g < ngroups; ++g) Hall[g] = MatrixXd::Zero(nsub[g], m * p);
+  for (int sj = 0; sj < d.nsubj(); ++sj) {
+    const int r0 = d.start[sj], ms = d.start[sj + 1] - r0;
+    const int k = d.pattern[sj], g = d.pattern_group[k];
+    ++count[k];
+    if (!proj) continue;
+    auto Hs = H.middleRows(r0, ms);
+    Q[k].noalias() += Hs * Hs.transpose();
+    for (int i = 0; i < ms; ++i) Hall[g].block(at[g], d.visit[r0 + i] * p, 1, p) = Hs.row(i);
+    ++at[g];
+  }
+  // tr(P E_ab P E_cd) = sum_s [A_bc A_da - A_da Q_bc - Q_da A_bc] + tr(N_ab N_cd),
+  // A = V_s^-1, Q = H_s H_s', and tr(P E_ab) = sum_s (A - Q)_ba.
+  MatrixXd F = MatrixXd::Zero(dim, dim);
+  VectorXd t = VectorXd::Zero(dim);
+  std::vector<int> idx;
+  for (int k = 0; k < np; ++k) {
+    const int sj = d.pattern_first[k];
+    const int r0 = d.start[sj], ms = d.start[sj + 1] - r0;
+    const int off = d.pattern_group[k] * m2;
+    MatrixXd Linv = w.chol[k].triangularView<Eigen::Lower>().solve(MatrixXd::Identity(ms, ms));
+    const MatrixXd A = Linv.transpose() * Linv;
+    const MatrixXd& Qk = Q[k];
+    const double c = count[k];
+    idx.assign(ms, 0);
+    for (int i = 0; i < ms; ++i) idx[i] = d.visit[r0 + i];
+    for (int j = 0; j < ms; ++j)
+      for (int i = 0; i < ms; ++i) {
+        const int ab = off + idx[i] + idx[j] * m;
+        t(ab) += c * A(j, i) - Qk(j, i);
+        for (int v = 0; v < ms; ++v)
+          for (int u = 0; u < ms; ++u)
+            F(ab, off + idx[u] + idx[v] * m) += c * A(j, u) * A(v, i) - A(v, i) * Qk(j, u) - Qk(v, i) * A(j, u);
+      }
+  }
+  if (proj) {
+    std::vector<MatrixXd> N(ngroups);
+    for (int g = 0; g < ngroups; ++g) {
+      MatrixXd Ng = MatrixXd::Zero(m * p, m * p);
+      Ng.selfadjointView<Eigen::Lower>().rankUpdate(Hall[g].transpose());
+      N[g] = Ng.selfadjointView<Eigen::Lower>();
+    }
+    for (int ab = 0; ab < dim; ++ab) {
+      const int g = ab / m2, a = ab % m2 % m, b = ab % m2 / m;
+      const auto Nab = N[g].block(a * p, b * p, p, p);
+      for (int cd = 0; cd <= ab; ++cd) {
+        const int h = cd / m2, c = cd % m2 % m, e = cd % m2 / m;
+        const double tr = Nab.cwiseProduct(N[h].block(e * p, c * p, p, p)).sum();
+        F(ab, cd) += tr;
+        if (cd != ab) F(cd, ab) += tr;
+      }
+    }
+  }
+  F.noalias() -= t * t.transpose() / nmp;
+  return F;
+}
+
 }  // namespace lemma
 
 namespace {
@@ -165,18 +253,22 @@ SEXP covstruct_new(Rcpp::List terms, const Eigen::Map<Eigen::MatrixXd> X, const 
 }
 
 // Without random-effect terms: the pieces of the criterion and the gradient
-// weights W_g of gls_gradient_weights() (sigma2 = 0: sigma^2 profiled out).
+// weights W_g of gls_gradient_weights() (sigma2 = 0: sigma^2 profiled out); with
+// `info`, also the expected information F of gls_information().
 // [[Rcpp::export(.covstruct_gls_grad)]]
-Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml, double sigma2 = 0) {
+Rcpp::List covstruct_gls_grad(SEXP ptr, Rcpp::List V, int nvisits, bool reml, double sigma2 = 0,
+                              bool info = false) {
   const CovStructData* d = covstruct_of(ptr);
   lemma::Whitened w = lemma::whiten(*d, as_matrices(V));
   lemma::GlsSolution s = lemma::gls_solve(w);
   std::vector<MatrixXd> W = lemma::gls_gradient_weights(*d, w, s, V.size(), nvisits, reml, sigma2);
   Rcpp::List Wl(W.size());
   for (size_t g = 0; g < W.size(); ++g) Wl[g] = Rcpp::wrap(W[g]);
-  return Rcpp::List::create(Rcpp::Named("ldL2") = 0.0, Rcpp::Named("ldRX2") = s.ldRX2,
-                            Rcpp::Named("pwrss") = s.pwrss, Rcpp::Named("logdet") = w.logdet,
-                            Rcpp::Named("W") = Wl);
+  Rcpp::List out = Rcpp::List::create(Rcpp::Named("ldL2") = 0.0, Rcpp::Named("ldRX2") = s.ldRX2,
+                                      Rcpp::Named("pwrss") = s.pwrss, Rcpp::Named("logdet") = w.logdet,
+                                      Rcpp::Named("W") = Wl);
+  if (info) out["F"] = lemma::gls_information(*d, w, s, V.size(), nvisits, reml);
+  return out;
 }
 
 // The pieces of the criterion at (V, theta): log|L|^2, log|RX|^2, the penalized

@@ -61,6 +61,18 @@ GlsSolution gls_solve(const Whitened& w);
 std::vector<MatrixXd> gls_gradient_weights(const CovStructData& d, const Whitened& w, const GlsSolution& s,
                                            int ngroups, int nvisits, bool reml, double sigma2 = 0);
 
+// The expected information (Fisher) of the same criterion in the entries of the
+// V_g, sigma^2 profiled out: with E_ab = e_a e_b' placed at visits a, b of group g
+// (index g m^2 + a + b m, vec order) and P the REML projection (V^-1 for ML),
+//   F[ab, cd] = tr(P E_ab P E_cd) - tr(P E_ab) tr(P E_cd) / nmp,
+// the second term the Schur complement of log sigma^2 (its information is nmp).
+// tr(P E P E) splits into per-pattern sums of V_s^-1 and H_s H_s' pieces and one
+// p x p trace per pair of visit pairs (H_s = V_s^-1 X_s RX^-T), so it costs one
+// pass over the data plus O((g m^2)^2 p^2). The information in any
+// parametrization of V is J' F J, J = d vec(V) / d parameters.
+MatrixXd gls_information(const CovStructData& d, const Whitened& w, const GlsSolution& s, int ngroups,
+                         int nvisits, bool reml);
+
 }  // namespace lemma
 
 #endif
