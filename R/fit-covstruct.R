@@ -311,42 +311,69 @@ num_hessian <- function(f, x, h) {
 # Fisher scoring (without random-effect terms): Newton steps with the expected
 # information, halved until the criterion does not increase, from the start of
 # covstruct_start(); each iteration is one pass over the data. The information
-# equals the observed Hessian up to terms of mean zero, so the steps converge
-# linearly at a fast rate. The gradient is exact, so iterations go on past what the
-# criterion's rounding resolves (a step is taken unless the criterion rises beyond
-# it) until the step is below 1e-9.
-# NULL when the information is not positive definite or a step fails.
-fisher_scoring <- function(info, start, maxit = 100L) {
+# equals the observed Hessian up to terms of mean zero, so with many subjects per
+# parameter the steps converge linearly at a fast rate. With few, or sparse visits,
+# the rate can be slow (or the iteration unstable near the optimum): when the
+# Newton decrement g' H^-1 g falls by less than a factor 100 (the gradient by less
+# than 10) or a step needs halving, the Hessian becomes central differences of the
+# exact gradient (2 k gradients), and Newton's steps converge quadratically. The gradient is exact, so
+# iterations go on past what the criterion's rounding resolves (a step is taken
+# unless the criterion rises beyond it) until the step is below 1e-9.
+# NULL when the Hessian is not positive definite or a step fails.
+fisher_scoring <- function(info, grad, start, maxit = 100L) {
   ev <- function(x) tryCatch({
     r <- info(x)
     if (is.finite(r$f) && all(is.finite(r$g)) && all(is.finite(r$H))) r
   }, error = function(e) NULL)
+  observed <- function(x) {
+    h <- 1e-5 * pmax(abs(x), 0.1)
+    Hg <- vapply(seq_along(x), function(j) {
+      e <- replace(numeric(length(x)), j, h[j])
+      (grad(x + e) - grad(x - e)) / (2 * h[j])
+    }, numeric(length(x)))
+    (Hg + t(Hg)) / 2
+  }
   x <- start
   cur <- ev(x)
   nev <- 1L
+  ngrad <- 0L
   if (is.null(cur)) return(NULL)
+  newton <- FALSE
+  dec0 <- Inf
   for (it in seq_len(maxit)) {
-    ch <- tryCatch(chol(cur$H), error = function(e) NULL)
+    H <- cur$H
+    if (newton) {
+      Ho <- tryCatch(observed(x), error = function(e) NULL)
+      ngrad <- ngrad + 2L * length(x)
+      if (!is.null(Ho) && all(is.finite(Ho))) H <- Ho
+    }
+    ch <- tryCatch(chol(H), error = function(e) NULL)
+    if (is.null(ch) && newton) ch <- tryCatch(chol(cur$H), error = function(e) NULL)
     if (is.null(ch)) return(NULL)
     step <- -backsolve(ch, forwardsolve(t(ch), cur$g))
     if (max(abs(step)) < 1e-9) break
+    dec <- -sum(step * cur$g)
+    if (!newton && it > 1L && dec > dec0 / 100) newton <- TRUE
+    dec0 <- dec
     took <- FALSE
     for (k in 0:10) {
       nxt <- ev(x + step / 2^k)
       nev <- nev + 1L
-      if (!is.null(nxt) && nxt$f <= cur$f + 1e-12 * abs(cur$f)) {
+      if (!is.null(nxt) && nxt$f <= cur$f + 1e-14 * abs(cur$f)) {
         x <- x + step / 2^k
         cur <- nxt
         took <- TRUE
         break
       }
+      newton <- TRUE
     }
     if (!took) break
   }
   ch <- tryCatch(chol(cur$H), error = function(e) NULL)
   if (is.null(ch)) return(NULL)
-  list(par = x, objective = cur$f, gradient = cur$g, chol = ch, evaluations = nev, iterations = it,
-       message = sprintf("Fisher scoring: %d iterations, %d evaluations", it, nev))
+  list(par = x, objective = cur$f, gradient = cur$g, chol = ch, evaluations = nev, gradients = ngrad,
+       iterations = it, message = sprintf("Fisher scoring%s: %d iterations, %d evaluations%s", if (newton) " then Newton" else "",
+                                          it, nev, if (ngrad) sprintf(" and %d gradients", ngrad) else ""))
 }
 
 # Without random-effect terms Fisher scoring; with them, or when it fails, nlminb
@@ -360,7 +387,7 @@ covstruct_optimize <- function(devfun, polish = 4L) {
   lower <- c(if (is.null(rt)) numeric(0) else rt$lower, rep(-Inf, env$spec$total))
   start <- c(if (is.null(rt)) numeric(0) else rt$theta, covstruct_start(env$frame, env$spec))
   gr <- if (is.null(env$gradient)) function(x) num_grad(devfun, pmax(x, lower)) else env$gradient
-  fs <- if (!is.null(env$information)) fisher_scoring(env$information, start)
+  fs <- if (!is.null(env$information)) fisher_scoring(env$information, env$gradient, start)
   if (!is.null(fs)) {
     sc <- pmin(abs(fs$gradient), abs(backsolve(fs$chol, fs$gradient)))
     if (max(sc, 0) < 1e-6)
