@@ -51,6 +51,7 @@ for (nm in names(cases)) {
               paste(sprintf("%s %.3f", names(med), med), collapse = ", "),
               paste(sprintf("%s %.1fx", names(med)[-1], med[-1] / med[["lemma"]]), collapse = ", "),
               paste(sprintf("%s %.6f", names(ll), ll), collapse = ", ")))
+  cat(sprintf("  lemma's optimizer: %s\n", fits$lemma$optinfo$message))
 }
 fit <- lmm(y ~ base + arm * visit + us(visit | id), big)
 kr_only <- vapply(seq_len(reps), function(r) {
