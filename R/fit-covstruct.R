@@ -316,7 +316,8 @@ num_hessian <- function(f, x, h) {
 # the rate can be slow (or the iteration unstable near the optimum): when the
 # Newton decrement g' H^-1 g falls by less than a factor 100 (the gradient by less
 # than 10) or a step needs halving, the Hessian becomes central differences of the
-# exact gradient (2 k gradients), and Newton's steps converge quadratically. The gradient is exact, so
+# exact gradient (2 k gradients), updated by BFGS along the steps and recomputed
+# when it is not positive definite or the decrement again falls slowly. The gradient is exact, so
 # iterations go on past what the criterion's rounding resolves (a step is taken
 # unless the criterion rises beyond it) until the step is below 1e-9.
 # NULL when the Hessian is not positive definite or a step fails.
@@ -339,35 +340,50 @@ fisher_scoring <- function(info, grad, start, maxit = 100L) {
   ngrad <- 0L
   if (is.null(cur)) return(NULL)
   newton <- FALSE
+  Ho <- NULL
   dec0 <- Inf
   for (it in seq_len(maxit)) {
-    H <- cur$H
-    if (newton) {
+    if (newton && is.null(Ho)) {
       Ho <- tryCatch(observed(x), error = function(e) NULL)
       ngrad <- ngrad + 2L * length(x)
-      if (!is.null(Ho) && all(is.finite(Ho))) H <- Ho
+      if (!is.null(Ho) && !all(is.finite(Ho))) Ho <- NULL
     }
-    ch <- tryCatch(chol(H), error = function(e) NULL)
-    if (is.null(ch) && newton) ch <- tryCatch(chol(cur$H), error = function(e) NULL)
+    ch <- if (!is.null(Ho)) tryCatch(chol(Ho), error = function(e) NULL)
+    if (is.null(ch)) {
+      Ho <- NULL
+      ch <- tryCatch(chol(cur$H), error = function(e) NULL)
+    }
     if (is.null(ch)) return(NULL)
     step <- -backsolve(ch, forwardsolve(t(ch), cur$g))
     if (max(abs(step)) < 1e-9) break
     dec <- -sum(step * cur$g)
-    if (!newton && it > 1L && dec > dec0 / 100) newton <- TRUE
+    if (it > 1L && dec > dec0 / 100) {
+      if (newton) Ho <- NULL
+      newton <- TRUE
+    }
     dec0 <- dec
     took <- FALSE
     for (k in 0:10) {
       nxt <- ev(x + step / 2^k)
       nev <- nev + 1L
       if (!is.null(nxt) && nxt$f <= cur$f + 1e-14 * abs(cur$f)) {
-        x <- x + step / 2^k
-        cur <- nxt
         took <- TRUE
         break
       }
       newton <- TRUE
     }
     if (!took) break
+    # BFGS keeps the finite-difference Hessian current along the steps (exact
+    # gradients, so the secant pairs are clean), for superlinear convergence.
+    if (!is.null(Ho)) {
+      sk <- step / 2^k
+      yk <- nxt$g - cur$g
+      Hs <- drop(Ho %*% sk)
+      if (sum(yk * sk) > 1e-12 * sqrt(sum(yk^2) * sum(sk^2)))
+        Ho <- Ho - tcrossprod(Hs) / sum(sk * Hs) + tcrossprod(yk) / sum(yk * sk)
+    }
+    x <- x + step / 2^k
+    cur <- nxt
   }
   ch <- tryCatch(chol(cur$H), error = function(e) NULL)
   if (is.null(ch)) return(NULL)
