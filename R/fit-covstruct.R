@@ -119,7 +119,10 @@ covstruct_frame <- function(mc, env, disp = NULL) {
   grp_subj <- as.integer(group)[ord][first]
   vis_sorted <- as.integer(visit)[ord]
   # A pattern per (group, visits) combination; with one row per subject, per visit.
+  # The set of visits as a sum of distinct powers of 2 (exact below 2^53).
   key <- if (length(first) == length(ord)) grp_subj * (nlevels(visit) + 1L) + vis_sorted else
+    if (nlevels(visit) <= 52L)
+      sprintf("%d:%.0f", grp_subj, rowsum(2^(vis_sorted - 1), rep(seq_along(first), diff(start)), reorder = FALSE)[, 1]) else
     vapply(seq_along(first), function(s)
       paste(grp_subj[s], paste(vis_sorted[(start[s] + 1L):start[s + 1L]], collapse = ","), sep = ":"), "")
   pattern <- match(key, unique(key))
@@ -223,22 +226,27 @@ covstruct_chain <- function(spec, par, W) {
 covstruct_jacobian <- function(spec, par) {
   m <- spec$m
   if (spec$type == "us") {
+    # dV_k = e_i u_k' + u_k e_i' (times the group's scale), u_k = D[i, i] L[, j]
+    # below the diagonal, V[, i] for log D[i, i]: scattered into vec positions.
     lt <- which(lower.tri(diag(m), diag = TRUE))[-1L]
+    i <- (lt - 1L) %% m + 1L
+    j <- (lt - 1L) %/% m + 1L
+    col <- rep(seq_along(lt), each = m)
+    ci <- rep(seq_len(m), length(lt))
+    ii <- rep(i, each = m)
     J <- matrix(0, spec$ngroups * m * m, spec$total)
     for (g in seq_len(spec$ngroups)) {
       pg <- par[spec$index[[g]]]
       L <- us_factor(pg[seq_len(spec$npar)], m)
       sc <- if (g > 1L) exp(pg[spec$npar + 1L]) else 1
       V1 <- tcrossprod(L)
-      rows <- (g - 1L) * m * m + seq_len(m * m)
-      for (k in seq_along(lt)) {
-        i <- (lt[k] - 1L) %% m + 1L
-        j <- (lt[k] - 1L) %/% m + 1L
-        dLLt <- matrix(0, m, m)
-        dLLt[i, ] <- if (i == j) V1[i, ] else L[i, i] * L[, j]
-        J[rows, spec$index[[g]][k]] <- sc * (dLLt + t(dLLt))
-      }
-      if (g > 1L) J[rows, spec$index[[g]][spec$npar + 1L]] <- sc * V1
+      U <- sc * ifelse(rep(i == j, each = m), V1[, i], L[, j] * rep(diag(L)[i], each = m))
+      Jg <- matrix(0, m * m, length(lt))
+      Jg[cbind(ii + (ci - 1L) * m, col)] <- U
+      at <- cbind(ci + (ii - 1L) * m, col)
+      Jg[at] <- Jg[at] + U
+      J[(g - 1L) * m * m + seq_len(m * m), spec$index[[g]][seq_along(lt)]] <- Jg
+      if (g > 1L) J[(g - 1L) * m * m + seq_len(m * m), spec$index[[g]][spec$npar + 1L]] <- sc * V1
     }
     return(J)
   }
