@@ -9,13 +9,14 @@
 #' object of class `"lemma_covfit"`, which extends `"lemma_fit"`. These methods
 #' work on it:
 #' * `fixef`, `vcov`, `sigma`, `logLik`, `AIC`, `BIC`, `deviance`, `nobs`,
-#'   `fitted`, `residuals` (response scale), `formula`, `model.matrix`,
-#'   `model.frame`, `df.residual`, `isREML`, `update`;
-#' * `summary` and [fixef_table()] (Satterthwaite or Kenward-Roger df), `anova(fit)` (F tests of
-#'   the terms, type III/II/I, Satterthwaite), [contest()], emmeans (Satterthwaite
-#'   or Kenward-Roger df), `anova(fit1, fit2, ...)` (likelihood-ratio tests between covfits and with
-#'   `lmm()` or `lm()` fits; REML fits are refitted by ML first), [refit_ml()],
-#'   `extractAIC`;
+#'   `fitted`, `residuals` (response, Pearson or normalized), `weights` (prior
+#'   weights), `formula`, `model.matrix`, `model.frame`, `df.residual`, `isREML`,
+#'   `update`;
+#' * `summary` and [fixef_table()] (Satterthwaite or Kenward-Roger df),
+#'   `anova(fit)` (F tests of the terms, type III/II/I), [contest()], emmeans
+#'   (Satterthwaite or Kenward-Roger df), `anova(fit1, fit2, ...)`
+#'   (likelihood-ratio tests between covfits and with `lmm()` or `lm()` fits; REML
+#'   fits are refitted by ML first), [refit_ml()], `extractAIC`;
 #' * `VarCorr`: the estimated residual covariance matrix of each group (and the
 #'   random-effect variances, if any), printed with the correlations;
 #' * `confint` (Wald; see below), `tidy` (fixed effects; variances and covariances
@@ -28,7 +29,7 @@
 #'
 #' Not yet available, each stopping with a message that names it:
 #' `coef`, `profile`, `influence` and its relatives, `plot`, `qqnorm`, `getME`,
-#' `weights`, `ngrps`, `isSingular`, `predict(conditional = TRUE)` with
+#' `ngrps`, `isSingular`, `predict(conditional = TRUE)` with
 #' random-effect terms.
 #'
 #' `confint()` gives Wald intervals for the fixed effects (t quantiles with
@@ -54,7 +55,11 @@
 #' @param re.form for `predict`: `NA` (population predictions), or `NULL` for the
 #'   fitted values of a model with random-effect terms including their modes.
 #' @param REML for `logLik`: the REML (default for REML fits) or ML log-likelihood.
-#' @param type for `residuals`: `"response"` only.
+#' @param type for `residuals`: `"response"` (default; observed minus fitted, the
+#'   fitted values including the random effects' modes), `"pearson"` (divided by
+#'   their standard deviation under the residual covariance) or `"normalized"`
+#'   (each subject's multiplied by the inverse of the lower Cholesky factor of its
+#'   residual covariance), as mmrm's and nlme's `residuals()`.
 #' @param digits number of significant digits to print.
 #' @param ... further arguments are refused with a warning naming them.
 #' @name covfit-methods
@@ -205,12 +210,36 @@ df.residual.lemma_covfit <- function(object, ...) nobs(object) - length(object$b
 
 #' @rdname covfit-methods
 #' @export
-residuals.lemma_covfit <- function(object, type = "response", ...) {
+residuals.lemma_covfit <- function(object, type = c("response", "pearson", "normalized"), ...) {
   check_dots_unused(list(...), "residuals")
-  if (!identical(type, "response"))
-    stop(sprintf("residuals(): type = \"%s\" is not yet available for fits with a residual covariance term; use type = \"response\"",
-                 type[1]), call. = FALSE)
-  stats::setNames(object$resid, rownames(object$frame))
+  if (missing(type)) type <- "response"
+  type <- check_choice(type, c("response", "pearson", "normalized"), "type", "residuals")
+  r <- object$resid
+  if (type != "response") r <- covfit_scaled_residuals(object, r, type == "normalized")
+  stats::setNames(r, rownames(object$frame))
+}
+
+# Residuals (conditional on the random effects' modes, if any) scaled by their
+# residual covariance, as mmrm's and nlme's residuals(): "pearson" divides each by
+# its standard deviation, "normalized" multiplies a subject's by L^-1, L the lower
+# Cholesky factor of the subject's covariance (uncorrelated, unit variance under
+# the model). One factorization per visit pattern.
+covfit_scaled_residuals <- function(object, r, normalized) {
+  fr <- object$model_env$devfun_env$frame
+  ix <- fr$cs_index
+  start <- ix$start
+  out <- numeric(length(r))
+  for (pt in seq_along(ix$pattern_first)) {
+    subj <- which(ix$pattern == pt - 1L)
+    s1 <- ix$pattern_first[pt] + 1L
+    v <- ix$visit[(start[s1] + 1L):start[s1 + 1L]] + 1L
+    S <- object$covstruct$Sigma[[ix$pattern_group[pt] + 1L]][v, v, drop = FALSE]
+    rows <- fr$ord[unlist(lapply(subj, function(s) (start[s] + 1L):start[s + 1L]))]
+    R <- matrix(r[rows], length(v))
+    out[rows] <- if (normalized) backsolve(chol(S), R, transpose = TRUE) else R / sqrt(diag(S))
+  }
+  # prior weights (dispformula only: one row per subject) divide a row's variance
+  out * sqrt(object$weights)
 }
 
 # The methods of "lemma_fit" that do not yet account for a residual structure.
@@ -238,7 +267,10 @@ qqnorm.lemma_covfit <- function(y, ...) covfit_refuse("qqnorm()")
 #' @export
 getME.lemma_covfit <- function(object, name, ...) covfit_refuse("getME()")
 #' @export
-weights.lemma_covfit <- function(object, ...) covfit_refuse("weights()")
+weights.lemma_covfit <- function(object, ...) {
+  check_dots_unused(list(...), "weights")
+  object$weights
+}
 #' @export
 ngrps.lemma_covfit <- function(object, ...) covfit_refuse("ngrps()")
 #' @export

@@ -316,6 +316,25 @@ test_that("tidy() and glance() of a covfit", {
   expect_error(generics::tidy(fit, effects = "ran_vals"), "ran_vals.*no random-effect terms")
 })
 
+test_that("pearson and normalized residuals agree with mmrm's (stored), also group-specific", {
+  ## make-ref-mmrm.R: residuals(type = "pearson" / "normalized") of mmrm's fits;
+  ## they depend on the fit only through beta and Sigma, which agree to ~1e-6
+  refs <- load_ref("mmrm_refs.rds")
+  d <- fev()
+  fits <- list(us_resid = fev_us(),
+               us_group_resid = lmm(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | ARMCD / USUBJID), d))
+  for (nm in names(fits)) {
+    fit <- fits[[nm]]
+    for (type in c("pearson", "normalized"))
+      expect_equal(unname(residuals(fit, type = type)), refs[[nm]][[type]], tolerance = 1e-5,
+                   label = paste(nm, type))
+    expect_equal(residuals(fit), stats::setNames(fit$y - fitted(fit), rownames(fit$frame)))
+  }
+  ## normalized residuals are the whitened ones: sum of squares = pwrss * n / (n - p) scale
+  fit <- fits$us_resid
+  expect_equal(sum(residuals(fit, type = "normalized")^2) * fit$sigma^2, fit$devcomp[["pwrss"]], tolerance = 1e-8)
+})
+
 test_that("methods that are not yet available on covfits say so", {
   fit <- fev_us()
   expect_error(coef(fit), "coef\\(\\) is not yet available")

@@ -132,7 +132,7 @@ test_that("methods not yet available on these fits refuse, naming themselves", {
   expect_error(coef(fit), "coef\\(\\) is not yet available")
   expect_error(profile(fit), "profile\\(\\) is not yet available")
   expect_error(hatvalues(fit), "hatvalues\\(\\) is not yet available")
-  expect_error(residuals(fit, type = "pearson"), "not yet available")
+  expect_error(residuals(fit, type = "deviance"), "'type' = \"deviance\" is not one of")
   expect_output(print(fit), "AR\\(1\\) residual covariance")
   expect_output(print(summary(fit)), "Satterthwaite")
 })

@@ -45,6 +45,10 @@ test_that("prior weights with dispformula agree with nlme's varComb(varIdent(), 
   fit <- fit_ref_case(rec)
   expect_equal(fit$devcomp[["logw"]], sum(log(rec$data$w)))
   expect_agrees(fit, rec)
+  ## nlme's pearson residuals given the random effects: each divided by its sd,
+  ## sigma_level / sqrt(w)
+  expect_equal(unname(residuals(fit, type = "pearson")), rec$resid_pearson, tolerance = 1e-5)
+  expect_equal(weights(fit), rec$data$w)
 })
 
 test_that("a variance per cell of an interaction agrees with nlme::gls(weights = varIdent(~ 1 | a * b))", {

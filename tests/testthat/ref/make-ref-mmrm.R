@@ -51,6 +51,12 @@ refs$us_emm_pairs <- as.data.frame(pairs(emmeans::emmeans(us, ~ ARMCD | AVISIT))
 cn <- colnames(component(us, "x_matrix"))
 L <- rbind(as.numeric(cn == "RACEBlack or African American"), as.numeric(cn == "RACEWhite"))
 refs$us_race_F <- df_md(us, L)
+## scaled residuals of the us fit (and its group-specific form)
+refs$us_resid <- list(pearson = unname(residuals(us, type = "pearson")),
+                      normalized = unname(residuals(us, type = "normalized")))
+us_grp <- tight_mmrm(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | ARMCD / USUBJID), data = fev_data)
+refs$us_group_resid <- list(pearson = unname(residuals(us_grp, type = "pearson")),
+                            normalized = unname(residuals(us_grp, type = "normalized")))
 ## the same with Kenward-Roger (adjusted covariance, KR df and F scaling)
 us_kr <- tight_mmrm(FEV1 ~ RACE + SEX + ARMCD * AVISIT + us(AVISIT | USUBJID), data = fev_data,
                     method = "Kenward-Roger", vcov = "Kenward-Roger")

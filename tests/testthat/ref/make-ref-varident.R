@@ -65,7 +65,9 @@ r <- coef(m$modelStruct$varStruct[[1]], unconstrained = FALSE, allCoef = TRUE)
 refs$ortho_lme_weights <- list(data = ortho_w, formula = "distance ~ age * Sex + (1 | Subject)", dispformula = "~ Sex",
                                weights = "w", REML = TRUE, logLik = as.numeric(logLik(m)), beta = fixef(m),
                                se = sqrt(diag(vcov(m))), var = (m$sigma^2 * r^2)[levels(ortho$Sex)],
-                               re_var = as.matrix(getVarCov(m)), nlme = as.character(packageVersion("nlme")))
+                               re_var = as.matrix(getVarCov(m)), nlme = as.character(packageVersion("nlme")),
+                               ## residuals given the random effects, scaled by their sd
+                               resid_pearson = as.numeric(residuals(m, type = "pearson")))
 
 saveRDS(refs, "varident_refs.rds", version = 2)
 str(lapply(refs, `[[`, "logLik"))
