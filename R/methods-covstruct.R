@@ -25,11 +25,15 @@
 #'   observed visits, with standard errors and intervals;
 #' * `simulate`: new responses drawn from the fitted model;
 #' * `refit` (a new response), `ranef` (the conditional modes of random-effect
-#'   terms, with their conditional variances).
+#'   terms, with their conditional variances), `coef` (with random-effect terms
+#'   as lme4's: fixed plus random effects per level; the fixed effects without
+#'   them, as mmrm's), `ngrps` (levels of the grouping factors, then the number of
+#'   subjects of the covariance term), `isSingular` (the random-effect
+#'   covariances, as for `lmm()` fits; `FALSE` without random-effect terms).
 #'
 #' Not yet available, each stopping with a message that names it:
-#' `coef`, `profile`, `influence` and its relatives, `plot`, `qqnorm`, `getME`,
-#' `ngrps`, `isSingular`, `predict(conditional = TRUE)` with
+#' `profile`, `influence` and its relatives, `plot`, `qqnorm`, `getME`,
+#' `predict(conditional = TRUE)` with
 #' random-effect terms.
 #'
 #' `confint()` gives Wald intervals for the fixed effects (t quantiles with
@@ -249,7 +253,15 @@ covfit_refuse <- function(what) {
 }
 
 #' @export
-coef.lemma_covfit <- function(object, ...) covfit_refuse("coef()")
+coef.lemma_covfit <- function(object, ...) {
+  # lme4's coef() (fixed plus random effects per level) with random-effect terms;
+  # the fixed effects without them, as mmrm's coef()
+  if (is.null(object$reterms)) {
+    check_dots_unused(list(...), "coef")
+    return(fixef(object))
+  }
+  NextMethod()
+}
 #' @export
 profile.lemma_covfit <- function(fitted, ...) covfit_refuse("profile()")
 #' @export
@@ -272,9 +284,20 @@ weights.lemma_covfit <- function(object, ...) {
   object$weights
 }
 #' @export
-ngrps.lemma_covfit <- function(object, ...) covfit_refuse("ngrps()")
+ngrps.lemma_covfit <- function(object, ...) {
+  # the random-effect grouping factors' levels, then the covariance term's subjects
+  cs <- object$covstruct
+  re <- if (is.null(object$reterms)) integer(0) else NextMethod()
+  if (cs$type == "diag") return(re)
+  c(re, stats::setNames(as.numeric(cs$nsubj), cs$subject))
+}
 #' @export
-isSingular.lemma_covfit <- function(x, tol = 1e-4, ...) covfit_refuse("isSingular()")
+isSingular.lemma_covfit <- function(x, tol = 1e-4) {
+  # singular random-effect covariance, as for lmm() fits; a residual covariance
+  # is positive definite by its parametrization
+  if (is.null(x$reterms)) return(FALSE)
+  NextMethod()
+}
 #' @export
 model.frame.lemma_covfit <- function(formula, ...) formula$frame
 

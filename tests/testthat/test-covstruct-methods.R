@@ -335,9 +335,32 @@ test_that("pearson and normalized residuals agree with mmrm's (stored), also gro
   expect_equal(sum(residuals(fit, type = "normalized")^2) * fit$sigma^2, fit$devcomp[["pwrss"]], tolerance = 1e-8)
 })
 
+test_that("coef, ngrps and isSingular on covfits", {
+  d <- fev()
+  fit <- fev_us()
+  expect_identical(coef(fit), fixef(fit))  # mmrm's coef(): the fixed effects
+  expect_identical(ngrps(fit), c(USUBJID = 197))  # subjects with an observed FEV1 (mmrm: 197)
+  expect_false(isSingular(fit))
+  fr <- lmm(FEV1 ~ ARMCD * AVISIT + (1 | RACE) + cs(AVISIT | USUBJID), d)
+  cf <- coef(fr)$RACE
+  re <- ranef(fr)$RACE
+  ## lme4's coef(): the fixed effects plus each level's random effects
+  expect_equal(cf[, "(Intercept)"], unname(fixef(fr)[["(Intercept)"]] + re[, "(Intercept)"]))
+  expect_equal(cf[, "ARMCDTRT"], rep(unname(fixef(fr)[["ARMCDTRT"]]), 3))
+  expect_identical(ngrps(fr), c(RACE = 3, USUBJID = 197))
+  ## pure noise: the RACE variance goes to its bound, as lme4 finds for the
+  ## equivalent (1 | RACE) + (1 | USUBJID) model
+  set.seed(3)
+  d$ynull <- stats::rnorm(nrow(d))
+  f0 <- lmm(ynull ~ 1 + (1 | RACE) + cs(AVISIT | USUBJID), d)
+  expect_true(isSingular(f0))
+  expect_identical(ngrps(f0), c(RACE = 3, USUBJID = 200))
+  skip_if_not_installed("lme4")
+  expect_true(lme4::isSingular(lme4::lmer(ynull ~ 1 + (1 | RACE) + (1 | USUBJID), d)))
+})
+
 test_that("methods that are not yet available on covfits say so", {
   fit <- fev_us()
-  expect_error(coef(fit), "coef\\(\\) is not yet available")
   expect_error(profile(fit), "profile\\(\\) is not yet available")
   expect_error(influence(fit), "influence\\(\\) is not yet available")
   expect_error(predict(fit, re.form = ~ (1 | USUBJID)), "'re.form' must be NA")

@@ -129,7 +129,7 @@ test_that("malformed covariance terms and data are errors naming the problem", {
 test_that("methods not yet available on these fits refuse, naming themselves", {
   d <- fev()
   fit <- lmm(fev_formula("ar1"), d)
-  expect_error(coef(fit), "coef\\(\\) is not yet available")
+  expect_error(plot(fit), "plot\\(\\) is not yet available")
   expect_error(profile(fit), "profile\\(\\) is not yet available")
   expect_error(hatvalues(fit), "hatvalues\\(\\) is not yet available")
   expect_error(residuals(fit, type = "deviance"), "'type' = \"deviance\" is not one of")
