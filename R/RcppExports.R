@@ -89,8 +89,8 @@
     invisible(.Call(`_lemma_model_set_response`, ptr, X, y))
 }
 
-.model_beta_pwrss <- function(ptr, theta) {
-    .Call(`_lemma_model_beta_pwrss`, ptr, theta)
+.model_beta_pwrss <- function(ptr, theta, update = TRUE) {
+    .Call(`_lemma_model_beta_pwrss`, ptr, theta, update)
 }
 
 .spectral_null <- function(d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search = FALSE) {

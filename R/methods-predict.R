@@ -406,28 +406,23 @@ simulated_effects <- function(object, des, drawn, nsim) {
     t <- terms[[ks[i]]]
     p <- ps[i]
     Z <- des$Z[[ks[i]]]
+    map <- lev[[i]]$map
+    lam <- object$sigma * theta_to_lambda(object$theta[t$theta_index], p)
+    # all simulations at once, column by column of the term: row c of the draws
+    # (levels x simulations) is column c of u, so b's column r is sum_c lam[r, c] u_c
+    # (in chunks of simulations: the n x chunk temporaries stay near 32 MB)
     rows <- start[j] + seq_len(sizes[j])
-    for (s in seq_len(nsim)) {
-      b <- term_effects(t, matrix(U[rows, s], nl[i], p, byrow = TRUE), object$theta, object$sigma)
-      contrib <- rowSums(Z * b[lev[[i]]$map, , drop = FALSE])
-      contrib[is.na(lev[[i]]$map)] <- 0
-      out[, s] <- out[, s] + contrib
+    for (cols in split(seq_len(nsim), (seq_len(nsim) - 1L) %/% max(1L, 4e6 %/% des$n))) {
+      u <- lapply(seq_len(p), function(c) U[rows[seq.int(c, by = p, length.out = nl[i])], cols, drop = FALSE])
+      for (r in seq_len(p)) {
+        b <- Reduce(`+`, lapply(seq_len(r), function(c) lam[r, c] * u[[c]]))
+        if (!is.null(t$relchol)) b <- t$relchol %*% b
+        contrib <- Z[, r] * b[map, , drop = FALSE]
+        contrib[is.na(map), ] <- 0
+        out[, cols] <- out[, cols] + contrib
+      }
     }
   }
   out
 }
 
-# b = sigma (C (x) lambda) u for standard normals u (levels x columns), as a
-# levels x columns matrix.
-term_effects <- function(t, u, theta, sigma) {
-  b <- sigma * u %*% t(theta_to_lambda(theta[t$theta_index], length(t$cnms)))
-  if (!is.null(t$relchol)) b <- t$relchol %*% b
-  b
-}
-
-# Effects of all levels of term t drawn from their fitted distribution (lme4's
-# order: a level's columns together); the parametric bootstrap uses it too.
-draw_term_effects <- function(object, t, theta = object$theta, sigma = object$sigma) {
-  p <- length(t$cnms)
-  term_effects(t, matrix(stats::rnorm(t$nlev * p), t$nlev, p, byrow = TRUE), theta, sigma)
-}

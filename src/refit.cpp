@@ -24,9 +24,11 @@ void model_set_response(SEXP ptr, const Eigen::Map<Eigen::MatrixXd> X, const Eig
 
 // beta and the penalized residual sum of squares at theta: all a replicate's
 // default statistics need besides theta (no random effects, no factor copy).
+// update = false reads them from the current factor, which the caller knows to be
+// at theta (its last evaluation was there): one factorization less per replicate.
 // [[Rcpp::export(.model_beta_pwrss)]]
-Rcpp::List model_beta_pwrss(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta) {
+Rcpp::List model_beta_pwrss(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool update = true) {
   BlockedModel* m = refit_model(ptr);
-  m->update(theta);
+  if (update) m->update(theta);
   return Rcpp::List::create(Rcpp::Named("beta") = m->beta(), Rcpp::Named("pwrss") = m->pwrss());
 }

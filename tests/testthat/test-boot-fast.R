@@ -122,7 +122,8 @@ test_that("profile points are minima of lme4's ML deviance with the parameter he
 test_that("a refit whose convergence checks warn is flagged, its estimates kept", {
   ## an evaluation limit far below what BOBYQA needs: lmm_optimize() warns that
   ## maxfun was reached, which the loop records instead of repeating the warning
-  fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  ## (two terms: no quasi-Newton refit, BOBYQA from the start)
+  fit <- lmm(strength ~ 1 + (1 | batch / cask), Pastes)
   rf <- lemma:::response_refitter(fit, lmm_control(maxfun = 10))
   o <- expect_silent(rf(simulate(fit, nsim = 1, seed = 3)[[1]]))
   expect_false(o$converged)
