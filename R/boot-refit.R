@@ -110,11 +110,12 @@ refit_newton_setup <- function(fit, ptr, REML, lower) {
   H <- (H + t(H)) / 2
   ch <- tryCatch(chol(H), error = function(e) NULL)
   if (is.null(ch) || !all(is.finite(ch))) return(NULL)
-  list(fg = fg, theta = theta, H = H, diag = diag, lower = lower, names = names(fit$theta))
+  list(fg = fg, theta = theta, Hinv = chol2inv(ch), diag = diag, lower = lower, names = names(fit$theta))
 }
 
 # Quasi-Newton from the fit's estimate on a replicate's response: Newton steps with
-# the fit's Hessian, refreshed by BFGS updates from the gradients met (exact), each
+# the fit's Hessian, refreshed by BFGS updates from the gradients met (exact; the
+# inverse is updated, so a step is a product, not a solve), each
 # step backtracked until the criterion falls (Armijo). It stops, converged, when the
 # Newton decrement is below 1e-12 (criterion units, plus its rounding; lmm_optimize()'s
 # polish stops at 1e-9: the gradient is exact, so the last steps are cheap and the
@@ -125,18 +126,17 @@ refit_newton_setup <- function(fit, ptr, REML, lower) {
 # after `maxfun` gradient evaluations.
 refit_newton <- function(st, maxfun) {
   theta <- st$theta
-  H <- st$H
+  B <- st$Hinv
   cur <- st$fg(theta)
   ngrad <- 1L
   # at_par: the model's factor is at par (its last evaluation was there)
   out <- function(converged, at_par = TRUE)
     list(par = stats::setNames(theta, st$names), fval = cur$f, converged = converged, feval = 0L,
-         ngrad = ngrad, gradient = stats::setNames(cur$g, st$names), H = H, at_par = at_par)
+         ngrad = ngrad, gradient = stats::setNames(cur$g, st$names), Hinv = B, at_par = at_par)
   while (ngrad < maxfun) {
-    ch <- tryCatch(chol(H), error = function(e) NULL)
-    if (is.null(ch)) return(out(FALSE))
-    step <- -backsolve(ch, forwardsolve(t(ch), cur$g))
+    step <- -drop(B %*% cur$g)
     slope <- sum(cur$g * step)
+    if (!(slope < 0)) return(out(FALSE))
     if (-slope / 2 < 1e-12 + 1e-15 * abs(cur$f)) return(out(TRUE))
     t <- 1
     repeat {
@@ -154,8 +154,8 @@ refit_newton <- function(st, maxfun) {
     yv <- nxt$g - cur$g
     sy <- sum(s * yv)
     if (sy > 1e-12 * sqrt(sum(s^2) * sum(yv^2))) {
-      Hs <- drop(H %*% s)
-      H <- H - tcrossprod(Hs) / sum(s * Hs) + tcrossprod(yv) / sy
+      By <- drop(B %*% yv)
+      B <- B - (tcrossprod(s, By) + tcrossprod(By, s)) / sy + (1 + sum(yv * By) / sy) / sy * tcrossprod(s)
     }
     theta <- th
     cur <- nxt
@@ -167,22 +167,24 @@ refit_newton <- function(st, maxfun) {
 # converged: its gradient, the smallest eigenvalue of its Hessian, no warnings.
 newton_as_optimum <- function(opt, control) {
   opt$message <- "quasi-Newton from the fit's estimate"
-  opt$hessian_min_eigen <- min(eigen(opt$H, symmetric = TRUE, only.values = TRUE)$values)
+  opt$hessian_min_eigen <- 1 / max(eigen(opt$Hinv, symmetric = TRUE, only.values = TRUE)$values)
   opt$maxfun_reached <- FALSE
   opt$warnings <- character(0)
   opt$singular_tol <- control$singular_tol
-  opt$H <- opt$at_par <- NULL
+  opt$Hinv <- opt$at_par <- NULL
   opt
 }
 
 # Statistics of replicates `idx` of the responses `sims` (a list of vectors): the
 # default statistics straight from the refit (the sd/cor of each term, sigma, beta),
 # else FUN of the refitted object. A failed refit gives NA statistics. Returns a
-# list of the statistic vectors, with attribute "converged".
-boot_chunk <- function(fit, FUN, default, idx, sims, width, tick = function() NULL) {
+# list of the statistic vectors, with attribute "converged". tick(n) reports n more
+# replicates done, in about 100 steps per chunk.
+boot_chunk <- function(fit, FUN, default, idx, sims, width, tick = function(n) NULL) {
   rf <- response_refitter(fit)
   conv <- logical(length(idx))
   res <- vector("list", length(idx))
+  every <- max(1L, length(idx) %/% 100L)
   for (k in seq_along(idx)) {
     r <- tryCatch({
       o <- rf(sims[[idx[k]]], object = !default)
@@ -190,7 +192,7 @@ boot_chunk <- function(fit, FUN, default, idx, sims, width, tick = function() NU
       if (default) c(theta_to_sdcor(fit, o$theta, o$sigma), o$beta) else FUN(o$fit)
     }, error = function(e) NULL)
     res[[k]] <- if (is.numeric(r) && length(r) == width) unname(r) else rep(NA_real_, width)
-    tick()
+    if (k %% every == 0L || k == length(idx)) tick(if (k %% every == 0L) every else k %% every)
   }
   attr(res, "converged") <- conv
   res

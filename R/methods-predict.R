@@ -339,9 +339,13 @@ simulate.lemma_fit <- function(object, nsim = 1, seed = NULL, use.u = FALSE, re.
   keep_des <- des
   keep_des$sel <- sel
   eta <- design_predictor(object, keep_des, random.only = FALSE)
-  sims <- matrix(eta, n, nsim)
-  if (length(drawn)) sims <- sims + simulated_effects(object, des, drawn, nsim)
-  if (cond.sim) sims <- sims + object$sigma * matrix(stats::rnorm(n * nsim), n, nsim) / sqrt(w)
+  # as few passes over the n x nsim values as the arithmetic needs (the bootstrap
+  # simulates 1,000 responses at once); eta recycles over the columns
+  sims <- if (length(drawn)) simulated_effects(object, des, drawn, nsim) + eta else matrix(eta, n, nsim)
+  if (cond.sim) {
+    e <- stats::rnorm(n * nsim)
+    sims <- sims + if (all(w == 1)) e * object$sigma else e * (object$sigma / sqrt(w))
+  }
   out <- as.data.frame(sims)
   names(out) <- paste0("sim_", seq_len(nsim))
   rownames(out) <- des$rownames
@@ -400,7 +404,7 @@ simulated_effects <- function(object, des, drawn, nsim) {
   sizes <- nl[ord] * ps[ord]
   U <- matrix(stats::rnorm(sum(sizes) * nsim), ncol = nsim)
   start <- c(0L, cumsum(sizes))
-  out <- matrix(0, des$n, nsim)
+  out <- NULL
   for (j in seq_along(ord)) {
     i <- ord[j]
     t <- terms[[ks[i]]]
@@ -410,17 +414,17 @@ simulated_effects <- function(object, des, drawn, nsim) {
     lam <- object$sigma * theta_to_lambda(object$theta[t$theta_index], p)
     # all simulations at once, column by column of the term: row c of the draws
     # (levels x simulations) is column c of u, so b's column r is sum_c lam[r, c] u_c
-    # (in chunks of simulations: the n x chunk temporaries stay near 32 MB)
     rows <- start[j] + seq_len(sizes[j])
-    for (cols in split(seq_len(nsim), (seq_len(nsim) - 1L) %/% max(1L, 4e6 %/% des$n))) {
-      u <- lapply(seq_len(p), function(c) U[rows[seq.int(c, by = p, length.out = nl[i])], cols, drop = FALSE])
-      for (r in seq_len(p)) {
-        b <- Reduce(`+`, lapply(seq_len(r), function(c) lam[r, c] * u[[c]]))
-        if (!is.null(t$relchol)) b <- t$relchol %*% b
-        contrib <- Z[, r] * b[map, , drop = FALSE]
-        contrib[is.na(map), ] <- 0
-        out[, cols] <- out[, cols] + contrib
-      }
+    u <- lapply(seq_len(p), function(c) U[rows[seq.int(c, by = p, length.out = nl[i])], , drop = FALSE])
+    # a row without a level (a missing grouping value) gets no effect
+    if (anyNA(map)) u <- lapply(u, function(x) rbind(x, 0))
+    map[is.na(map)] <- nl[i] + 1L
+    for (r in seq_len(p)) {
+      b <- Reduce(`+`, lapply(seq_len(r), function(c) lam[r, c] * u[[c]]))
+      if (!is.null(t$relchol)) b <- t$relchol %*% b
+      zb <- b[map, , drop = FALSE]
+      if (any(Z[, r] != 1)) zb <- Z[, r] * zb
+      out <- if (is.null(out)) zb else out + zb
     }
   }
   out
