@@ -28,11 +28,13 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
     f <- grouping_factor(b, data)
     # na.pass: a row where a term's expression is NaN (log of a negative x) is named
     # below rather than dropped from this matrix only.
-    lhs_frame <- stats::model.frame(b$lhs, data, na.action = stats::na.pass)
-    mm <- stats::model.matrix(b$lhs, lhs_frame)
-    what <- sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group)
-    check_finite_columns(mm, what)
-    check_column_range(mm, what)
+    lhs_frame <- variables_frame(b$lhs, data)
+    if (is.null(lhs_frame)) lhs_frame <- stats::model.frame(b$lhs, data, na.action = stats::na.pass)
+    mm <- stats::model.matrix(attr(lhs_frame, "terms"), lhs_frame)
+    # (a function: the term is deparsed only for a message)
+    what <- function() sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group)
+    check_finite_columns(mm, what())
+    check_column_range(mm, what())
     if (ncol(mm) == 0L) stop(sprintf("the term (%s | %s) has no columns", deparse1(b$lhs[[2]]), b$group), call. = FALSE)
     # the same terms (with predvars for poly()/ns()) as a frame without na.pass
     lhs_terms <- stats::delete.response(stats::terms(lhs_frame))
