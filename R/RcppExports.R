@@ -93,6 +93,10 @@
     .Call(`_lemma_model_beta_pwrss`, ptr, theta, update)
 }
 
+.simulate_columns <- function(eta, pieces, nsim, scale, residuals) {
+    .Call(`_lemma_simulate_columns`, eta, pieces, nsim, scale, residuals)
+}
+
 .spectral_null <- function(d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search = FALSE) {
     .Call(`_lemma_spectral_null_cpp`, d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search)
 }

@@ -117,9 +117,10 @@ refit_newton_setup <- function(fit, ptr, REML, lower) {
 # the fit's Hessian, refreshed by BFGS updates from the gradients met (exact; the
 # inverse is updated, so a step is a product, not a solve), each
 # step backtracked until the criterion falls (Armijo). It stops, converged, when the
-# Newton decrement is below 1e-12 (criterion units, plus its rounding; lmm_optimize()'s
-# polish stops at 1e-9: the gradient is exact, so the last steps are cheap and the
-# estimate is at least as good as a full fit's), and gives up (converged FALSE, the
+# Newton decrement is below 1e-10 (criterion units, plus 1e-13 of the criterion for
+# its rounding; lmm_optimize()'s polish stops at ten times that: the gradient is
+# exact, so the last steps are cheap and the estimate is at least as good as a full
+# fit's), and gives up (converged FALSE, the
 # caller then runs lmm_optimize()) when a step would leave the bounds (the
 # replicate's optimum may be on them, where the optimizer's boundary checks are
 # needed), when the line search fails short of lmm_optimize()'s own stopping rule or
@@ -137,7 +138,10 @@ refit_newton <- function(st, maxfun) {
     step <- -drop(B %*% cur$g)
     slope <- sum(cur$g * step)
     if (!(slope < 0)) return(out(FALSE))
-    if (-slope / 2 < 1e-12 + 1e-15 * abs(cur$f)) return(out(TRUE))
+    if (-slope / 2 < 1e-10 + 1e-13 * abs(cur$f)) return(out(TRUE))
+    # lmm_optimize()'s own stopping rule: a step that does not lower the criterion
+    # is then lost in its rounding, and nothing is left to gain
+    small <- -slope / 2 < 1e-9 + 1e-12 * abs(cur$f)
     t <- 1
     repeat {
       th <- theta + t * step
@@ -146,9 +150,7 @@ refit_newton <- function(st, maxfun) {
       ngrad <- ngrad + 1L
       if (all(is.finite(c(nxt$f, nxt$g))) && nxt$f <= cur$f + 1e-4 * t * slope) break
       t <- t / 4
-      # no lower point within the criterion's rounding: converged if Newton's own
-      # prediction says nothing is left to gain either
-      if (t < 1e-3 || ngrad >= maxfun) return(out(-slope / 2 < 1e-9 + 1e-12 * abs(cur$f), FALSE))
+      if (small || t < 1e-3 || ngrad >= maxfun) return(out(small, FALSE))
     }
     s <- th - theta
     yv <- nxt$g - cur$g

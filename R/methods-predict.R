@@ -339,16 +339,15 @@ simulate.lemma_fit <- function(object, nsim = 1, seed = NULL, use.u = FALSE, re.
   keep_des <- des
   keep_des$sel <- sel
   eta <- design_predictor(object, keep_des, random.only = FALSE)
-  # as few passes over the n x nsim values as the arithmetic needs (the bootstrap
-  # simulates 1,000 responses at once); eta recycles over the columns
-  sims <- if (length(drawn)) simulated_effects(object, des, drawn, nsim) + eta else matrix(eta, n, nsim)
-  if (cond.sim) {
-    e <- stats::rnorm(n * nsim)
-    sims <- sims + if (all(w == 1)) e * object$sigma else e * (object$sigma / sqrt(w))
-  }
-  out <- as.data.frame(sims)
+  # the random effects are drawn first (all simulations), then the residuals, as
+  # lme4 draws them; the n x nsim values are formed in one pass in C++ (the
+  # bootstrap simulates 1,000 responses at once), as columns of the data frame
+  pieces <- if (length(drawn)) simulated_effects(object, des, drawn, nsim) else list()
+  scale <- if (all(w == 1)) rep(object$sigma, n) else object$sigma / sqrt(w)
+  out <- .simulate_columns(as.numeric(eta), pieces, as.integer(nsim), scale, cond.sim)
   names(out) <- paste0("sim_", seq_len(nsim))
-  rownames(out) <- des$rownames
+  out <- structure(out, row.names = if (is.null(des$rownames)) .set_row_names(n) else des$rownames,
+                   class = "data.frame")
   omit <- if (is.null(newdata)) object$na.action else des$omit
   if (!is.null(omit)) {
     if (!missing(na.action)) {
@@ -364,7 +363,9 @@ simulate.lemma_fit <- function(object, nsim = 1, seed = NULL, use.u = FALSE, re.
   structure(out, na.action = omit, seed = rng_state)
 }
 
-# Z b for freshly drawn b of the terms `drawn`, one column per simulation. The
+# Z b for freshly drawn b of the terms `drawn`, as pieces for .simulate_columns():
+# per term column r, its values z and the effects B (levels x simulations) with the
+# row of B for each observation (map; a row of zeros for a missing level). The
 # standard normals are drawn as lme4 draws them: one vector for all terms and
 # simulations, terms in lme4's order (formula order, sorted by decreasing number of
 # levels present), each term's levels in order (the fit's levels, then new ones as
@@ -404,7 +405,7 @@ simulated_effects <- function(object, des, drawn, nsim) {
   sizes <- nl[ord] * ps[ord]
   U <- matrix(stats::rnorm(sum(sizes) * nsim), ncol = nsim)
   start <- c(0L, cumsum(sizes))
-  out <- NULL
+  out <- list()
   for (j in seq_along(ord)) {
     i <- ord[j]
     t <- terms[[ks[i]]]
@@ -417,14 +418,15 @@ simulated_effects <- function(object, des, drawn, nsim) {
     rows <- start[j] + seq_len(sizes[j])
     u <- lapply(seq_len(p), function(c) U[rows[seq.int(c, by = p, length.out = nl[i])], , drop = FALSE])
     # a row without a level (a missing grouping value) gets no effect
-    if (anyNA(map)) u <- lapply(u, function(x) rbind(x, 0))
-    map[is.na(map)] <- nl[i] + 1L
+    none <- is.na(map)
+    if (any(none)) u <- lapply(u, function(x) rbind(x, 0))
+    map[none] <- nl[i] + 1L
     for (r in seq_len(p)) {
       b <- Reduce(`+`, lapply(seq_len(r), function(c) lam[r, c] * u[[c]]))
       if (!is.null(t$relchol)) b <- t$relchol %*% b
-      zb <- b[map, , drop = FALSE]
-      if (any(Z[, r] != 1)) zb <- Z[, r] * zb
-      out <- if (is.null(out)) zb else out + zb
+      z <- as.numeric(Z[, r])
+      z[none] <- 0
+      out[[length(out) + 1L]] <- list(z = z, B = b, map = as.integer(map))
     }
   }
   out

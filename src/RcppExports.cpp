@@ -321,6 +321,21 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// simulate_columns
+Rcpp::List simulate_columns(const Rcpp::NumericVector eta, const Rcpp::List pieces, int nsim, const Rcpp::NumericVector scale, bool residuals);
+RcppExport SEXP _lemma_simulate_columns(SEXP etaSEXP, SEXP piecesSEXP, SEXP nsimSEXP, SEXP scaleSEXP, SEXP residualsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector >::type eta(etaSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::List >::type pieces(piecesSEXP);
+    Rcpp::traits::input_parameter< int >::type nsim(nsimSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector >::type scale(scaleSEXP);
+    Rcpp::traits::input_parameter< bool >::type residuals(residualsSEXP);
+    rcpp_result_gen = Rcpp::wrap(simulate_columns(eta, pieces, nsim, scale, residuals));
+    return rcpp_result_gen;
+END_RCPP
+}
 // spectral_null_cpp
 Rcpp::List spectral_null_cpp(Eigen::Map<Eigen::VectorXd> d_, Eigen::Map<Eigen::MatrixXd> UtX, Eigen::Map<Eigen::VectorXd> Uty, bool reml, double lmin, double lmax, int nregion, bool gemma_search);
 RcppExport SEXP _lemma_spectral_null_cpp(SEXP d_SEXP, SEXP UtXSEXP, SEXP UtySEXP, SEXP remlSEXP, SEXP lminSEXP, SEXP lmaxSEXP, SEXP nregionSEXP, SEXP gemma_searchSEXP) {
@@ -426,6 +441,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
     {"_lemma_model_set_response", (DL_FUNC) &_lemma_model_set_response, 3},
     {"_lemma_model_beta_pwrss", (DL_FUNC) &_lemma_model_beta_pwrss, 3},
+    {"_lemma_simulate_columns", (DL_FUNC) &_lemma_simulate_columns, 5},
     {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
     {"_lemma_spectral_at_cpp", (DL_FUNC) &_lemma_spectral_at_cpp, 6},
     {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 7},
