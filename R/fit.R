@@ -80,7 +80,7 @@ start_theta <- function(frame) {
   if (!length(scalar)) return(theta)
   scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
   sw <- sqrt(frame$weights)
-  r <- stats::lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
+  r <- stats::.lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
   total <- sum(r^2) / length(r)
   x <- lapply(scalar, function(tm) tm$X[, 1L] * sw)
   # integer codes: rowsum() of a factor sorts its levels at every call
@@ -120,7 +120,7 @@ start_theta <- function(frame) {
 # three levels have two or more distinct rows.
 start_theta_pair <- function(frame, tm) {
   sw <- sqrt(frame$weights)
-  r <- stats::lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
+  r <- stats::.lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
   Z <- tm$X * sw
   # one rowsum() over the integer codes (a factor's would sort its levels again)
   S <- rowsum(cbind(Z[, 1L]^2, Z[, 1L] * Z[, 2L], Z[, 2L]^2, Z[, 1L] * r, Z[, 2L] * r), as.integer(tm$factor))

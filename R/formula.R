@@ -209,7 +209,8 @@ is_covstruct_call <- function(e) {
 }
 
 find_covstructs <- function(e) {
-  if (!is.call(e)) return(list())
+  # the common case, no such name anywhere, without walking the formula
+  if (!is.call(e) || !any(covstruct_types %in% all.names(e))) return(list())
   if (is_covstruct_call(e)) return(list(e))
   op <- as.character(e[[1]])[1]
   if (op %in% c("(", "+", "-")) return(do.call(c, lapply(as.list(e)[-1], find_covstructs)))
