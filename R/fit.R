@@ -112,8 +112,9 @@ start_theta <- function(frame) {
 # slope): each level's least-squares coefficients b_l on the residuals of the fixed
 # effects scatter with covariance Sigma + s^2 (Z_l'Z_l)^-1, so Sigma is their
 # second moment less the average sampling part, with s^2 from the residuals within
-# levels; theta is the Cholesky factor of Sigma / s^2 (eigenvalues kept at least
-# 0.05^2 of the largest, so that the start is not on the boundary). lme4's start,
+# levels; theta is the Cholesky factor of Sigma / s^2 (eigenvalues kept between
+# 0.05^2 of the largest, and 0.05^2, and 10^2, as the scalar starts: not on the
+# boundary, not far out). lme4's start,
 # the identity, is far off when the slope's scale differs from the intercept's
 # (Orthodont: the optimum has theta = (2.1, -0.13, 0.11)) and BOBYQA then spends
 # hundreds of evaluations getting there. NULL (the identity start) when fewer than
@@ -121,7 +122,12 @@ start_theta <- function(frame) {
 start_theta_pair <- function(frame, tm) {
   sw <- sqrt(frame$weights)
   r <- stats::.lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
+  # on the optimizer's scale (R/scaling.R): columns divided by their scale s, so
+  # that the factor found is lambda~ = diag(s) lambda and the limits below hold there
+  s <- reterms_theta_scale(frame$reterms)[tm$theta_index][c(1L, 3L)]
   Z <- tm$X * sw
+  Z[, 1L] <- Z[, 1L] / s[1L]
+  Z[, 2L] <- Z[, 2L] / s[2L]
   # one rowsum() over the integer codes (a factor's would sort its levels again)
   S <- rowsum(cbind(Z[, 1L]^2, Z[, 1L] * Z[, 2L], Z[, 2L]^2, Z[, 1L] * r, Z[, 2L] * r), as.integer(tm$factor))
   s11 <- S[, 1L]
@@ -142,8 +148,8 @@ start_theta_pair <- function(frame, tm) {
   S <- (crossprod(cbind(b1, b2)) / sum(ok) - s2 * V) / s2
   e <- eigen(S, symmetric = TRUE)
   if (!all(is.finite(e$values)) || e$values[1L] <= 0) return(NULL)
-  S <- e$vectors %*% (pmax(e$values, 0.05^2 * e$values[1L]) * t(e$vectors))
-  lam <- t(chol(S))
+  ev <- pmin(pmax(e$values, 0.05^2 * e$values[1L], 0.05^2), 10^2)
+  lam <- t(chol(e$vectors %*% (ev * t(e$vectors)))) / s
   lam[lower.tri(lam, diag = TRUE)]
 }
 
