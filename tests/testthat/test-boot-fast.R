@@ -183,3 +183,17 @@ test_that("the bootstrap of a fit with na.exclude refits the complete rows", {
   ref <- t(vapply(sims, function(y) lemma:::boot_default_stat(refit(fit, y)), numeric(6)))
   expect_equal(unname(attr(ci, "boot")[1:3, ]), unname(ref), tolerance = 1e-6)
 })
+
+test_that("the bootstrap gives the same replicates on two future workers as in one process", {
+  skip_on_cran()
+  ## each worker makes its own refitter; a replicate's refit depends only on its
+  ## response (the quasi-Newton start and Hessian are the fit's), so the chunking
+  ## cannot change a bit
+  fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  future::plan(future::sequential)
+  a <- suppressWarnings(confint(fit, method = "boot", nsim = 24, seed = 3))
+  future::plan(future::multisession, workers = 2)
+  on.exit(future::plan(future::sequential))
+  b <- suppressWarnings(confint(fit, method = "boot", nsim = 24, seed = 3))
+  expect_identical(attr(a, "boot"), attr(b, "boot"))
+})
