@@ -110,21 +110,20 @@ refit_newton_setup <- function(fit, ptr, REML, lower) {
   H <- (H + t(H)) / 2
   ch <- tryCatch(chol(H), error = function(e) NULL)
   if (is.null(ch) || !all(is.finite(ch))) return(NULL)
-  list(fg = fg, theta = theta, Hinv = chol2inv(ch), diag = diag, lower = lower, names = names(fit$theta))
+  list(fg = fg, theta = theta, Hinv = chol2inv(ch), diag = diag, names = names(fit$theta))
 }
 
 # Quasi-Newton from the fit's estimate on a replicate's response: Newton steps with
 # the fit's Hessian, refreshed by BFGS updates from the gradients met (exact; the
-# inverse is updated, so a step is a product, not a solve), each
-# step backtracked until the criterion falls (Armijo). It stops, converged, when the
-# Newton decrement is below 1e-10 (criterion units, plus 1e-13 of the criterion for
-# its rounding; lmm_optimize()'s polish stops at ten times that: the gradient is
-# exact, so the last steps are cheap and the estimate is at least as good as a full
-# fit's), and gives up (converged FALSE, the
-# caller then runs lmm_optimize()) when a step would leave the bounds (the
-# replicate's optimum may be on them, where the optimizer's boundary checks are
-# needed), when the line search fails short of lmm_optimize()'s own stopping rule or
-# after `maxfun` gradient evaluations.
+# inverse is updated, so a step is a product, not a solve), each step backtracked
+# until the criterion falls (Armijo). It stops, converged, when the Newton decrement
+# is below 1e-10 (criterion units, plus 1e-13 of the criterion for its rounding;
+# lmm_optimize()'s polish stops at ten times that: the gradient is exact, so the
+# last steps are cheap and the estimate is at least as good as a full fit's). It
+# gives up (converged FALSE; the caller then runs lmm_optimize()) when a step would
+# leave the bounds (the replicate's optimum may be on them, where the optimizer's
+# boundary checks are needed), when the line search fails short of
+# lmm_optimize()'s own stopping rule, or after `maxfun` gradient evaluations.
 refit_newton <- function(st, maxfun) {
   theta <- st$theta
   B <- st$Hinv
