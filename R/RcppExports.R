@@ -89,8 +89,12 @@
     invisible(.Call(`_lemma_model_set_response`, ptr, X, y))
 }
 
-.model_beta_pwrss <- function(ptr, theta) {
-    .Call(`_lemma_model_beta_pwrss`, ptr, theta)
+.model_beta_pwrss <- function(ptr, theta, update = TRUE) {
+    .Call(`_lemma_model_beta_pwrss`, ptr, theta, update)
+}
+
+.simulate_columns <- function(eta, pieces, nsim, scale, residuals) {
+    .Call(`_lemma_simulate_columns`, eta, pieces, nsim, scale, residuals)
 }
 
 .spectral_null <- function(d_, UtX, Uty, reml, lmin, lmax, nregion, gemma_search = FALSE) {

@@ -109,12 +109,13 @@ boot_replicates <- function(fit, FUN, nsim, seed) {
     f <- function(idx) boot_chunk(fit, FUN, default, idx, sims, width, tick)
     future.apply::future_lapply(chunks, f, future.seed = FALSE, future.packages = "lemma")
   }
-  res <- if (requireNamespace("progressr", quietly = TRUE)) {
+  # progress only where it is shown: each signal costs about as much as a refit
+  res <- if (interactive() && requireNamespace("progressr", quietly = TRUE)) {
     progressr::with_progress({
       pr <- progressr::progressor(steps = nsim)
-      run(function() pr())
-    }, enable = interactive())
-  } else run(function() NULL)
+      run(function(n) pr(amount = n))
+    })
+  } else run(function(n) NULL)
   M <- matrix(NA_real_, nsim, width, dimnames = list(NULL, names(t0)))
   conv <- logical(nsim)
   for (k in seq_along(chunks)) {

@@ -57,12 +57,12 @@ calls_any <- function(e, fns) {
 # `((x || g) | h)`) or an offset (which the term's model matrix would drop
 # silently) is refused, naming the term.
 check_bar_term <- function(bar) {
-  b <- deparse1(call("(", bar))
+  b <- function() deparse1(call("(", bar))  # for the messages only
   if (calls_any(bar[[2]], c("|", "||")) || calls_any(bar[[3]], c("|", "||")))
-    stop(sprintf("the random-effect term %s has a bar inside another bar's side: write each term as (lhs | group)", b),
+    stop(sprintf("the random-effect term %s has a bar inside another bar's side: write each term as (lhs | group)", b()),
          call. = FALSE)
   if (calls_any(bar[[2]], "offset") || calls_any(bar[[3]], "offset"))
-    stop(sprintf("the random-effect term %s contains offset(): put the offset in the fixed part of the formula", b),
+    stop(sprintf("the random-effect term %s contains offset(): put the offset in the fixed part of the formula", b()),
          call. = FALSE)
   bar
 }
@@ -209,7 +209,8 @@ is_covstruct_call <- function(e) {
 }
 
 find_covstructs <- function(e) {
-  if (!is.call(e)) return(list())
+  # the common case, no such name anywhere, without walking the formula
+  if (!is.call(e) || !any(covstruct_types %in% all.names(e))) return(list())
   if (is_covstruct_call(e)) return(list(e))
   op <- as.character(e[[1]])[1]
   if (op %in% c("(", "+", "-")) return(do.call(c, lapply(as.list(e)[-1], find_covstructs)))

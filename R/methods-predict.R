@@ -339,12 +339,15 @@ simulate.lemma_fit <- function(object, nsim = 1, seed = NULL, use.u = FALSE, re.
   keep_des <- des
   keep_des$sel <- sel
   eta <- design_predictor(object, keep_des, random.only = FALSE)
-  sims <- matrix(eta, n, nsim)
-  if (length(drawn)) sims <- sims + simulated_effects(object, des, drawn, nsim)
-  if (cond.sim) sims <- sims + object$sigma * matrix(stats::rnorm(n * nsim), n, nsim) / sqrt(w)
-  out <- as.data.frame(sims)
+  # the random effects are drawn first (all simulations), then the residuals, as
+  # lme4 draws them; the n x nsim values are formed in one pass in C++ (the
+  # bootstrap simulates 1,000 responses at once), as columns of the data frame
+  pieces <- if (length(drawn)) simulated_effects(object, des, drawn, nsim) else list()
+  scale <- if (all(w == 1)) rep(object$sigma, n) else object$sigma / sqrt(w)
+  out <- .simulate_columns(as.numeric(eta), pieces, as.integer(nsim), scale, cond.sim)
   names(out) <- paste0("sim_", seq_len(nsim))
-  rownames(out) <- des$rownames
+  out <- structure(out, row.names = if (is.null(des$rownames)) .set_row_names(n) else des$rownames,
+                   class = "data.frame")
   omit <- if (is.null(newdata)) object$na.action else des$omit
   if (!is.null(omit)) {
     if (!missing(na.action)) {
@@ -360,7 +363,9 @@ simulate.lemma_fit <- function(object, nsim = 1, seed = NULL, use.u = FALSE, re.
   structure(out, na.action = omit, seed = rng_state)
 }
 
-# Z b for freshly drawn b of the terms `drawn`, one column per simulation. The
+# Z b for freshly drawn b of the terms `drawn`, as pieces for .simulate_columns():
+# per term column r, its values z and the effects B (levels x simulations) with the
+# row of B for each observation (map; a row of zeros for a missing level). The
 # standard normals are drawn as lme4 draws them: one vector for all terms and
 # simulations, terms in lme4's order (formula order, sorted by decreasing number of
 # levels present), each term's levels in order (the fit's levels, then new ones as
@@ -400,34 +405,30 @@ simulated_effects <- function(object, des, drawn, nsim) {
   sizes <- nl[ord] * ps[ord]
   U <- matrix(stats::rnorm(sum(sizes) * nsim), ncol = nsim)
   start <- c(0L, cumsum(sizes))
-  out <- matrix(0, des$n, nsim)
+  out <- list()
   for (j in seq_along(ord)) {
     i <- ord[j]
     t <- terms[[ks[i]]]
     p <- ps[i]
     Z <- des$Z[[ks[i]]]
+    map <- lev[[i]]$map
+    lam <- object$sigma * theta_to_lambda(object$theta[t$theta_index], p)
+    # all simulations at once, column by column of the term: row c of the draws
+    # (levels x simulations) is column c of u, so b's column r is sum_c lam[r, c] u_c
     rows <- start[j] + seq_len(sizes[j])
-    for (s in seq_len(nsim)) {
-      b <- term_effects(t, matrix(U[rows, s], nl[i], p, byrow = TRUE), object$theta, object$sigma)
-      contrib <- rowSums(Z * b[lev[[i]]$map, , drop = FALSE])
-      contrib[is.na(lev[[i]]$map)] <- 0
-      out[, s] <- out[, s] + contrib
+    u <- lapply(seq_len(p), function(c) U[rows[seq.int(c, by = p, length.out = nl[i])], , drop = FALSE])
+    # a row without a level (a missing grouping value) gets no effect
+    none <- is.na(map)
+    if (any(none)) u <- lapply(u, function(x) rbind(x, 0))
+    map[none] <- nl[i] + 1L
+    for (r in seq_len(p)) {
+      b <- Reduce(`+`, lapply(seq_len(r), function(c) lam[r, c] * u[[c]]))
+      if (!is.null(t$relchol)) b <- t$relchol %*% b
+      z <- as.numeric(Z[, r])
+      z[none] <- 0
+      out[[length(out) + 1L]] <- list(z = z, B = b, map = as.integer(map))
     }
   }
   out
 }
 
-# b = sigma (C (x) lambda) u for standard normals u (levels x columns), as a
-# levels x columns matrix.
-term_effects <- function(t, u, theta, sigma) {
-  b <- sigma * u %*% t(theta_to_lambda(theta[t$theta_index], length(t$cnms)))
-  if (!is.null(t$relchol)) b <- t$relchol %*% b
-  b
-}
-
-# Effects of all levels of term t drawn from their fitted distribution (lme4's
-# order: a level's columns together); the parametric bootstrap uses it too.
-draw_term_effects <- function(object, t, theta = object$theta, sigma = object$sigma) {
-  p <- length(t$cnms)
-  term_effects(t, matrix(stats::rnorm(t$nlev * p), t$nlev, p, byrow = TRUE), theta, sigma)
-}

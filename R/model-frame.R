@@ -61,13 +61,20 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
     stop("'contrasts' must be NULL or a named list, e.g. list(f = \"contr.sum\")", call. = FALSE)
 
   mc <- match.call()
-  mf <- mc[c(1L, match(c("data", "weights", "offset", "subset", "na.action"), names(mc), 0L))]
-  mf[[1L]] <- quote(stats::model.frame)
-  mf$formula <- variables_formula(fixed, bars)
-  if (converted) mf$data <- data
-  if (!is.null(mc$subset) && !is.null(data)) check_subset(eval(mc$subset, data, parent.frame()), nrow(data))
-  mf$drop.unused.levels <- TRUE
-  frame <- eval(mf, parent.frame())
+  vformula <- variables_formula(fixed, bars)
+  # A data frame holding every variable, complete, and no weights, offset, subset or
+  # na.action: the model frame is its columns (model.frame() would return them)
+  frame <- if (is.data.frame(data) && !any(c("weights", "offset", "subset", "na.action") %in% names(mc)))
+    variables_frame(vformula, data, complete = TRUE)
+  if (is.null(frame)) {
+    mf <- mc[c(1L, match(c("data", "weights", "offset", "subset", "na.action"), names(mc), 0L))]
+    mf[[1L]] <- quote(stats::model.frame)
+    mf$formula <- vformula
+    if (converted) mf$data <- data
+    if (!is.null(mc$subset) && !is.null(data)) check_subset(eval(mc$subset, data, parent.frame()), nrow(data))
+    mf$drop.unused.levels <- TRUE
+    frame <- eval(mf, parent.frame())
+  }
   if (nrow(frame) == 0L)
     stop(sprintf("0 (non-NA) cases: no observations are left after %s", if (is.null(mc$subset))
       "removing rows with missing values" else "applying 'subset' and removing rows with missing values"),
@@ -75,21 +82,24 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
   vars <- frame
   attr(vars, "terms") <- NULL
 
-  fixed_frame <- stats::model.frame(fixed, vars, na.action = stats::na.pass, drop.unused.levels = TRUE)
+  fixed_frame <- variables_frame(fixed, vars)
+  if (is.null(fixed_frame))
+    fixed_frame <- stats::model.frame(fixed, vars, na.action = stats::na.pass, drop.unused.levels = TRUE)
   fixed_terms <- attr(fixed_frame, "terms")
   # The response column itself: model.response() would first name it by the row
   # names (40,000 strings for 40,000 rows), which as.numeric() below drops again.
   y <- fixed_frame[[attr(fixed_terms, "response")]]
-  yname <- deparse1(formula[[2]])
+  # (the response's name is deparsed only for a message: as a promise)
+  yname <- function() deparse1(formula[[2]])
   if (!is.numeric(y) || is.matrix(y))
-    stop(sprintf("the response '%s' must be a numeric vector (it is %s)", yname, class(y)[1]), call. = FALSE)
+    stop(sprintf("the response '%s' must be a numeric vector (it is %s)", yname(), class(y)[1]), call. = FALSE)
   y <- as.numeric(y)
-  if (any(!is.finite(y))) stop(sprintf("the response '%s' has non-finite values", yname), call. = FALSE)
-  check_column_range(y, "the response", yname)
+  if (any(!is.finite(y))) stop(sprintf("the response '%s' has non-finite values", yname()), call. = FALSE)
+  check_column_range(y, "the response", yname())
   # lme4 fits a constant response to a criterion of -Inf (zero residual variance).
   if (all(y == y[1L]))
     stop(sprintf("the response '%s' is constant (all values %s): there is no variation to model",
-                 yname, format(y[1L])), call. = FALSE)
+                 yname(), format(y[1L])), call. = FALSE)
 
   X <- stats::model.matrix(fixed_terms, fixed_frame, contrasts.arg = contrasts)
   check_finite_columns(X, "the fixed-effects model matrix")
@@ -118,7 +128,7 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
     }
   }
   reterms <- lmm_reterms(bars, vars, relmat = relmat)
-  check_response_within(y, reterms$flist, yname)
+  check_response_within(y, reterms$flist, yname())
   if (reterms$nlev_max >= n && !reterms$any_relmat_at_max)
     stop(sprintf("the grouping factor '%s' has %d levels for %d observations: a random effect per observation is confounded with the residual",
                  reterms$largest, reterms$nlev_max, n), call. = FALSE)
@@ -142,8 +152,34 @@ lmm_frame <- function(formula, data = NULL, weights, offset, subset, na.action,
 # (with subset, weights, offset and na.action) decides which rows are used.
 variables_formula <- function(fixed, bars) {
   vars <- unique(c(all.vars(fixed), unlist(lapply(bars, function(b) c(all.vars(b$lhs), all.vars(str2lang(b$group)))))))
-  rhs <- if (length(vars)) paste(sprintf("`%s`", vars), collapse = " + ") else "1"
-  stats::as.formula(paste("~", rhs), env = environment(fixed))
+  rhs <- if (length(vars)) Reduce(function(a, b) call("+", a, b), lapply(vars, as.name)) else 1
+  stats::as.formula(call("~", rhs), env = environment(fixed))
+}
+
+# The model frame of `formula` over the rows of `vars` (the model frame of all the
+# model's variables, NAs already handled) when each variable of the formula is a
+# plain name: its columns of `vars`, with the terms model.frame() would attach
+# (predvars and dataClasses), without evaluating anything again. NULL when some
+# variable is an expression (log(x), poly(x, 2), offset(o)), which needs
+# model.frame(). On sleepstudy this halves the time of lmm_frame().
+# With complete = TRUE (`vars` the user's data) also NULL when a column has missing
+# values or a factor unused levels, which model.frame() drops.
+variables_frame <- function(formula, vars, complete = FALSE) {
+  tt <- stats::terms(formula)
+  v <- as.list(attr(tt, "variables"))[-1L]
+  if (!all(vapply(v, is.name, logical(1)))) return(NULL)
+  nm <- vapply(v, as.character, "")
+  if (!all(nm %in% names(vars))) return(NULL)
+  # the columns as `vars[nm]` has them, without `[.data.frame`'s checks
+  fr <- .subset(vars, nm)
+  if (complete && !all(vapply(fr, function(x) !anyNA(x) && (!is.factor(x) || all(tabulate(x, nlevels(x)) > 0L)), NA)))
+    return(NULL)
+  attr(fr, "row.names") <- .row_names_info(vars, 0L)
+  class(fr) <- "data.frame"
+  attr(tt, "predvars") <- attr(tt, "variables")
+  attr(tt, "dataClasses") <- vapply(fr, stats::.MFclass, "")
+  attr(fr, "terms") <- tt
+  fr
 }
 
 # `y ~ . - g` -> `y ~ x + z` for the fixed part: `.` is every column of `data` not

@@ -28,11 +28,14 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
     f <- grouping_factor(b, data)
     # na.pass: a row where a term's expression is NaN (log of a negative x) is named
     # below rather than dropped from this matrix only.
-    lhs_frame <- stats::model.frame(b$lhs, data, na.action = stats::na.pass)
-    mm <- stats::model.matrix(b$lhs, lhs_frame)
-    what <- sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group)
-    check_finite_columns(mm, what)
-    check_column_range(mm, what)
+    lhs_frame <- variables_frame(b$lhs, data)
+    if (is.null(lhs_frame)) lhs_frame <- stats::model.frame(b$lhs, data, na.action = stats::na.pass)
+    mm <- numeric_model_matrix(attr(lhs_frame, "terms"), lhs_frame)
+    if (is.null(mm)) mm <- stats::model.matrix(attr(lhs_frame, "terms"), lhs_frame)
+    # (a function: the term is deparsed only for a message)
+    what <- function() sprintf("the model matrix of (%s | %s)", deparse1(b$lhs[[2]]), b$group)
+    check_finite_columns(mm, what())
+    check_column_range(mm, what())
     if (ncol(mm) == 0L) stop(sprintf("the term (%s | %s) has no columns", deparse1(b$lhs[[2]]), b$group), call. = FALSE)
     # the same terms (with predvars for poly()/ns()) as a frame without na.pass
     lhs_terms <- stats::delete.response(stats::terms(lhs_frame))
@@ -78,6 +81,23 @@ lmm_reterms <- function(bars, data, relmat = NULL) {
        nlev_max = max(nl), largest = terms[[1]]$group,
        any_relmat_at_max = any(vapply(terms, function(t) t$nlev == max(nl) && !is.null(t$relchol), logical(1))),
        relmat = relmat)
+}
+
+# model.matrix() of a one-sided formula whose terms are numeric variables, each
+# once (`~ x`, `~ 1 + x + z`, `~ 0 + x`): an intercept column and the variables,
+# with model.matrix()'s column names and "assign", without its general machinery
+# (a random-effect term's matrix is built at every fit). NULL for anything else.
+numeric_model_matrix <- function(tt, fr) {
+  labels <- attr(tt, "term.labels")
+  if (attr(tt, "response") != 0L || length(attr(tt, "offset")) || !identical(labels, names(fr)) ||
+      !all(attr(tt, "dataClasses") == "numeric"))
+    return(NULL)
+  icpt <- attr(tt, "intercept") == 1L
+  n <- .row_names_info(fr, 2L)
+  mm <- matrix(as.numeric(c(if (icpt) rep(1, n), unlist(fr, use.names = FALSE))), n, length(labels) + icpt,
+               dimnames = list(NULL, c(if (icpt) "(Intercept)", labels)))
+  attr(mm, "assign") <- c(if (icpt) 0L, seq_along(labels))
+  mm
 }
 
 grouping_factor <- function(bar, data) {

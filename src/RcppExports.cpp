@@ -310,14 +310,30 @@ BEGIN_RCPP
 END_RCPP
 }
 // model_beta_pwrss
-Rcpp::List model_beta_pwrss(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta);
-RcppExport SEXP _lemma_model_beta_pwrss(SEXP ptrSEXP, SEXP thetaSEXP) {
+Rcpp::List model_beta_pwrss(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool update);
+RcppExport SEXP _lemma_model_beta_pwrss(SEXP ptrSEXP, SEXP thetaSEXP, SEXP updateSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type theta(thetaSEXP);
-    rcpp_result_gen = Rcpp::wrap(model_beta_pwrss(ptr, theta));
+    Rcpp::traits::input_parameter< bool >::type update(updateSEXP);
+    rcpp_result_gen = Rcpp::wrap(model_beta_pwrss(ptr, theta, update));
+    return rcpp_result_gen;
+END_RCPP
+}
+// simulate_columns
+Rcpp::List simulate_columns(const Rcpp::NumericVector eta, const Rcpp::List pieces, int nsim, const Rcpp::NumericVector scale, bool residuals);
+RcppExport SEXP _lemma_simulate_columns(SEXP etaSEXP, SEXP piecesSEXP, SEXP nsimSEXP, SEXP scaleSEXP, SEXP residualsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector >::type eta(etaSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::List >::type pieces(piecesSEXP);
+    Rcpp::traits::input_parameter< int >::type nsim(nsimSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector >::type scale(scaleSEXP);
+    Rcpp::traits::input_parameter< bool >::type residuals(residualsSEXP);
+    rcpp_result_gen = Rcpp::wrap(simulate_columns(eta, pieces, nsim, scale, residuals));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -425,7 +441,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_grm_matrix_cpp", (DL_FUNC) &_lemma_grm_matrix_cpp, 7},
     {"_lemma_blas_threads_cpp", (DL_FUNC) &_lemma_blas_threads_cpp, 1},
     {"_lemma_model_set_response", (DL_FUNC) &_lemma_model_set_response, 3},
-    {"_lemma_model_beta_pwrss", (DL_FUNC) &_lemma_model_beta_pwrss, 2},
+    {"_lemma_model_beta_pwrss", (DL_FUNC) &_lemma_model_beta_pwrss, 3},
+    {"_lemma_simulate_columns", (DL_FUNC) &_lemma_simulate_columns, 5},
     {"_lemma_spectral_null_cpp", (DL_FUNC) &_lemma_spectral_null_cpp, 8},
     {"_lemma_spectral_at_cpp", (DL_FUNC) &_lemma_spectral_at_cpp, 6},
     {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 7},

@@ -15,7 +15,9 @@
 #
 # Timing: elapsed time of the whole call (lmm() / lmer() from formula and data),
 # lemma and its peers interleaved (peer, lemma, peer, lemma, ...) so that load from
-# other processes on the machine hits both alike; the median is reported.
+# other processes on the machine hits both alike; the median is reported, and the
+# median CPU time (user + system; steadier on a loaded machine). Fits under ~25 ms
+# are timed in batches (column `batch`: fits per timed run, time per fit reported).
 # Evaluations: lme4 fit@optinfo$feval (its optimizer's count; lme4's convergence
 # check evaluates the deviance again for its finite-difference Hessian, not counted);
 # lemma fit$optinfo$feval + fit$optinfo$ngrad (every evaluation of the criterion,
@@ -122,12 +124,18 @@ crit <- list(lme4 = function(m) lme4::REMLcrit(m), lemma = function(m) lemma::RE
 nfev <- list(lme4 = function(m) m@optinfo$feval, lemma = function(m) m$optinfo$feval + m$optinfo$ngrad,
              glmmTMB = function(m) m$fit$evaluations[["function"]])
 
-elapsed <- function(fun, f, d) {
+# A fit of a few milliseconds is timed as a batch of k fits (k chosen from a first
+# fit so that a batch takes about 50 ms): proc.time() counts milliseconds, and on a
+# loaded machine a lone short fit often waits a whole scheduler slice. Returns the
+# time per fit, elapsed and CPU (user + system).
+elapsed <- function(fun, f, d, k = 1L) {
   gc(FALSE)
-  t0 <- proc.time()[["elapsed"]]
-  m <- fun(f, d)
-  list(time = proc.time()[["elapsed"]] - t0, fit = m)
+  t0 <- proc.time()
+  for (i in seq_len(k)) m <- fun(f, d)
+  t1 <- proc.time() - t0
+  list(time = t1[["elapsed"]] / k, cpu = (t1[["user.self"]] + t1[["sys.self"]]) / k, fit = m)
 }
+batch_size <- function(t) as.integer(max(1, min(50, floor(0.05 / max(t, 1e-4)))))
 
 # Peak memory of one fit in a child R process (MB): VmHWM after the fit, and its
 # increase over VmHWM before the fit (packages and data already loaded).
@@ -159,17 +167,21 @@ for (cs in cases) {
   d <- eval(cs$data)
   n_reps <- if (!is.null(cs$reps)) cs$reps else reps
   pkgs <- c(if (!isFALSE(cs$lme4)) "lme4", if (do_tmb && !isFALSE(cs$tmb)) "glmmTMB", "lemma")
-  times <- setNames(vector("list", length(pkgs)), pkgs)
+  times <- cpus <- setNames(vector("list", length(pkgs)), pkgs)
   last <- list()
+  k <- setNames(rep(1L, length(pkgs)), pkgs)  # the first run (one fit) sets the batch size
   for (r in seq_len(n_reps)) for (pkg in pkgs) {
-    e <- elapsed(fitters[[pkg]], cs$formula, d)
+    e <- elapsed(fitters[[pkg]], cs$formula, d, k[[pkg]])
+    if (r == 1L) k[[pkg]] <- batch_size(e$time)
     times[[pkg]] <- c(times[[pkg]], e$time)
+    cpus[[pkg]] <- c(cpus[[pkg]], e$cpu)
     last[[pkg]] <- e$fit
   }
   for (pkg in pkgs) {
     mem <- if (do_mem) peak_memory(pkg, cs$formula, d) else c(NA_real_, NA_real_)
     rows[[length(rows) + 1L]] <- data.frame(
-      model = cs$name, n = nrow(d), pkg = pkg, reps = n_reps, median_s = stats::median(times[[pkg]]),
+      model = cs$name, n = nrow(d), pkg = pkg, reps = n_reps, batch = k[[pkg]],
+      median_s = stats::median(times[[pkg]]), median_cpu_s = stats::median(cpus[[pkg]]),
       evals = nfev[[pkg]](last[[pkg]]), criterion = crit[[pkg]](last[[pkg]]),
       peak_MB = mem[1], fit_MB = mem[2], stringsAsFactors = FALSE)
   }
@@ -188,6 +200,7 @@ summary_tab <- data.frame(
   model = lemma_rows$model, n = lemma_rows$n,
   lme4_s = ref("lme4", "median_s"), lemma_s = lemma_rows$median_s,
   ratio = ref("lme4", "median_s") / lemma_rows$median_s,
+  cpu_ratio = ref("lme4", "median_cpu_s") / lemma_rows$median_cpu_s,
   lme4_evals = ref("lme4", "evals"), lemma_evals = lemma_rows$evals,
   crit_lemma_minus_lme4 = lemma_rows$criterion - ref("lme4", "criterion"),
   lme4_peak_MB = ref("lme4", "peak_MB"), lemma_peak_MB = lemma_rows$peak_MB,

@@ -36,6 +36,48 @@ test_that("the refit loop reaches the optimum of a full lmm() fit of each respon
   }
 })
 
+test_that("the quasi-Newton refit reaches each response's optimum, or hands over to the optimizer", {
+  ## Single-term models take quasi-Newton steps from the fit's estimate (exact
+  ## gradient, the fit's Hessian); a replicate whose optimum is on the boundary
+  ## (Dyestuff's batch variance is small: some responses have theta = 0) makes a
+  ## step leave the bounds and goes to lmm_optimize(). Every replicate against a
+  ## full lmm() fit of the data with that response: the criterion at least as low
+  ## (to 1e-8, the full fit's own stopping rule), theta within what the stopping
+  ## rules allow (see above).
+  set.seed(4)
+  d <- expand.grid(t = 0:5, id = factor(1:60))
+  d$x <- rnorm(nrow(d))
+  d$y <- 2 + 0.3 * d$t + 0.5 * d$x + rnorm(60, sd = 1.5)[d$id] + rnorm(60, sd = 0.4)[d$id] * d$t + rnorm(nrow(d))
+  cases <- list(
+    list(formula = y ~ t + x + (t | id), data = d, REML = TRUE),
+    list(formula = y ~ t + x + (t | id), data = d, REML = FALSE),
+    list(formula = Yield ~ 1 + (1 | Batch), data = Dyestuff, REML = TRUE))
+  handed_over <- 0
+  for (cs in cases) {
+    fit <- lmm(cs$formula, cs$data, REML = cs$REML)
+    crit <- function(f) if (cs$REML) REMLcrit(f) else deviance(f)
+    sims <- simulate(fit, nsim = 15, seed = 5)
+    rf <- lemma:::response_refitter(fit)
+    yname <- all.vars(cs$formula[[2]])
+    for (i in seq_along(sims)) {
+      o <- rf(sims[[i]])
+      handed_over <- handed_over + (o$feval > 0)
+      dd <- cs$data
+      dd[[yname]] <- sims[[i]]
+      full <- lmm(cs$formula, dd, REML = cs$REML)
+      expect_lt(o$crit - crit(full), 1e-8)
+      expect_lt(max(abs(o$theta - full$theta)), 5e-5)
+      expect_equal(o$sigma, sigma(full), tolerance = 5e-5)
+      expect_true(o$converged)
+      ## beta and sigma read from the refit's factor are those at its theta
+      sol <- lemma:::.model_solution(lemma:::model_ptr(full), o$theta, cs$REML)
+      expect_equal(unname(o$beta), as.numeric(sol$beta), tolerance = 1e-10)
+      if (o$feval == 0) expect_lt(o$ngrad, 20)
+    }
+  }
+  expect_gt(handed_over, 0)
+})
+
 test_that("bootstrap replicates are lme4's fits of the same simulated responses", {
   skip_if_not_installed("lme4")
   ## confint() refits the responses simulate() draws for the same seed; each
@@ -122,7 +164,8 @@ test_that("profile points are minima of lme4's ML deviance with the parameter he
 test_that("a refit whose convergence checks warn is flagged, its estimates kept", {
   ## an evaluation limit far below what BOBYQA needs: lmm_optimize() warns that
   ## maxfun was reached, which the loop records instead of repeating the warning
-  fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  ## (two terms: no quasi-Newton refit, BOBYQA from the start)
+  fit <- lmm(strength ~ 1 + (1 | batch / cask), Pastes)
   rf <- lemma:::response_refitter(fit, lmm_control(maxfun = 10))
   o <- expect_silent(rf(simulate(fit, nsim = 1, seed = 3)[[1]]))
   expect_false(o$converged)
@@ -139,4 +182,18 @@ test_that("the bootstrap of a fit with na.exclude refits the complete rows", {
   sims <- simulate(fit, nsim = 3, seed = 5)
   ref <- t(vapply(sims, function(y) lemma:::boot_default_stat(refit(fit, y)), numeric(6)))
   expect_equal(unname(attr(ci, "boot")[1:3, ]), unname(ref), tolerance = 1e-6)
+})
+
+test_that("the bootstrap gives the same replicates on two future workers as in one process", {
+  skip_on_cran()
+  ## each worker makes its own refitter; a replicate's refit depends only on its
+  ## response (the quasi-Newton start and Hessian are the fit's), so the chunking
+  ## cannot change a bit
+  fit <- lmm(Reaction ~ Days + (Days | Subject), sleepstudy)
+  future::plan(future::sequential)
+  a <- suppressWarnings(confint(fit, method = "boot", nsim = 24, seed = 3))
+  future::plan(future::multisession, workers = 2)
+  on.exit(future::plan(future::sequential))
+  b <- suppressWarnings(confint(fit, method = "boot", nsim = 24, seed = 3))
+  expect_identical(attr(a, "boot"), attr(b, "boot"))
 })

@@ -233,11 +233,13 @@ test_that("confint(method = 'boot') honours FUN, seed and boot.type, and keeps t
   expect_identical(colnames(M), rownames(suppressWarnings(confint(fm, method = "Wald"))))
   expect_equal(unname(attr(M, "t0")), c(as.data.frame(lme4::VarCorr(fm))$sdcor, lme4::fixef(fm)[[1]]),
                tolerance = 1e-5)
-  ## each replicate is a refit of a simulated response: replicate 1 by hand
+  ## each replicate is a refit of a simulated response: replicate 1 by hand (the
+  ## bootstrap's quasi-Newton refit and refit()'s Brent search stop within 1e-6 of
+  ## theta of each other)
   set.seed(7)
   s <- simulate(f1, nsim = 40)
   r1 <- refit(f1, s[[1]])
-  expect_equal(unname(M[1, ]), c(sqrt(VarCorr(r1)$Batch[1]), sigma(r1), fixef(r1)[[1]]), tolerance = 1e-10)
+  expect_equal(unname(M[1, ]), c(sqrt(VarCorr(r1)$Batch[1]), sigma(r1), fixef(r1)[[1]]), tolerance = 1e-6)
   ## FUN: any statistic of the refit
   bf <- confint(f1, method = "boot", nsim = 40, seed = 7, level = 0.9, FUN = function(f) c(ratio = sigma(f) / fixef(f)[[1]]))
   expect_identical(rownames(bf), "ratio")
