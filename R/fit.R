@@ -65,15 +65,23 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 # nested in); the spread of a term's fitted means beyond what the residual noise
 # gives is its variance. lme4's start, theta = 1, can be far from the optimum
 # (InstEval's dept:service term is near 0.09) and BOBYQA then spends most of its
-# evaluations getting there. Vector terms keep the identity. The restarts and
-# boundary checks of lmm_optimize() do not depend on the start.
+# evaluations getting there. Vector terms start from the spread of per-level
+# least-squares coefficients (vector_start()). The restarts and boundary checks of
+# lmm_optimize() do not depend on the start.
 start_theta <- function(frame) {
   theta <- frame$reterms$theta
   scalar <- Filter(function(tm) length(tm$cnms) == 1L && is.null(tm$relchol), frame$reterms$terms)
-  if (!length(scalar)) return(theta)
-  scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
+  vector <- Filter(function(tm) length(tm$cnms) > 1L && is.null(tm$relchol), frame$reterms$terms)
+  if (!length(scalar) && !length(vector)) return(theta)
   sw <- sqrt(frame$weights)
   r <- stats::lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
+  scale <- reterms_theta_scale(frame$reterms)
+  for (tm in vector) {
+    th <- vector_start(tm, r, sw, scale[tm$theta_index])
+    if (!is.null(th)) theta[tm$theta_index] <- th
+  }
+  if (!length(scalar)) return(theta)
+  scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
   total <- sum(r^2) / length(r)
   x <- lapply(scalar, function(tm) tm$X[, 1L] * sw)
   sxx <- lapply(seq_along(scalar), function(k) rowsum(x[[k]]^2, scalar[[k]]$factor)[, 1L])
@@ -94,9 +102,94 @@ start_theta <- function(frame) {
   idx <- vapply(scalar, function(tm) tm$theta_index, integer(1))
   # Not on the bound 0: BOBYQA's first steps would not leave it in every direction.
   # The limits hold on the optimizer's scale (theta * theta_scale, R/scaling.R).
-  sc <- reterms_theta_scale(frame$reterms)[idx]
+  sc <- scale[idx]
   theta[idx] <- pmin(pmax(sqrt(v / s2) * sc, 0.05), 10) / sc
   theta
+}
+
+# Start of a vector term (p columns, no relationship matrix) from the least-squares
+# residuals r: each level with more than p observations and a nonsingular X_l'X_l
+# gets its own coefficients b_l = (X_l'X_l)^-1 X_l' r_l; their covariance over levels,
+# less the sampling part s2 * mean((X_l'X_l)^-1), estimates the covariance of the
+# random effects, and s2 (pooled within-level residual variance) is sigma^2. The
+# relative covariance, with its eigenvalues kept within [0.05^2, 10^2] on the
+# optimizer's scale (as the scalar terms' limits), gives the start through its
+# Cholesky factor. lme4's identity start is far from the optimum of a random slope
+# on a long time axis (theta near 0.26 for a slope sd a quarter of the residual sd),
+# and BOBYQA spent most of its evaluations getting there. NULL (identity start) when
+# fewer than 2p + 2 levels are usable. All sums run over levels at once (rowsum), the
+# small per-level solves by loops over p.
+vector_start <- function(tm, r, sw, scale) {
+  X <- tm$X * sw
+  p <- ncol(X)
+  f <- as.integer(tm$factor)
+  # rowsum() keeps the levels present, in the order of their codes
+  nl <- tabulate(f, tm$nlev)
+  nl <- nl[nl > 0]
+  # XtX[[a, b]] and Xtr[[a]]: one vector over levels per entry
+  XtX <- matrix(list(), p, p)
+  for (a in seq_len(p)) for (b in seq_len(a)) XtX[[a, b]] <- rowsum(X[, a] * X[, b], f, reorder = TRUE)[, 1L]
+  Xtr <- lapply(seq_len(p), function(a) rowsum(X[, a] * r, f, reorder = TRUE)[, 1L])
+  rtr <- rowsum(r^2, f, reorder = TRUE)[, 1L]
+  # per-level Cholesky of X_l'X_l (lower, vectorized over levels)
+  ok <- nl > p
+  if (sum(ok) < 2L * p + 2L) return(NULL)
+  Lc <- matrix(list(), p, p)
+  for (j in seq_len(p)) {
+    d <- XtX[[j, j]]
+    for (k in seq_len(j - 1L)) d <- d - Lc[[j, k]]^2
+    ok <- ok & d > 1e-10 * XtX[[j, j]]
+    d <- sqrt(pmax(d, 1e-300))
+    Lc[[j, j]] <- d
+    for (i in seq_len(p - j) + j) {
+      v <- XtX[[i, j]]
+      for (k in seq_len(j - 1L)) v <- v - Lc[[i, k]] * Lc[[j, k]]
+      Lc[[i, j]] <- v / d
+    }
+  }
+  if (sum(ok) < 2L * p + 2L) return(NULL)
+  # z = L^-1 X'r; b = L^-T z; rss = r'r - z'z; Li = L^-1 for mean((X'X)^-1) = mean(Li' Li)
+  z <- vector("list", p)
+  Li <- matrix(list(), p, p)
+  for (i in seq_len(p)) {
+    v <- Xtr[[i]]
+    for (k in seq_len(i - 1L)) v <- v - Lc[[i, k]] * z[[k]]
+    z[[i]] <- v / Lc[[i, i]]
+    for (j in seq_len(i)) {
+      v <- as.numeric(i == j)
+      for (k in seq_len(i - 1L)[seq_len(i - 1L) >= j]) v <- v - Lc[[i, k]] * Li[[k, j]]
+      Li[[i, j]] <- v / Lc[[i, i]]
+    }
+  }
+  b <- vector("list", p)
+  for (i in rev(seq_len(p))) {
+    v <- z[[i]]
+    for (k in seq_len(p - i) + i) v <- v - Lc[[k, i]] * b[[k]]
+    b[[i]] <- v / Lc[[i, i]]
+  }
+  rss <- rtr - Reduce(`+`, lapply(z, function(v) v^2))
+  s2 <- sum(rss[ok]) / sum(nl[ok] - p)
+  if (!is.finite(s2) || s2 <= 0) return(NULL)
+  B <- do.call(cbind, lapply(b, function(v) v[ok]))
+  Vinv <- matrix(0, p, p)
+  for (a in seq_len(p)) for (c in seq_len(a)) {
+    v <- 0
+    for (k in seq_len(p)[seq_len(p) >= a]) v <- v + Li[[k, a]][ok] * Li[[k, c]][ok]
+    Vinv[a, c] <- Vinv[c, a] <- mean(v)
+  }
+  S <- (stats::cov(B) / s2 - Vinv) * tcrossprod(scale_rows(scale, p))
+  if (!all(is.finite(S))) return(NULL)
+  e <- eigen(S, symmetric = TRUE)
+  S <- e$vectors %*% (pmin(pmax(e$values, 0.05^2), 10^2) * t(e$vectors))
+  lam <- t(chol(S)) / scale_rows(scale, p)
+  lam[lower.tri(lam, diag = TRUE)]
+}
+
+# The optimizer's scale of each row of a p x p factor, from the scale of theta's
+# elements (column-wise lower triangle; a row's scale is that of its diagonal).
+scale_rows <- function(scale, p) {
+  lt <- lower.tri(diag(p), diag = TRUE)
+  scale[row(diag(p))[lt] == col(diag(p))[lt]]
 }
 
 #' Control settings for lmm()
