@@ -375,7 +375,17 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
       stop(sprintf("lmm_control(): 'maxfun' = %d is too small for %d parameters (BOBYQA needs at least %d)",
                    as.integer(control$maxfun), k, 2L * k + 2L), call. = FALSE)
     layout <- theta_layout(frame$reterms)
-    run <- function(start, rhobeg, rhoend) {
+    run <- function(start, rhobeg, rhoend, newton_first = FALSE) {
+      if (newton_first) {
+        # With the exact gradient, Newton steps from the (moment) start: when they
+        # converge BOBYQA is not needed; otherwise it starts from the point reached.
+        pol <- polish_at_bounds(f, start, f(start), lower, layout, control$polish, gr)
+        if (pol$converged) {
+          pol$message <- "Newton steps from the start"
+          return(pol)
+        }
+        start <- pol$par
+      }
       # minqa's advice on a small maxfun is muffled: reaching maxfun is reported below.
       o <- withCallingHandlers(
         minqa::bobyqa(start, f, lower = lower,
@@ -389,7 +399,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
       pol
     }
     maxfun_reached <- FALSE
-    res <- cur <- run(theta0, 0.2, control$rhoend)
+    res <- cur <- run(theta0, 0.2, control$rhoend, newton_first = !is.null(gr) && control$polish > 0L)
     # At most four restarts: from inside the bound where a probe found the criterion
     # falling (the point found is then known not to be a minimum, so the restart
     # continues even if it ends higher), or, where Newton could not finish, from the
