@@ -204,7 +204,8 @@ scale_rows <- function(scale, p) {
 #'   Hessian) after BOBYQA: derivative-free optimizers crawl on flat objectives
 #'   (steep random slopes, several correlated effects); Newton steps converge
 #'   quadratically there. `0` skips them (the gradient at the solution is still
-#'   measured for the convergence check).
+#'   measured for the convergence check) and the Newton steps from the start
+#'   (at most `3 * polish`, see [lmm_optimize()]).
 #' @param singular_tol a fit is reported as singular (boundary) by `print()` and
 #'   `summary()` when a diagonal element of theta is below this; the convergence
 #'   check on the Hessian is skipped for such fits, as lme4 skips it.
@@ -264,8 +265,10 @@ check_control <- function(control, fn) {
 #'   do not depend on REML).
 #' @param threads threads for the largest dense factorizations.
 #' @return A function of theta. Its environment holds `frame`, `REML`, the C++
-#'   model (`ptr`) and `gradient`: the exact gradient as a function of theta for a
-#'   model with a single random-effect term and no relationship matrix, else `NULL`.
+#'   model (`ptr`), `gradient`: the exact gradient as a function of theta for a
+#'   model with a single random-effect term and no relationship matrix, else `NULL`,
+#'   and `start_gradient`: the exact gradient for every model without a
+#'   relationship matrix (several terms: about four evaluations' cost), else `NULL`.
 #' @examples
 #' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' f <- lmm_devfun(fr)
@@ -280,8 +283,13 @@ lmm_devfun <- function(frame, REML = TRUE, ptr = NULL, threads = 1L) {
   # The exact gradient (src/derivatives.cpp) where it costs about one evaluation: a
   # single term without a relationship matrix, whose M is block diagonal by level.
   # lmm_optimize() then takes its Newton steps from it instead of finite differences.
-  gradient <- if (length(frame$reterms$terms) == 1L && is.null(frame$reterms$terms[[1L]]$relchol))
-    function(theta) attr(.model_objective_gradient(ptr, theta, REML), "gradient")
+  no_relmat <- all(vapply(frame$reterms$terms, function(tm) is.null(tm$relchol), logical(1)))
+  start_gradient <- if (no_relmat) function(theta) attr(.model_objective_gradient(ptr, theta, REML), "gradient")
+  # With several terms the gradient costs about four evaluations (the selected
+  # inverse of the dense trailing block, src/derivatives.cpp): worth it for the
+  # Newton steps from the start (start_gradient), where it replaces BOBYQA, not in
+  # the polish after BOBYQA, where finite differences of the criterion are cheaper.
+  gradient <- if (length(frame$reterms$terms) == 1L) start_gradient
   function(theta) .model_objective(ptr, theta, REML) - logw
 }
 
@@ -298,6 +306,13 @@ new_model_ptr <- function(frame, threads = 1L) {
 #' BOBYQA (package minqa) within the bounds of theta, then Newton steps from
 #' finite differences; a single parameter is optimized by Brent's method on a
 #' bounded transform, with the boundary value checked explicitly.
+#'
+#' A model without a relationship matrix first takes Newton steps from its
+#' (moment) start with the exact gradient of the criterion (see [lmm_devfun()];
+#' the Hessian from finite differences of the gradient at the start, then updated
+#' by BFGS; at most `3 * polish` steps). When they converge, BOBYQA is not run;
+#' otherwise BOBYQA starts from the point they reached. The boundary checks below
+#' apply to either result.
 #'
 #' A solution with a diagonal element of theta at its bound 0 is checked before it
 #' is accepted, because a derivative-free optimizer can stop on the boundary at a
@@ -360,13 +375,16 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
     if (!is.finite(v)) stop("the objective is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     v
   }
-  dev_gradient <- environment(devfun)$gradient
-  gr <- if (is.function(dev_gradient)) function(th) {
+  counted <- function(dev_gradient) if (is.function(dev_gradient)) function(th) {
     ngr <<- ngr + 1L
     g <- dev_gradient(th)
     if (!all(is.finite(g))) stop("the gradient is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     g
   }
+  gr <- counted(environment(devfun)$gradient)
+  gr_start <- counted(environment(devfun)$start_gradient)
+  # Finite differences of an expensive gradient: forward (k calls) instead of central.
+  if (is.null(gr) && !is.null(gr_start)) attr(gr_start, "forward") <- TRUE
   if (k == 1L) {
     res <- optimize_one(f)
     maxfun_reached <- FALSE
@@ -377,9 +395,10 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
     layout <- theta_layout(frame$reterms)
     run <- function(start, rhobeg, rhoend, newton_first = FALSE) {
       if (newton_first) {
-        # With the exact gradient, Newton steps from the (moment) start: when they
-        # converge BOBYQA is not needed; otherwise it starts from the point reached.
-        pol <- polish_at_bounds(f, start, f(start), lower, layout, control$polish, gr)
+        # With the exact gradient, Newton steps from the (moment) start (at most
+        # three times `polish`, the Hessian updated by BFGS): when they converge
+        # BOBYQA is not needed; otherwise it starts from the point reached.
+        pol <- polish_at_bounds(f, start, f(start), lower, layout, 3L * control$polish, gr_start, bfgs = TRUE)
         if (pol$converged) {
           pol$message <- "Newton steps from the start"
           return(pol)
@@ -399,7 +418,7 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
       pol
     }
     maxfun_reached <- FALSE
-    res <- cur <- run(theta0, 0.2, control$rhoend, newton_first = !is.null(gr) && control$polish > 0L)
+    res <- cur <- run(theta0, 0.2, control$rhoend, newton_first = !is.null(gr_start) && control$polish > 0L)
     # At most four restarts: from inside the bound where a probe found the criterion
     # falling (the point found is then known not to be a minimum, so the restart
     # continues even if it ends higher), or, where Newton could not finish, from the
@@ -483,7 +502,7 @@ theta_layout <- function(reterms) {
 
 # Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton,
 # then any diagonal on its bound is checked for a descent direction into the interior.
-polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL) {
+polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL, bfgs = FALSE) {
   for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
     th <- par
     th[i] <- 0
@@ -493,7 +512,7 @@ polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL) {
       fval <- v
     }
   }
-  pol <- newton_polish(f, par, fval, lower, maxit, gr)
+  pol <- newton_polish(f, par, fval, lower, maxit, gr, bfgs)
   chk <- check_bounds(f, pol$par, pol$fval, lower, layout)
   pol$gradient[chk$at] <- pmin(chk$deriv, 0)
   pol$restart_from <- chk$restart_from
@@ -632,14 +651,16 @@ lambda_add_rank_one <- function(lam, v) {
 # evaluations) and again only when a parameter reaches its bound; each step
 # refreshes the gradient (2k). The loop ends with the gradient at the final point.
 # With `gr`, the exact gradient, each gradient is one call and the Hessian is the
-# central difference of the gradient (2k calls).
-newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
+# central difference of the gradient (2k calls), or its forward difference (k calls)
+# when `gr` has the attribute `forward` (an expensive gradient: several terms).
+newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FALSE) {
   n <- length(par)
   grad <- numeric(n)
   hmin <- NA_real_
   converged <- FALSE
   ch <- NULL
   free_H <- NULL
+  prev <- NULL
   for (it in seq_len(maxit + 1L)) {
     free <- which(par > lower)
     k <- length(free)
@@ -656,11 +677,16 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
       grad[free] <- g
       if (!identical(free, free_H)) {
         H <- matrix(0, k, k)
+        forward <- isTRUE(attr(gr, "forward"))
         for (i in seq_len(k)) {
           th <- par; th[free[i]] <- par[free[i]] + h[i]
           gp <- gr(th)[free]
-          th[free[i]] <- par[free[i]] - h[i]
-          H[, i] <- (gp - gr(th)[free]) / (2 * h[i])
+          if (forward) {
+            H[, i] <- (gp - g) / h[i]
+          } else {
+            th[free[i]] <- par[free[i]] - h[i]
+            H[, i] <- (gp - gr(th)[free]) / (2 * h[i])
+          }
         }
         H <- (H + t(H)) / 2
       }
@@ -689,8 +715,23 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
       free_H <- free
       hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
       ch <- tryCatch(chol(H), error = function(e) NULL)
+    } else if (bfgs && !is.null(prev) && !is.null(ch)) {
+      # Far from the optimum the Hessian of the first point goes stale: BFGS updates
+      # it from the change in the exact gradient (kept positive definite by the
+      # curvature condition), so the steps converge superlinearly, not linearly.
+      s <- par[free] - prev$par
+      y <- g - prev$g
+      sy <- sum(s * y)
+      Hs <- drop(H %*% s)
+      if (sy > 1e-10 * sqrt(sum(s^2) * sum(y^2))) {
+        H <- H - tcrossprod(Hs) / sum(s * Hs) + tcrossprod(y) / sy
+        H <- (H + t(H)) / 2
+        hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
+        ch <- tryCatch(chol(H), error = function(e) NULL)
+      }
     }
     if (is.null(ch)) break
+    prev <- list(par = par[free], g = g)
     step <- -backsolve(ch, forwardsolve(t(ch), g))
     # Newton decrement: the decrease a full step predicts. Below 1e-9 (criterion
     # units), or the criterion's rounding (~1e-12 relative: InstEval's criterion is
