@@ -52,7 +52,13 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
   fc$control <- NULL
   frame <- eval(fc, parent.frame())
   devfun <- if (spectral_applies(frame)) lmm_devfun_spectral(frame, REML = REML) else {
-    frame$reterms$theta <- start_theta(frame)
+    th <- start_theta(frame)
+    interior <- attr(th, "interior")
+    attr(th, "interior") <- NULL
+    frame$reterms$theta <- th
+    # Newton steps from this start only (not from a later warm start of the same
+    # frame) and only when it is a moment start inside its limits
+    if (isTRUE(interior)) frame$reterms$newton_start <- th
     lmm_devfun(frame, REML = REML, threads = control$threads)
   }
   opt <- lmm_optimize(devfun, control)
@@ -67,7 +73,10 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 # (InstEval's dept:service term is near 0.09) and BOBYQA then spends most of its
 # evaluations getting there. Vector terms start from the spread of per-level
 # least-squares coefficients (vector_start()). The restarts and boundary checks of
-# lmm_optimize() do not depend on the start.
+# lmm_optimize() do not depend on the start. The attribute "interior" is TRUE when
+# every term has a moment start strictly inside its limits (no variance estimated at
+# or below the lower limit: a model that is not near a singular fit), the case where
+# lmm_optimize() starts with Newton steps.
 start_theta <- function(frame) {
   theta <- frame$reterms$theta
   scalar <- Filter(function(tm) length(tm$cnms) == 1L && is.null(tm$relchol), frame$reterms$terms)
@@ -76,11 +85,13 @@ start_theta <- function(frame) {
   sw <- sqrt(frame$weights)
   r <- ls_residuals(frame$X * sw, (frame$y - frame$offset) * sw)
   scale <- reterms_theta_scale(frame$reterms)
+  interior <- length(scalar) + length(vector) == length(frame$reterms$terms)
   for (tm in vector) {
     th <- vector_start(tm, r, sw, scale[tm$theta_index])
+    interior <- interior && isTRUE(attr(th, "interior"))
     if (!is.null(th)) theta[tm$theta_index] <- th
   }
-  if (!length(scalar)) return(theta)
+  if (!length(scalar)) return(structure(theta, interior = interior))
   scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
   total <- sum(r^2) / length(r)
   x <- lapply(scalar, function(tm) tm$X[, 1L] * sw)
@@ -103,8 +114,10 @@ start_theta <- function(frame) {
   # Not on the bound 0: BOBYQA's first steps would not leave it in every direction.
   # The limits hold on the optimizer's scale (theta * theta_scale, R/scaling.R).
   sc <- scale[idx]
-  theta[idx] <- pmin(pmax(sqrt(v / s2) * sc, 0.05), 10) / sc
-  theta
+  rel <- sqrt(v / s2) * sc
+  interior <- interior && all(rel > 0.05 & rel < 10)
+  theta[idx] <- pmin(pmax(rel, 0.05), 10) / sc
+  structure(theta, interior = interior)
 }
 
 # Least-squares residuals for the starting values: by the normal equations (a
@@ -192,7 +205,7 @@ vector_start <- function(tm, r, sw, scale) {
   e <- eigen(S, symmetric = TRUE)
   S <- e$vectors %*% (pmin(pmax(e$values, 0.05^2), 10^2) * t(e$vectors))
   lam <- t(chol(S)) / scale_rows(scale, p)
-  lam[lower.tri(lam, diag = TRUE)]
+  structure(lam[lower.tri(lam, diag = TRUE)], interior = all(e$values > 0.05^2 & e$values < 10^2))
 }
 
 # The optimizer's scale of each row of a p x p factor, from the scale of theta's
@@ -317,8 +330,9 @@ new_model_ptr <- function(frame, threads = 1L) {
 #' finite differences; a single parameter is optimized by Brent's method on a
 #' bounded transform, with the boundary value checked explicitly.
 #'
-#' A model without a relationship matrix first takes Newton steps from its
-#' (moment) start with the exact gradient of the criterion (see [lmm_devfun()];
+#' A model without a relationship matrix whose moment start (set by [lmm()]) has
+#' every variance inside its limits, i.e. is not near a singular fit, first takes
+#' Newton steps from that start with the exact gradient of the criterion (see [lmm_devfun()];
 #' the Hessian from finite differences of the gradient at the start, then updated
 #' by BFGS; at most `3 * polish` steps). When they converge, BOBYQA is not run;
 #' otherwise BOBYQA starts from the point they reached. The boundary checks below
@@ -429,7 +443,9 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
       pol
     }
     maxfun_reached <- FALSE
-    res <- cur <- run(theta0, 0.2, control$rhoend, newton_first = !is.null(gr_start) && control$polish > 0L)
+    res <- cur <- run(theta0, 0.2, control$rhoend,
+                      newton_first = identical(frame$reterms$newton_start, theta0) && !is.null(gr_start) &&
+                        control$polish > 0L)
     # At most four restarts: from inside the bound where a probe found the criterion
     # falling (the point found is then known not to be a minimum, so the restart
     # continues even if it ends higher), or, where Newton could not finish, from the
