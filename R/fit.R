@@ -62,6 +62,9 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
     lmm_devfun(frame, REML = REML, threads = control$threads)
   }
   opt <- lmm_optimize(devfun, control)
+  # the start's flag is for this optimization only, not for refits of the stored frame
+  if (!is.null(environment(devfun)$frame$reterms$newton_start))
+    environment(devfun)$frame$reterms$newton_start <- NULL
   lmm_object(devfun, opt, mc)
 }
 
