@@ -294,7 +294,7 @@ check_control <- function(control, fn) {
 #'   model (`ptr`), `gradient`: the exact gradient as a function of theta for a
 #'   model with a single random-effect term and no relationship matrix, else `NULL`,
 #'   and `start_gradient`: the exact gradient for every model without a
-#'   relationship matrix (several terms: about four evaluations' cost), else `NULL`.
+#'   relationship matrix (several terms: two to four evaluations' cost), else `NULL`.
 #' @examples
 #' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' f <- lmm_devfun(fr)
@@ -311,7 +311,7 @@ lmm_devfun <- function(frame, REML = TRUE, ptr = NULL, threads = 1L) {
   # lmm_optimize() then takes its Newton steps from it instead of finite differences.
   no_relmat <- all(vapply(frame$reterms$terms, function(tm) is.null(tm$relchol), logical(1)))
   start_gradient <- if (no_relmat) function(theta) attr(.model_objective_gradient(ptr, theta, REML), "gradient")
-  # With several terms the gradient costs about four evaluations (the selected
+  # With several terms the gradient costs two to four evaluations (the selected
   # inverse of the dense trailing block, src/derivatives.cpp): worth it for the
   # Newton steps from the start (start_gradient), where it replaces BOBYQA, not in
   # the polish after BOBYQA, where finite differences of the criterion are cheaper.
