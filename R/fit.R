@@ -138,13 +138,13 @@ ls_residuals <- function(X, y) {
 # gets its own coefficients b_l = (X_l'X_l)^-1 X_l' r_l; their covariance over levels,
 # less the sampling part s2 * mean((X_l'X_l)^-1), estimates the covariance of the
 # random effects, and s2 (pooled within-level residual variance) is sigma^2. The
-# relative covariance, with its eigenvalues kept within [0.05^2, 10^2] on the
-# optimizer's scale (as the scalar terms' limits), gives the start through its
+# relative covariance, when its eigenvalues lie within (0.05^2, 10^2) on the
+# optimizer's scale (the scalar terms' limits), gives the start through its
 # Cholesky factor. lme4's identity start is far from the optimum of a random slope
 # on a long time axis (theta near 0.26 for a slope sd a quarter of the residual sd),
 # and BOBYQA spent most of its evaluations getting there. NULL (identity start) when
-# fewer than 2p + 2 levels are usable. All sums run over levels at once (rowsum), the
-# small per-level solves by loops over p.
+# fewer than 2p + 2 levels are usable or the estimate is outside those limits. All
+# sums run over levels at once (rowsum), the small per-level solves by loops over p.
 vector_start <- function(tm, r, sw, scale) {
   X <- tm$X * sw
   p <- ncol(X)
@@ -206,9 +206,12 @@ vector_start <- function(tm, r, sw, scale) {
   S <- (stats::cov(B) / s2 - Vinv) * tcrossprod(scale_rows(scale, p))
   if (!all(is.finite(S))) return(NULL)
   e <- eigen(S, symmetric = TRUE)
-  S <- e$vectors %*% (pmin(pmax(e$values, 0.05^2), 10^2) * t(e$vectors))
+  # A covariance estimated near singular (or huge) keeps the identity start, from
+  # which BOBYQA reaches such optima (a start with clamped eigenvalues, near the
+  # boundary, ran into maxfun on a flat quadratic-in-x term).
+  if (!all(e$values > 0.05^2 & e$values < 10^2)) return(NULL)
   lam <- t(chol(S)) / scale_rows(scale, p)
-  structure(lam[lower.tri(lam, diag = TRUE)], interior = all(e$values > 0.05^2 & e$values < 10^2))
+  structure(lam[lower.tri(lam, diag = TRUE)], interior = TRUE)
 }
 
 # The optimizer's scale of each row of a p x p factor, from the scale of theta's
