@@ -143,12 +143,22 @@ std::vector<MatrixXd> level_block_sums_selected(const BlockedModel& m) {
         for (SpMat::InnerIterator it(m.L(i, 0).sp, l * p0 + c); it; ++it) S(r++, c) = it.value();
       if (r != nr) throw std::logic_error("selected inverse: the columns of a level differ in pattern");
     }
+    // ZS = Z[rows, rows] S from the lower triangle only: rows ascend (each block's
+    // rows in order, blocks in order), so Z(rows[a], rows[b]) with a > b is stored,
+    // and a column of Z is read downwards.
     ZS.setZero(nr, p0);
-    for (int b = 0; b < nr; ++b)
-      for (int a = 0; a < nr; ++a) {
-        const double zab = z(rows[a], rows[b]);
-        for (int c = 0; c < p0; ++c) ZS(a, c) += zab * S(b, c);
+    for (int b = 0; b < nr; ++b) {
+      const double* zc = Z.data() + static_cast<std::ptrdiff_t>(rows[b]) * n;
+      const double zbb = zc[rows[b]];
+      for (int c = 0; c < p0; ++c) ZS(b, c) += zbb * S(b, c);
+      for (int a = b + 1; a < nr; ++a) {
+        const double zab = zc[rows[a]];
+        for (int c = 0; c < p0; ++c) {
+          ZS(a, c) += zab * S(b, c);
+          ZS(b, c) += zab * S(a, c);
+        }
       }
+    }
     G.noalias() = S.transpose() * ZS;
     G.diagonal().array() += 1.0;
     if (L0.kind == BlockKind::Diagonal) Ll(0, 0) = L0.diag[l];
