@@ -133,18 +133,23 @@ bool simd_cholesky(double* a, int n, int threads) {
 void simd_spd_inverse_lower(double* a, int n) {
   using Eigen::MatrixXd;
   Eigen::Map<MatrixXd> A(a, n, n);
-  MatrixXd Li = MatrixXd::Zero(n, n);
+  // In place, panel by panel from the left: panel J of L^{-1} needs the columns of
+  // L from J on, and replaces panel J of L once solved (later panels read only
+  // columns to its right). Likewise panel J of the product needs the columns of
+  // L^{-1} from J on. One panel-sized buffer, no second n x n matrix.
+  MatrixXd X;
   for (int j = 0; j < n; j += kPanel) {
     const int nb = std::min(kPanel, n - j), m = n - j;
-    Eigen::Block<MatrixXd> X = Li.block(j, j, m, nb);
+    X.setZero(m, nb);
     X.topRows(nb).setIdentity();
     A.block(j, j, m, m).triangularView<Eigen::Lower>().solveInPlace(X);
+    A.block(j, j, m, nb) = X;
   }
   for (int j = 0; j < n; j += kPanel) {
     const int nb = std::min(kPanel, n - j), m = n - j;
     // Z(j:, J) = Li(j:, j:)' Li(j:, J); Li(j:, j:)' is upper triangular
-    MatrixXd Zj = Li.block(j, j, m, m).transpose().triangularView<Eigen::Upper>() * Li.block(j, j, m, nb);
-    A.block(j, j, m, nb) = Zj;
+    X.noalias() = A.block(j, j, m, m).transpose().triangularView<Eigen::Upper>() * A.block(j, j, m, nb);
+    A.block(j, j, m, nb) = X;
   }
 }
 
