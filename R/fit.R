@@ -73,10 +73,19 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
   fc$dispformula <- NULL
   frame <- eval(fc, parent.frame())
   devfun <- if (spectral_applies(frame)) lmm_devfun_spectral(frame, REML = REML) else {
-    frame$reterms$theta <- start_theta(frame)
+    th <- start_theta(frame)
+    interior <- attr(th, "interior")
+    attr(th, "interior") <- NULL
+    frame$reterms$theta <- th
+    # Newton steps from this start only (not from a later warm start of the same
+    # frame) and only when it is a moment start inside its limits
+    if (isTRUE(interior)) frame$reterms$newton_start <- th
     lmm_devfun(frame, REML = REML, threads = control$threads)
   }
   opt <- lmm_optimize(devfun, control)
+  # the start's flag is for this optimization only, not for refits of the stored frame
+  if (!is.null(environment(devfun)$frame$reterms$newton_start))
+    environment(devfun)$frame$reterms$newton_start <- NULL
   lmm_object(devfun, opt, mc)
 }
 
@@ -86,22 +95,28 @@ lmm <- function(formula, data = NULL, REML = TRUE, weights, offset, subset, na.a
 # nested in); the spread of a term's fitted means beyond what the residual noise
 # gives is its variance. lme4's start, theta = 1, can be far from the optimum
 # (InstEval's dept:service term is near 0.09) and BOBYQA then spends most of its
-# evaluations getting there. A model whose one term has two columns starts from
-# start_theta_pair(); other vector terms keep the identity. The restarts and
-# boundary checks of lmm_optimize() do not depend on the start.
+# evaluations getting there. Vector terms start from the spread of per-level
+# least-squares coefficients (vector_start()). The restarts and boundary checks of
+# lmm_optimize() do not depend on the start. The attribute "interior" is TRUE when
+# every term has a moment start strictly inside its limits (no variance estimated at
+# or below the lower limit: a model that is not near a singular fit), the case where
+# lmm_optimize() starts with Newton steps.
 start_theta <- function(frame) {
   theta <- frame$reterms$theta
-  terms <- frame$reterms$terms
-  if (length(terms) == 1L && length(terms[[1L]]$cnms) == 2L && is.null(terms[[1L]]$relchol)) {
-    th <- start_theta_pair(frame, terms[[1L]])
-    if (!is.null(th)) theta[] <- th
-    return(theta)
-  }
-  scalar <- Filter(function(tm) length(tm$cnms) == 1L && is.null(tm$relchol), terms)
-  if (!length(scalar)) return(theta)
-  scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
+  scalar <- Filter(function(tm) length(tm$cnms) == 1L && is.null(tm$relchol), frame$reterms$terms)
+  vector <- Filter(function(tm) length(tm$cnms) > 1L && is.null(tm$relchol), frame$reterms$terms)
+  if (!length(scalar) && !length(vector)) return(theta)
   sw <- sqrt(frame$weights)
-  r <- stats::.lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
+  r <- ls_residuals(frame$X * sw, (frame$y - frame$offset) * sw)
+  scale <- reterms_theta_scale(frame$reterms)
+  interior <- length(scalar) + length(vector) == length(frame$reterms$terms)
+  for (tm in vector) {
+    th <- vector_start(tm, r, sw, scale[tm$theta_index])
+    interior <- interior && isTRUE(attr(th, "interior"))
+    if (!is.null(th)) theta[tm$theta_index] <- th
+  }
+  if (!length(scalar)) return(structure(theta, interior = interior))
+  scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
   total <- sum(r^2) / length(r)
   x <- lapply(scalar, function(tm) tm$X[, 1L] * sw)
   # integer codes: rowsum() of a factor sorts its levels at every call
@@ -124,58 +139,109 @@ start_theta <- function(frame) {
   idx <- vapply(scalar, function(tm) tm$theta_index, integer(1))
   # Not on the bound 0: BOBYQA's first steps would not leave it in every direction.
   # The limits hold on the optimizer's scale (theta * theta_scale, R/scaling.R).
-  sc <- reterms_theta_scale(frame$reterms)[idx]
-  theta[idx] <- pmin(pmax(sqrt(v / s2) * sc, 0.05), 10) / sc
-  theta
+  sc <- scale[idx]
+  rel <- sqrt(v / s2) * sc
+  interior <- interior && all(rel > 0.05 & rel < 10)
+  theta[idx] <- pmin(pmax(rel, 0.05), 10) / sc
+  structure(theta, interior = interior)
 }
 
-# The start for a model whose one term has two columns (a random intercept and
-# slope): each level's least-squares coefficients b_l on the residuals of the fixed
-# effects scatter with covariance Sigma + s^2 (Z_l'Z_l)^-1, so Sigma is their
-# second moment less the average sampling part, with s^2 from the residuals within
-# levels; theta is the Cholesky factor of Sigma / s^2 (eigenvalues kept between
-# 0.05^2 of the largest, and 0.05^2, and 10^2, as the scalar starts: not on the
-# boundary, not far out). lme4's start,
-# the identity, is far off when the slope's scale differs from the intercept's
-# (Orthodont: the optimum has theta = (2.1, -0.13, 0.11)) and BOBYQA then spends
-# hundreds of evaluations getting there. NULL (the identity start) when fewer than
-# three levels have two or more distinct rows, or when the estimate of Sigma is not
-# positive definite.
-start_theta_pair <- function(frame, tm) {
-  sw <- sqrt(frame$weights)
-  r <- stats::.lm.fit(frame$X * sw, (frame$y - frame$offset) * sw)$residuals
-  # on the optimizer's scale (R/scaling.R): columns divided by their scale s, so
-  # that the factor found is lambda~ = diag(s) lambda and the limits below hold there
-  s <- reterms_theta_scale(frame$reterms)[tm$theta_index][c(1L, 3L)]
-  Z <- tm$X * sw
-  Z[, 1L] <- Z[, 1L] / s[1L]
-  Z[, 2L] <- Z[, 2L] / s[2L]
-  # one rowsum() over the integer codes (a factor's would sort its levels again)
-  S <- rowsum(cbind(Z[, 1L]^2, Z[, 1L] * Z[, 2L], Z[, 2L]^2, Z[, 1L] * r, Z[, 2L] * r), as.integer(tm$factor))
-  s11 <- S[, 1L]
-  s12 <- S[, 2L]
-  s22 <- S[, 3L]
-  t1 <- S[, 4L]
-  t2 <- S[, 5L]
-  det <- s11 * s22 - s12^2
-  ok <- det > 1e-8 * pmax(s11 * s22, .Machine$double.xmin)
-  if (sum(ok) < 3L) return(NULL)
-  b1 <- (s22 * t1 - s12 * t2)[ok] / det[ok]
-  b2 <- (s11 * t2 - s12 * t1)[ok] / det[ok]
-  rss <- sum(r^2) - sum((b1 * t1[ok] + b2 * t2[ok]))
-  df <- length(r) - ncol(frame$X) - 2 * sum(ok)
-  s2 <- if (df > 0 && rss > 0) rss / df else sum(r^2) / length(r)
-  # mean of (Z_l'Z_l)^-1 over the levels
-  V <- matrix(c(mean(s22[ok] / det[ok]), -mean(s12[ok] / det[ok]), -mean(s12[ok] / det[ok]), mean(s11[ok] / det[ok])), 2L)
-  S <- (crossprod(cbind(b1, b2)) / sum(ok) - s2 * V) / s2
+# Least-squares residuals for the starting values: by the normal equations (a
+# cross-product instead of a QR decomposition: InstEval's 73,421 x 28 design, 45 ->
+# 5 ms), by QR when X'X is not clearly positive definite.
+ls_residuals <- function(X, y) {
+  if (!ncol(X)) return(y)
+  R <- tryCatch(chol(crossprod(X)), error = function(e) NULL)
+  if (is.null(R) || min(diag(R)) < 1e-6 * max(diag(R))) return(stats::lm.fit(X, y)$residuals)
+  drop(y - X %*% backsolve(R, backsolve(R, crossprod(X, y), transpose = TRUE)))
+}
+
+# Start of a vector term (p columns, no relationship matrix) from the least-squares
+# residuals r: each level with more than p observations and a nonsingular X_l'X_l
+# gets its own coefficients b_l = (X_l'X_l)^-1 X_l' r_l; their covariance over levels,
+# less the sampling part s2 * mean((X_l'X_l)^-1), estimates the covariance of the
+# random effects, and s2 (pooled within-level residual variance) is sigma^2. The
+# relative covariance, when its eigenvalues lie within (0.05^2, 10^2) on the
+# optimizer's scale (the scalar terms' limits), gives the start through its
+# Cholesky factor. lme4's identity start is far from the optimum of a random slope
+# on a long time axis (theta near 0.26 for a slope sd a quarter of the residual sd),
+# and BOBYQA spent most of its evaluations getting there. NULL (identity start) when
+# fewer than 2p + 2 levels are usable or the estimate is outside those limits. All
+# sums run over levels at once (rowsum), the small per-level solves by loops over p.
+vector_start <- function(tm, r, sw, scale) {
+  X <- tm$X * sw
+  p <- ncol(X)
+  f <- as.integer(tm$factor)
+  # rowsum() keeps the levels present, in the order of their codes
+  nl <- tabulate(f, tm$nlev)
+  nl <- nl[nl > 0]
+  # XtX[[a, b]] and Xtr[[a]]: one vector over levels per entry
+  XtX <- matrix(list(), p, p)
+  for (a in seq_len(p)) for (b in seq_len(a)) XtX[[a, b]] <- rowsum(X[, a] * X[, b], f, reorder = TRUE)[, 1L]
+  Xtr <- lapply(seq_len(p), function(a) rowsum(X[, a] * r, f, reorder = TRUE)[, 1L])
+  rtr <- rowsum(r^2, f, reorder = TRUE)[, 1L]
+  # per-level Cholesky of X_l'X_l (lower, vectorized over levels)
+  ok <- nl > p
+  if (sum(ok) < 2L * p + 2L) return(NULL)
+  Lc <- matrix(list(), p, p)
+  for (j in seq_len(p)) {
+    d <- XtX[[j, j]]
+    for (k in seq_len(j - 1L)) d <- d - Lc[[j, k]]^2
+    ok <- ok & d > 1e-10 * XtX[[j, j]]
+    d <- sqrt(pmax(d, 1e-300))
+    Lc[[j, j]] <- d
+    for (i in seq_len(p - j) + j) {
+      v <- XtX[[i, j]]
+      for (k in seq_len(j - 1L)) v <- v - Lc[[i, k]] * Lc[[j, k]]
+      Lc[[i, j]] <- v / d
+    }
+  }
+  if (sum(ok) < 2L * p + 2L) return(NULL)
+  # z = L^-1 X'r; b = L^-T z; rss = r'r - z'z; Li = L^-1 for mean((X'X)^-1) = mean(Li' Li)
+  z <- vector("list", p)
+  Li <- matrix(list(), p, p)
+  for (i in seq_len(p)) {
+    v <- Xtr[[i]]
+    for (k in seq_len(i - 1L)) v <- v - Lc[[i, k]] * z[[k]]
+    z[[i]] <- v / Lc[[i, i]]
+    for (j in seq_len(i)) {
+      v <- as.numeric(i == j)
+      for (k in seq_len(i - 1L)[seq_len(i - 1L) >= j]) v <- v - Lc[[i, k]] * Li[[k, j]]
+      Li[[i, j]] <- v / Lc[[i, i]]
+    }
+  }
+  b <- vector("list", p)
+  for (i in rev(seq_len(p))) {
+    v <- z[[i]]
+    for (k in seq_len(p - i) + i) v <- v - Lc[[k, i]] * b[[k]]
+    b[[i]] <- v / Lc[[i, i]]
+  }
+  rss <- rtr - Reduce(`+`, lapply(z, function(v) v^2))
+  s2 <- sum(rss[ok]) / sum(nl[ok] - p)
+  if (!is.finite(s2) || s2 <= 0) return(NULL)
+  B <- do.call(cbind, lapply(b, function(v) v[ok]))
+  Vinv <- matrix(0, p, p)
+  for (a in seq_len(p)) for (c in seq_len(a)) {
+    v <- 0
+    for (k in seq_len(p)[seq_len(p) >= a]) v <- v + Li[[k, a]][ok] * Li[[k, c]][ok]
+    Vinv[a, c] <- Vinv[c, a] <- mean(v)
+  }
+  S <- (stats::cov(B) / s2 - Vinv) * tcrossprod(scale_rows(scale, p))
+  if (!all(is.finite(S))) return(NULL)
   e <- eigen(S, symmetric = TRUE)
-  # an indefinite moment estimate points to a fit on the boundary (a variance or
-  # the correlation at its limit), where the optimizer's path from lme4's start
-  # is the one tested (bench-optimum.R: near-singular slopes)
-  if (!all(is.finite(e$values)) || e$values[2L] <= 0) return(NULL)
-  ev <- pmin(pmax(e$values, 0.05^2 * e$values[1L], 0.05^2), 10^2)
-  lam <- t(chol(e$vectors %*% (ev * t(e$vectors)))) / s
-  lam[lower.tri(lam, diag = TRUE)]
+  # A covariance estimated near singular (or huge) keeps the identity start, from
+  # which BOBYQA reaches such optima (a start with clamped eigenvalues, near the
+  # boundary, ran into maxfun on a flat quadratic-in-x term).
+  if (!all(e$values > 0.05^2 & e$values < 10^2)) return(NULL)
+  lam <- t(chol(S)) / scale_rows(scale, p)
+  structure(lam[lower.tri(lam, diag = TRUE)], interior = TRUE)
+}
+
+# The optimizer's scale of each row of a p x p factor, from the scale of theta's
+# elements (column-wise lower triangle; a row's scale is that of its diagonal).
+scale_rows <- function(scale, p) {
+  lt <- lower.tri(diag(p), diag = TRUE)
+  scale[row(diag(p))[lt] == col(diag(p))[lt]]
 }
 
 #' Control settings for lmm()
@@ -190,7 +256,8 @@ start_theta_pair <- function(frame, tm) {
 #'   Hessian) after BOBYQA: derivative-free optimizers crawl on flat objectives
 #'   (steep random slopes, several correlated effects); Newton steps converge
 #'   quadratically there. `0` skips them (the gradient at the solution is still
-#'   measured for the convergence check).
+#'   measured for the convergence check) and the Newton steps from the start
+#'   (at most `3 * polish`, see [lmm_optimize()]).
 #' @param singular_tol a fit is reported as singular (boundary) by `print()` and
 #'   `summary()` when a diagonal element of theta is below this; the convergence
 #'   check on the Hessian is skipped for such fits, as lme4 skips it.
@@ -250,8 +317,10 @@ check_control <- function(control, fn) {
 #'   do not depend on REML).
 #' @param threads threads for the largest dense factorizations.
 #' @return A function of theta. Its environment holds `frame`, `REML`, the C++
-#'   model (`ptr`) and `gradient`: the exact gradient as a function of theta for a
-#'   model with a single random-effect term and no relationship matrix, else `NULL`.
+#'   model (`ptr`), `gradient`: the exact gradient as a function of theta for a
+#'   model with a single random-effect term and no relationship matrix, else `NULL`,
+#'   and `start_gradient`: the exact gradient for every model without a
+#'   relationship matrix (several terms: two to four evaluations' cost), else `NULL`.
 #' @examples
 #' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' f <- lmm_devfun(fr)
@@ -266,8 +335,13 @@ lmm_devfun <- function(frame, REML = TRUE, ptr = NULL, threads = 1L) {
   # The exact gradient (src/derivatives.cpp) where it costs about one evaluation: a
   # single term without a relationship matrix, whose M is block diagonal by level.
   # lmm_optimize() then takes its Newton steps from it instead of finite differences.
-  gradient <- if (length(frame$reterms$terms) == 1L && is.null(frame$reterms$terms[[1L]]$relchol))
-    function(theta) attr(.model_objective_gradient(ptr, theta, REML), "gradient")
+  no_relmat <- all(vapply(frame$reterms$terms, function(tm) is.null(tm$relchol), logical(1)))
+  start_gradient <- if (no_relmat) function(theta) attr(.model_objective_gradient(ptr, theta, REML), "gradient")
+  # With several terms the gradient costs two to four evaluations (the selected
+  # inverse of the dense trailing block, src/derivatives.cpp): worth it for the
+  # Newton steps from the start (start_gradient), where it replaces BOBYQA, not in
+  # the polish after BOBYQA, where finite differences of the criterion are cheaper.
+  gradient <- if (length(frame$reterms$terms) == 1L) start_gradient
   function(theta) .model_objective(ptr, theta, REML) - logw
 }
 
@@ -284,6 +358,14 @@ new_model_ptr <- function(frame, threads = 1L) {
 #' BOBYQA (package minqa) within the bounds of theta, then Newton steps from
 #' finite differences; a single parameter is optimized by Brent's method on a
 #' bounded transform, with the boundary value checked explicitly.
+#'
+#' A model without a relationship matrix whose moment start (set by [lmm()]) has
+#' every variance inside its limits, i.e. is not near a singular fit, first takes
+#' Newton steps from that start with the exact gradient of the criterion (see [lmm_devfun()];
+#' the Hessian from finite differences of the gradient at the start, then updated
+#' by BFGS; at most `3 * polish` steps). When they converge, BOBYQA is not run;
+#' otherwise BOBYQA starts from the point they reached. The boundary checks below
+#' apply to either result.
 #'
 #' A solution with a diagonal element of theta at its bound 0 is checked before it
 #' is accepted, because a derivative-free optimizer can stop on the boundary at a
@@ -346,13 +428,16 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
     if (!is.finite(v)) stop("the objective is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     v
   }
-  dev_gradient <- environment(devfun)$gradient
-  gr <- if (is.function(dev_gradient)) function(th) {
+  counted <- function(dev_gradient) if (is.function(dev_gradient)) function(th) {
     ngr <<- ngr + 1L
     g <- dev_gradient(th)
     if (!all(is.finite(g))) stop("the gradient is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     g
   }
+  gr <- counted(environment(devfun)$gradient)
+  gr_start <- counted(environment(devfun)$start_gradient)
+  # Finite differences of an expensive gradient: forward (k calls) instead of central.
+  if (is.null(gr) && !is.null(gr_start)) attr(gr_start, "forward") <- TRUE
   if (k == 1L) {
     res <- optimize_one(f)
     maxfun_reached <- FALSE
@@ -361,7 +446,19 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
       stop(sprintf("lmm_control(): 'maxfun' = %d is too small for %d parameters (BOBYQA needs at least %d)",
                    as.integer(control$maxfun), k, 2L * k + 2L), call. = FALSE)
     layout <- theta_layout(frame$reterms)
-    run <- function(start, rhobeg, rhoend) {
+    run <- function(start, rhobeg, rhoend, newton_first = FALSE) {
+      if (newton_first) {
+        # With the exact gradient, Newton steps from the (moment) start (at most
+        # three times `polish`, the Hessian updated by BFGS): when they converge
+        # BOBYQA is not needed; otherwise it starts from the point reached.
+        f0 <- f(start)  # before the gradient at start, which then reuses its factor
+        pol <- polish_at_bounds(f, start, f0, lower, layout, 3L * control$polish, gr_start, bfgs = TRUE)
+        if (pol$converged) {
+          pol$message <- "Newton steps from the start"
+          return(pol)
+        }
+        start <- pol$par
+      }
       # minqa's advice on a small maxfun is muffled: reaching maxfun is reported below.
       o <- withCallingHandlers(
         minqa::bobyqa(start, f, lower = lower,
@@ -375,7 +472,9 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
       pol
     }
     maxfun_reached <- FALSE
-    res <- cur <- run(theta0, 0.2, control$rhoend)
+    res <- cur <- run(theta0, 0.2, control$rhoend,
+                      newton_first = identical(frame$reterms$newton_start, theta0) && !is.null(gr_start) &&
+                        control$polish > 0L)
     # At most four restarts: from inside the bound where a probe found the criterion
     # falling (the point found is then known not to be a minimum, so the restart
     # continues even if it ends higher), or, where Newton could not finish, from the
@@ -459,7 +558,7 @@ theta_layout <- function(reterms) {
 
 # Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton,
 # then any diagonal on its bound is checked for a descent direction into the interior.
-polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL) {
+polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL, bfgs = FALSE) {
   for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
     th <- par
     th[i] <- 0
@@ -469,7 +568,7 @@ polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL) {
       fval <- v
     }
   }
-  pol <- newton_polish(f, par, fval, lower, maxit, gr)
+  pol <- newton_polish(f, par, fval, lower, maxit, gr, bfgs)
   chk <- check_bounds(f, pol$par, pol$fval, lower, layout)
   pol$gradient[chk$at] <- pmin(chk$deriv, 0)
   pol$restart_from <- chk$restart_from
@@ -608,14 +707,16 @@ lambda_add_rank_one <- function(lam, v) {
 # evaluations) and again only when a parameter reaches its bound; each step
 # refreshes the gradient (2k). The loop ends with the gradient at the final point.
 # With `gr`, the exact gradient, each gradient is one call and the Hessian is the
-# central difference of the gradient (2k calls).
-newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
+# central difference of the gradient (2k calls), or its forward difference (k calls)
+# when `gr` has the attribute `forward` (an expensive gradient: several terms).
+newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FALSE) {
   n <- length(par)
   grad <- numeric(n)
   hmin <- NA_real_
   converged <- FALSE
   ch <- NULL
   free_H <- par_H <- NULL
+  prev <- NULL
   for (it in seq_len(maxit + 1L)) {
     free <- which(par > lower)
     k <- length(free)
@@ -638,11 +739,16 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
       if (!identical(free, free_H)) {
         par_H <- par
         H <- matrix(0, k, k)
+        forward <- isTRUE(attr(gr, "forward"))
         for (i in seq_len(k)) {
           th <- par; th[free[i]] <- par[free[i]] + h[i]
           gp <- gr(th)[free]
-          th[free[i]] <- par[free[i]] - h[i]
-          H[, i] <- (gp - gr(th)[free]) / (2 * h[i])
+          if (forward) {
+            H[, i] <- (gp - g) / h[i]
+          } else {
+            th[free[i]] <- par[free[i]] - h[i]
+            H[, i] <- (gp - gr(th)[free]) / (2 * h[i])
+          }
         }
         H <- (H + t(H)) / 2
       }
@@ -671,8 +777,23 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL) {
       free_H <- free
       hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
       ch <- tryCatch(chol(H), error = function(e) NULL)
+    } else if (bfgs && !is.null(prev) && !is.null(ch)) {
+      # Far from the optimum the Hessian of the first point goes stale: BFGS updates
+      # it from the change in the exact gradient (kept positive definite by the
+      # curvature condition), so the steps converge superlinearly, not linearly.
+      s <- par[free] - prev$par
+      y <- g - prev$g
+      sy <- sum(s * y)
+      Hs <- drop(H %*% s)
+      if (sy > 1e-10 * sqrt(sum(s^2) * sum(y^2))) {
+        H <- H - tcrossprod(Hs) / sum(s * Hs) + tcrossprod(y) / sy
+        H <- (H + t(H)) / 2
+        hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
+        ch <- tryCatch(chol(H), error = function(e) NULL)
+      }
     }
     if (is.null(ch)) break
+    prev <- list(par = par[free], g = g)
     step <- -backsolve(ch, forwardsolve(t(ch), g))
     # Newton decrement: the decrease a full step predicts. Below 1e-9 (criterion
     # units), or the criterion's rounding (~1e-12 relative: InstEval's criterion is

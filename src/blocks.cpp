@@ -208,11 +208,30 @@ void rank_update(Block& C, const Block& A, const Block& B, bool diagonal_target)
   if (C.kind != BlockKind::Dense) throw std::logic_error("rank_update: sparse target");
   MatrixXd& c = C.dense;
   if (A.kind == BlockKind::Sparse && B.kind == BlockKind::Sparse) {
+    // Column by column of A and B, one column of C at a time (B's rows) so that the
+    // scattered updates walk down a column of C in memory order; C's entries receive
+    // their updates in the same order as a row-wise walk would, so the bits do not
+    // depend on this choice. A diagonal target has A and B the same block: the rows
+    // at or below C's column start at that column's own position.
+    const int* ao = A.sp.outerIndexPtr();
+    const int* ai = A.sp.innerIndexPtr();
+    const double* av = A.sp.valuePtr();
+    const int* bo = B.sp.outerIndexPtr();
+    const int* bi = B.sp.innerIndexPtr();
+    const double* bv = B.sp.valuePtr();
+    const bool same = diagonal_target && &A == &B;
+    const Eigen::Index ldc = c.rows();
     for (int j = 0; j < A.sp.outerSize(); ++j) {
-      for (SpMat::InnerIterator it(A.sp, j); it; ++it) {
-        for (SpMat::InnerIterator jt(B.sp, j); jt; ++jt) {
-          if (diagonal_target && jt.row() > it.row()) break;
-          c(it.row(), jt.row()) -= it.value() * jt.value();
+      const int a1 = ao[j + 1];
+      for (int bb = bo[j]; bb < bo[j + 1]; ++bb) {
+        const int col = bi[bb];
+        const double v = bv[bb];
+        double* cc = c.data() + col * ldc;
+        if (same) {
+          for (int aa = ao[j] + (bb - bo[j]); aa < a1; ++aa) cc[ai[aa]] -= av[aa] * v;
+        } else {
+          for (int aa = ao[j]; aa < a1; ++aa)
+            if (!diagonal_target || ai[aa] >= col) cc[ai[aa]] -= av[aa] * v;
         }
       }
     }

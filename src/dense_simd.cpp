@@ -125,6 +125,34 @@ bool simd_cholesky(double* a, int n, int threads) {
   return true;
 }
 
+// (L L')^{-1} from its lower Cholesky factor: L^{-1} a column panel at a time (each
+// panel a triangular solve with the trailing part of L only: n^3/3 flops in all),
+// then the lower triangle of L^{-T} L^{-1} a column panel at a time, with the
+// triangular structure of L^{-1} used (n^3/6). One thread, no BLAS: OpenBLAS's
+// dpotri spins its worker threads on a machine shared with other processes.
+void simd_spd_inverse_lower(double* a, int n) {
+  using Eigen::MatrixXd;
+  Eigen::Map<MatrixXd> A(a, n, n);
+  // In place, panel by panel from the left: panel J of L^{-1} needs the columns of
+  // L from J on, and replaces panel J of L once solved (later panels read only
+  // columns to its right). Likewise panel J of the product needs the columns of
+  // L^{-1} from J on. One panel-sized buffer, no second n x n matrix.
+  MatrixXd X;
+  for (int j = 0; j < n; j += kPanel) {
+    const int nb = std::min(kPanel, n - j), m = n - j;
+    X.setZero(m, nb);
+    X.topRows(nb).setIdentity();
+    A.block(j, j, m, m).triangularView<Eigen::Lower>().solveInPlace(X);
+    A.block(j, j, m, nb) = X;
+  }
+  for (int j = 0; j < n; j += kPanel) {
+    const int nb = std::min(kPanel, n - j), m = n - j;
+    // Z(j:, J) = Li(j:, j:)' Li(j:, J); Li(j:, j:)' is upper triangular
+    X.noalias() = A.block(j, j, m, m).transpose().triangularView<Eigen::Upper>() * A.block(j, j, m, nb);
+    A.block(j, j, m, nb) = X;
+  }
+}
+
 void simd_rdiv_lower_t(double* b, int nrow, int ncol, const double* l) {
   Eigen::Map<Eigen::MatrixXd> B(b, nrow, ncol);
   Eigen::Map<const Eigen::MatrixXd> L(l, ncol, ncol);

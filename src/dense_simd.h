@@ -9,6 +9,9 @@ bool simd_available();
 // In-place lower Cholesky of the n x n matrix a on `threads` threads (only the
 // lower triangle is read and written); false if not positive definite.
 bool simd_cholesky(double* a, int n, int threads);
+// Lower triangle of (L L')^{-1}, in place of the n x n lower Cholesky factor L
+// (the strict upper triangle is overwritten too).
+void simd_spd_inverse_lower(double* a, int n);
 // B = B L^{-T}, B nrow x ncol, L ncol x ncol lower triangular.
 void simd_rdiv_lower_t(double* b, int nrow, int ncol, const double* l);
 // Lower triangle of C -= A A', C n x n, A n x k.

@@ -119,6 +119,7 @@ void BlockedModel::build_cross_products(const MatrixXd& X, const VectorXd& y) {
 void BlockedModel::replace_response(const MatrixXd& X, const VectorXd& y) {
   if (y.size() != n_ || X.rows() != n_ || X.cols() != p_)
     throw std::invalid_argument("the new response or X does not match the model's dimensions");
+  factored_ = false;  // the [X y] rows of the factor depend on y
   const int T = nterms();
   for (int j = 0; j < T; ++j) {
     const TermData& tj = terms_[j];
@@ -208,6 +209,8 @@ void BlockedModel::layout_factor() {
 
 void BlockedModel::update(const VectorXd& theta) {
   if (theta.size() != ntheta()) throw std::invalid_argument("theta has the wrong length");
+  if (factored_ && theta.size() == factored_theta_.size() && (theta.array() == factored_theta_.array()).all()) return;
+  factored_ = false;  // until the factorization below completes
   int k = 0;
   for (int t = 0; t < nterms(); ++t) {
     MatrixXd& lam = lambda_[t];
@@ -231,6 +234,8 @@ void BlockedModel::update(const VectorXd& theta) {
       rdiv_lower_t(lij, ljj);
     }
   }
+  factored_theta_ = theta;
+  factored_ = true;
 }
 
 double BlockedModel::ldL2() const {

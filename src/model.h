@@ -78,6 +78,11 @@ class BlockedModel {
   void layout_factor();
 
   std::vector<TermData> terms_;
+  // theta of the current factor, when it is complete: the optimizer asks for the
+  // criterion and then the gradient at the same point, and the second update is
+  // skipped (same bits: nothing else changes L).
+  VectorXd factored_theta_;
+  bool factored_ = false;
   int n_, p_;
   int threads_;  // OpenMP threads for the largest dense factorizations
   std::vector<MatrixXd> lambda_;
