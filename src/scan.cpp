@@ -140,16 +140,93 @@ LikValue lik_from(const SMat& G1, const SMat& G2, const SMat& G3,
   return v;
 }
 
+// Sums over i of h_i^r w_i (h = 1 / (1 + lambda d), r = 1..3) for fixed
+// columns w, as functions of lambda: on each region of the search grid a
+// Chebyshev series in t = log(lambda). Each sum is a combination of terms
+// 1 / (1 + e^(t + log d_i))^r, analytic in t up to |Im t| = pi, so on a
+// region of width log(10) in t the series converges like 5.6^-N; with N = 40
+// terms it reproduces the direct sums to double rounding (checked against
+// them in the tests) at O(N) cost instead of O(n).
+class FixedSums {
+ public:
+  FixedSums(const Eigen::VectorXd& d, const Eigen::MatrixXd& P,
+            const std::vector<double>& grid)
+      : q_(P.cols()), nreg_(grid.size() - 1), tmin_(std::log(grid.front())),
+        tmax_(std::log(grid.back())) {
+    step_ = (tmax_ - tmin_) / nreg_;
+    const int nf = 3 * q_;
+    coef_.assign(static_cast<size_t>(nreg_) * kDeg * nf, 0.0);
+    std::vector<double> f(static_cast<size_t>(kDeg) * nf), buf(nf);
+    for (int r = 0; r < nreg_; ++r) {
+      const double mid = tmin_ + (r + 0.5) * step_, half = 0.5 * step_;
+      for (int k = 0; k < kDeg; ++k) {
+        const double x = std::cos(M_PI * (k + 0.5) / kDeg);
+        SpectralScalars sc;
+        spectral_sums(d.data(), d.size(), std::exp(mid + half * x), P.data(),
+                      P.rows(), q_, 3, false, buf.data(), sc);
+        std::copy(buf.begin(), buf.end(), f.begin() + static_cast<size_t>(k) * nf);
+      }
+      double* c = &coef_[static_cast<size_t>(r) * kDeg * nf];
+      for (int m = 0; m < kDeg; ++m) {
+        double* cm = c + static_cast<size_t>(m) * nf;
+        for (int k = 0; k < kDeg; ++k) {
+          const double w = std::cos(M_PI * m * (k + 0.5) / kDeg) * (m == 0 ? 1.0 : 2.0) / kDeg;
+          const double* fk = &f[static_cast<size_t>(k) * nf];
+          for (int e = 0; e < nf; ++e) cm[e] += w * fk[e];
+        }
+      }
+    }
+  }
+  int columns() const { return q_; }
+  // out[r * q + p] = sum_i h_i^(r + 1) P(i, p); false outside the grid
+  bool at(double lam, double* out) const {
+    const double t = std::log(lam);
+    if (!(t >= tmin_ && t <= tmax_)) return false;
+    int r = static_cast<int>((t - tmin_) / step_);
+    if (r >= nreg_) r = nreg_ - 1;
+    const double x = (t - (tmin_ + (r + 0.5) * step_)) / (0.5 * step_);
+    const int nf = 3 * q_;
+    const double* c = &coef_[static_cast<size_t>(r) * kDeg * nf];
+    double b1[3 * kMaxPairs], b2[3 * kMaxPairs];
+    for (int e = 0; e < nf; ++e) b1[e] = b2[e] = 0.0;
+    for (int m = kDeg - 1; m >= 1; --m) {  // Clenshaw
+      const double* cm = c + static_cast<size_t>(m) * nf;
+      for (int e = 0; e < nf; ++e) {
+        const double b0 = cm[e] + 2.0 * x * b1[e] - b2[e];
+        b2[e] = b1[e];
+        b1[e] = b0;
+      }
+    }
+    for (int e = 0; e < nf; ++e) out[e] = c[e] + x * b1[e] - b2[e];
+    return true;
+  }
+  static const int kMaxPairs = kMaxK * (kMaxK + 1) / 2;
+
+ private:
+  static const int kDeg = 40;
+  int q_, nreg_;
+  double tmin_, tmax_, step_;
+  std::vector<double> coef_;  // [region][term][function]
+};
+
 // Weighted sums of all column pairs of A, kept as product columns in Pm.
+// With first >= 0, the pairs involving column `first` (the SNP, whose column
+// changes) come first, and the others' sums can be taken from a FixedSums.
 class PairSums {
  public:
-  PairSums(const Eigen::VectorXd& d, int k) : d_(d), k_(k) {
+  PairSums(const Eigen::VectorXd& d, int k, int first = -1)
+      : d_(d), k_(k), nvar_(0), fixed_(NULL) {
     if (k > kMaxK)
       throw std::runtime_error("too many covariates for the spectral scan (at most " + std::to_string(kMaxK - 2) + ")");
     idx_.resize(k * k);
     int c = 0;
+    if (first >= 0 && first < k) {
+      for (int b = 0; b < k; ++b) idx_[first * k + b] = idx_[b * k + first] = c++;
+      nvar_ = c;
+    }
     for (int a = 0; a < k; ++a)
       for (int b = a; b < k; ++b) {
+        if (a == first || b == first) continue;
         idx_[a * k + b] = idx_[b * k + a] = c++;
       }
     Pm_.resize(d.size(), c);
@@ -163,13 +240,32 @@ class PairSums {
   void set_all(const Eigen::MatrixXd& A) {
     for (int a = 0; a < k_; ++a) set_column(A, a);
   }
+  // the product columns of the pairs without column `first`
+  Eigen::MatrixXd fixed_columns() const { return Pm_.rightCols(Pm_.cols() - nvar_); }
+  void use_fixed(const FixedSums* f) {
+    if (f != NULL && f->columns() != Pm_.cols() - nvar_)
+      throw std::runtime_error("fixed sums do not match the pairs");
+    fixed_ = f;
+  }
   // Gram matrices at lambda (powers 1..3) and the scalar sums
   void at(double lam, int powers, bool need_log, SMat& G1, SMat& G2, SMat& G3,
           Scalars& sc) {
     const int np = Pm_.cols();
     sums_.resize(3 * np);
-    spectral_sums(d_.data(), d_.size(), lam, Pm_.data(), Pm_.rows(), np, powers,
-                  need_log, sums_.data(), sc);
+    double fx[3 * FixedSums::kMaxPairs];
+    if (fixed_ != NULL && fixed_->at(lam, fx)) {
+      const int nf = np - nvar_;
+      var_.resize(3 * std::max(1, nvar_));
+      spectral_sums(d_.data(), d_.size(), lam, Pm_.data(), Pm_.rows(), nvar_,
+                    powers, need_log, var_.data(), sc);
+      for (int r = 0; r < powers; ++r) {
+        for (int p = 0; p < nvar_; ++p) sums_[r * np + p] = var_[r * nvar_ + p];
+        for (int p = 0; p < nf; ++p) sums_[r * np + nvar_ + p] = fx[r * nf + p];
+      }
+    } else {
+      spectral_sums(d_.data(), d_.size(), lam, Pm_.data(), Pm_.rows(), np, powers,
+                    need_log, sums_.data(), sc);
+    }
     fill(G1, 0);
     if (powers > 1) fill(G2, 1);
     if (powers > 2) fill(G3, 2);
@@ -190,10 +286,11 @@ class PairSums {
       for (int b = a; b < k_; ++b) G(a, b) = G(b, a) = sums_[r * np + pair(a, b)];
   }
   const Eigen::VectorXd& d_;
-  int k_;
+  int k_, nvar_;
+  const FixedSums* fixed_;
   std::vector<int> idx_;
   Eigen::MatrixXd Pm_;
-  std::vector<double> sums_;
+  std::vector<double> sums_, var_;
 };
 
 double logdet_spd(const SMat& G, int nx) {
@@ -784,6 +881,17 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
     }
     Vnull.noalias() = U * Fsel;
   }
+  // the sums of the pairs without the SNP, as functions of lambda, for the
+  // per-SNP searches (LEMMA_FIXED_SUMS=0 turns them off, for checks)
+  const char* fs_env = std::getenv("LEMMA_FIXED_SUMS");
+  // (and not for unusually many regions, whose series would cost more than
+  // they save)
+  const bool use_fixed = exact && (do_wald || do_lrt) && opt.nregion <= 100 &&
+                         !(fs_env != NULL && std::string(fs_env) == "0");
+  PairSums ps0(d, k, xs);
+  ps0.set_all(A0);
+  const FixedSums fixed(d, use_fixed ? ps0.fixed_columns() : Eigen::MatrixXd(n, 0),
+                        use_fixed ? grid : std::vector<double>{grid.front(), grid.back()});
   std::string error;
   // phase 0: all kept SNPs, rotated in single precision if opt.mixed; phase 1:
   // the SNPs of phase 0 whose measured rotation error could show in the
@@ -801,8 +909,9 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
     std::vector<double> mu;
     Eigen::MatrixXf Xf, Pf;
     Eigen::MatrixXd A = A0;
-    PairSums ps(d, k);
+    PairSums ps(d, k, xs);
     ps.set_all(A);
+    if (use_fixed) ps.use_fixed(&fixed);
     SMat G0, G1, G2, G3;
     std::vector<double> dml(ng), dre(ng);
 #pragma omp for schedule(dynamic, 1)

@@ -443,3 +443,23 @@ test_that("the single-precision pass redoes in double the SNPs it cannot trust",
   redone <- which(abs(mixed$beta - dbl$beta) <= 1e-12 * dbl$se)
   expect_gte(length(redone), attr(mixed, "n_double"))
 })
+
+test_that("the series for the SNP-free sums reproduce the direct sums", {
+  # the per-SNP searches take the sums of the pairs without the SNP from
+  # Chebyshev series in log(lambda) (FixedSums in src/scan.cpp);
+  # LEMMA_FIXED_SUMS=0 makes them sum over the individuals instead
+  g <- read_plink(example_bed())
+  K <- suppressMessages(grm(g))
+  series <- scan_example(K, test = "all", precision = "double")
+  old <- Sys.getenv("LEMMA_FIXED_SUMS", unset = NA)
+  Sys.setenv(LEMMA_FIXED_SUMS = "0")
+  on.exit(if (is.na(old)) Sys.unsetenv("LEMMA_FIXED_SUMS") else Sys.setenv(LEMMA_FIXED_SUMS = old))
+  direct <- scan_example(K, test = "all", precision = "double")
+  # equal to the rounding of sums over n ~ 400 terms (the GEMMA search's
+  # discrete stopping rule can amplify it near p = 1, hence 1e-8 for p)
+  for (v in c("beta", "se", "l_remle", "l_mle"))
+    expect_equal(series[[v]], direct[[v]], tolerance = 1e-9, label = v)
+  for (v in c("p_wald", "p_lrt", "p_score"))
+    expect_equal(series[[v]], direct[[v]], tolerance = 1e-8, label = v)
+  expect_false(identical(series$l_remle, direct$l_remle))
+})
