@@ -361,6 +361,10 @@ class GrmAccumulator {
                  int* used, int threads) {
     if (count > block_) throw std::runtime_error("GRM block too large");
     threads_ = threads;
+    // the per-SNP passes are O(n) per SNP: below kMinSharedWork values a
+    // block is cheaper on one thread than across a barrier (on a loaded
+    // machine a descheduled thread stalls the others at every barrier)
+    threads = work_threads(static_cast<long>(n_) * count);
     X_.resize(n_, count);
     mean_.resize(count);
     scale_.resize(count);
@@ -502,7 +506,7 @@ class GrmAccumulator {
     int t0 = 0;
     while (t0 < filled_) {
       const int take = std::min(filled_ - t0, 64 * W - bits_filled_);
-#pragma omp parallel num_threads(threads_)
+#pragma omp parallel num_threads(work_threads(static_cast<long>(n_) * take))
       {
 #ifdef _OPENMP
         const int nt = omp_get_num_threads(), me = omp_get_thread_num();
@@ -548,6 +552,8 @@ class GrmAccumulator {
     in_int_ = 0;
   }
   static const int kBitWords = 32;  // 2,048 SNPs per product
+  static const long kMinSharedWork = 1L << 21;
+  int work_threads(long work) const { return work >= kMinSharedWork ? threads_ : 1; }
   Eigen::Map<Eigen::MatrixXd> K_;
   int n_;
   bool standardize_;
