@@ -16,10 +16,12 @@
 #' SNPs are reported in a message.
 #'
 #' The centred GRM of 0/1/2 genotypes (PLINK input, or a matrix of whole
-#' dosages) is computed with an exact single-precision product: the integer
-#' cross-products are summed exactly in floats and the centring and mean
-#' imputation applied afterwards in double precision, so the result equals the
-#' double-precision formula to rounding, at twice the speed. The work runs on
+#' dosages) is computed exactly in integers: the cross-products of the
+#' genotypes are counted with bit operations (two bit planes per SNP, four
+#' population counts per pair of individuals and 64 SNPs; AVX-512 where the
+#' CPU has it) and the centring and mean imputation applied afterwards in
+#' double precision, so the result equals the double-precision formula to
+#' rounding, without a floating-point product. The work runs on
 #' all available cores unless the option `lemma.threads` or else the
 #' environment variable `OMP_NUM_THREADS` sets a number; the result is the same
 #' for any number of threads.
@@ -91,9 +93,9 @@ use_blas <- function() {
                ignore.case = TRUE))
 }
 
-# OpenMP threads for the per-SNP work of grm(): the user's setting (see
-# default_threads()), else the available cores (the products themselves run in the
-# BLAS, with its own threads).
+# OpenMP threads of grm() (per-SNP work and the integer product): the user's
+# setting (see default_threads()), else the available cores (the double product
+# of the standardized GRM runs in the BLAS, with its own threads).
 grm_threads <- function() {
   default_threads(max(1L, as.integer(future::availableCores())), "grm")
 }

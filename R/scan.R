@@ -37,7 +37,7 @@
 #' SNP is computed with the same operations whatever the plan and the number of
 #' threads, so the results do not depend on them (with `precision = "mixed"`, the
 #' single-precision product rounds by the block of SNPs, so `chunk_size` changes
-#' results within the agreement criterion).
+#' results, within the agreement criterion).
 #'
 #' Given an [lmm()] fit on its spectral path, whose relationship matrix has
 #' rows that sum to zero (any [grm()] of the analysed individuals), the scan
@@ -79,23 +79,28 @@
 #'   `"exact"` (roots polished to about 1e-12); see Details.
 #' @param threads OpenMP threads per task (a whole number >= 1); `NULL` for
 #'   the default described in Details. Results are identical for any number.
-#' @param precision `"double"` (default): the genotypes are rotated by
-#'   \eqn{U'} in double precision. `"mixed"` (experimental): the rotation is
-#'   one single-precision matrix product (0/1/2 genotypes are exact in
-#'   floats, mean-imputed dosages are added in double), and every SNP with a
-#'   test statistic below 0.01 (p near 1, where -log10 p is most sensitive)
-#'   is rotated again in double precision. Its results differ from the
-#'   double-precision ones by about 1e-6 of a standard error in beta, inside
-#'   the agreement criterion (beta within 1e-4 of its standard error; se,
-#'   lambda and -log10 p within 1e-4 relative, or GEMMA's printed digits of p
-#'   near 1). On the 2-core test machine it was not faster than `"double"`
-#'   (timed interleaved in one process), hence not the default.
+#' @param precision `"mixed"` (default): the genotypes are rotated by one
+#'   single-precision matrix product per block of SNPs (centred dosages, the
+#'   means added back in double), and every SNP whose result the float product
+#'   could move is rotated again in double precision. The rotation's error of
+#'   each SNP is measured, not assumed: at the null model's two variance
+#'   ratios, exactly in \eqn{x'Py} (against double-precision cross-products
+#'   \eqn{x'U(h \circ a)}), and bounded in \eqn{x'Px} by a randomized norm
+#'   estimate (eight fixed probes, ten times their root mean square). A SNP
+#'   is kept from the float pass only if, with ten times its measured error in
+#'   \eqn{x'Py} and that bound, its t statistic moves by at most
+#'   \eqn{10^{-4} \min(1, |t|/2)}, which keeps beta within 1e-4 of its
+#'   standard error and -log10 p within 1e-4 relative (the agreement
+#'   criterion with GEMMA). The attribute `"n_double"` counts the SNPs rotated
+#'   in double. `"double"`: every SNP rotated in double precision (the
+#'   reference path).
 #' @return A data frame of class `"lemma_scan"` with one row per tested SNP:
 #'   snp, chr, pos, allele1, allele0, n_miss, af (allele-1 frequency), beta,
 #'   se, and as the tests require logl_H1 (ML log-likelihood of the model with
 #'   the SNP), l_remle, l_mle, p_wald, p_lrt, p_score. Attributes hold the null
 #'   model's `lambda_null_reml`, `lambda_null_ml`, `logl_H0`, the number of
-#'   individuals `n` and covariates `n_cvt`.
+#'   individuals `n` and covariates `n_cvt`, and `n_double`, the number of
+#'   SNPs rotated in double precision.
 #' @seealso [plot.lemma_scan()], [inflation_factor()], [grm()], [read_plink()]
 #' @examples
 #' g <- read_plink(system.file("extdata", "example.bed", package = "lemma"))
@@ -109,7 +114,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
                      maf = 0.01, miss = 0.05, r2 = 0.9999, snps = NULL,
                      lambda_range = c(1e-5, 1e5), n_region = 10L,
                      lambda_search = c("gemma", "exact"), threads = NULL,
-                     precision = c("double", "mixed")) {
+                     precision = c("mixed", "double")) {
   fn <- "lmm_scan"
   test <- check_choice(test[1], c("wald", "lrt", "score", "all"), "test", fn)
   method <- check_choice(method[1], c("exact", "fixed"), "method", fn)
@@ -166,7 +171,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   do_lrt <- test %in% c("lrt", "all")
   do_score <- test %in% c("score", "all")
 
-  precision <- check_choice(precision[1], c("double", "mixed"), "precision", fn)
+  precision <- check_choice(precision[1], c("mixed", "double"), "precision", fn)
   info <- geno_snp_info(g)
   si <- if (is.matrix(g)) plink_index(snps, colnames(g) %||% info$snp, geno_m(g), "SNP")
         else plink_index(snps, info$snp, geno_m(g), "SNP")
@@ -181,8 +186,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
               lam_reml = null_reml$lambda, maf = maf, miss = miss, r2 = r2,
               lmin = lr[1], lmax = lr[2], nregion = nr, use_blas = use_blas(),
               threads = threads, gemma_search = gemma_search,
-              mixed = precision == "mixed", logl_null_ml = null_ml$logl,
-              redo_below = scan_redo_below)
+              mixed = precision == "mixed")
   if (is.matrix(g)) {
     # ship each task only its own columns
     blocks <- lapply(chunks, function(s) g[ind, s, drop = FALSE])
@@ -199,10 +203,6 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
 }
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
-
-# precision = "mixed": SNPs with a test statistic (~ t^2) below this are
-# rotated again in double precision (src/scan.cpp, mixed_needs_redo)
-scan_redo_below <- 0.01
 
 scan_task_plink <- function(s, ctx, src) {
   old <- blas_one_thread(ctx)
@@ -368,6 +368,8 @@ scan_assemble <- function(res, info, ctx, null_ml, n, n_cvt, test, method,
   attr(out, "logl_H0") <- null_ml$logl
   attr(out, "n") <- n
   attr(out, "n_cvt") <- n_cvt
+  # SNPs rotated again in double precision after the single-precision pass
+  attr(out, "n_double") <- if (isTRUE(ctx$mixed)) sum(r[, 12] == 1, na.rm = TRUE) else nrow(out)
   attr(out, "test") <- test
   attr(out, "method") <- method
   class(out) <- c("lemma_scan", "data.frame")

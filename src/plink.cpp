@@ -3,6 +3,7 @@
 #include "genetics.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <sstream>
 #include <functional>
@@ -12,6 +13,9 @@
 #endif
 #ifndef _WIN32
 #include <dlfcn.h>
+#endif
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
 #endif
 
 namespace lemma {
@@ -203,9 +207,6 @@ Fun blas_function(const char* name) {
 #endif
 }
 
-typedef void (*ssyrk_fun)(const char*, const char*, const int*, const int*,
-                          const float*, const float*, const int*, const float*,
-                          float*, const int*, size_t, size_t);
 typedef void (*sgemm_fun)(const char*, const char*, const int*, const int*,
                           const int*, const float*, const float*, const int*,
                           const float*, const int*, const float*, float*,
@@ -243,6 +244,80 @@ int set_blas_threads(int n) {
   return old;
 }
 
+// A += G G' (lower triangle, column-major n x n int32) for 0/1/2 genotypes
+// packed as bits: per individual, W words of "dosage >= 1" then W words of
+// "dosage == 2", so that g_i . g_j = |a_i & a_j| + |a_i & b_j| + |b_i & a_j| +
+// |b_i & b_j| (population counts). Exact integer sums, 4 W popcounts per pair
+// for 64 W SNPs: a fraction of a float product's work, and no BLAS needed.
+// column j of the update (rows i >= j); compiled per instruction set below
+// (outside the OpenMP region, whose outlined body would not inherit the
+// target attributes)
+inline __attribute__((always_inline)) void popcount_column(
+    const uint64_t* bits, int n, int W, int32_t* A, int j) {
+  const uint64_t* aj = bits + static_cast<size_t>(j) * 2 * W;
+  const uint64_t* bj = aj + W;
+  int32_t* col = A + static_cast<size_t>(j) * n;
+  for (int i = j; i < n; ++i) {
+    const uint64_t* ai = bits + static_cast<size_t>(i) * 2 * W;
+    const uint64_t* bi = ai + W;
+    uint64_t s = 0;
+    for (int w = 0; w < W; ++w)
+      s += __builtin_popcountll(ai[w] & aj[w]) + __builtin_popcountll(ai[w] & bj[w]) +
+           __builtin_popcountll(bi[w] & aj[w]) + __builtin_popcountll(bi[w] & bj[w]);
+    col[i] += static_cast<int32_t>(s);
+  }
+}
+
+typedef void (*popcount_column_fun)(const uint64_t*, int, int, int32_t*, int);
+
+void popcount_column_generic(const uint64_t* bits, int n, int W, int32_t* A, int j) {
+  popcount_column(bits, n, W, A, j);
+}
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define LEMMA_POPCNT_DISPATCH 1
+// AVX-512 (VPOPCNTDQ): column j's bit planes held in registers, 8 words
+// per instruction
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) void popcount_column_avx512(
+    const uint64_t* bits, int n, int W, int32_t* A, int j) {
+  if (W % 8 != 0 || W > 32) return popcount_column(bits, n, W, A, j);
+  const int nv = W / 8;
+  const uint64_t* aj = bits + static_cast<size_t>(j) * 2 * W;
+  __m512i va[4], vb[4];
+  for (int q = 0; q < nv; ++q) {
+    va[q] = _mm512_loadu_si512(aj + 8 * q);
+    vb[q] = _mm512_loadu_si512(aj + W + 8 * q);
+  }
+  int32_t* col = A + static_cast<size_t>(j) * n;
+  for (int i = j; i < n; ++i) {
+    const uint64_t* ai = bits + static_cast<size_t>(i) * 2 * W;
+    __m512i acc = _mm512_setzero_si512();
+    for (int q = 0; q < nv; ++q) {
+      const __m512i x = _mm512_loadu_si512(ai + 8 * q);
+      const __m512i y = _mm512_loadu_si512(ai + W + 8 * q);
+      acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_and_si512(x, va[q])));
+      acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_and_si512(x, vb[q])));
+      acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_and_si512(y, va[q])));
+      acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_and_si512(y, vb[q])));
+    }
+    col[i] += static_cast<int32_t>(_mm512_reduce_add_epi64(acc));
+  }
+}
+__attribute__((target("popcnt"))) void popcount_column_popcnt(
+    const uint64_t* bits, int n, int W, int32_t* A, int j) {
+  popcount_column(bits, n, W, A, j);
+}
+#endif
+
+void popcount_update(const uint64_t* bits, int n, int W, int32_t* A, int threads) {
+  popcount_column_fun f = popcount_column_generic;
+#ifdef LEMMA_POPCNT_DISPATCH
+  if (__builtin_cpu_supports("avx512vpopcntdq")) f = popcount_column_avx512;
+  else if (__builtin_cpu_supports("popcnt")) f = popcount_column_popcnt;
+#endif
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
+  for (int j = 0; j < n; ++j) f(bits, n, W, A, j);
+}
+
 // Accumulates K = sum_j z_j z_j' / m in blocks of SNPs, where z_j is the
 // mean-imputed, centred (and for the standardized GRM, scaled) genotype
 // vector, as GEMMA's -gk 1 / -gk 2.
@@ -253,12 +328,11 @@ int set_blas_threads(int n) {
 // mu_j its mean,
 //   z_j = g0_j - mu_j (1 - m_j),
 //   sum_j z_j z_j' = A - (v 1' + 1 v') + s 1 1' - (w 1' + 1 w') + (C + C'),
-// with A = sum_j g0_j g0_j' (integers, summed exactly in floats while below
-// 2^24, then moved to doubles), v = sum_j mu_j g0_j, s = sum_j mu_j^2,
-// w = sum_j mu_j^2 m_j, and C = sum_j (mu_j g0_j m_j' + mu_j^2 m_j m_j' / 2),
-// whose cost is n per missing genotype. Single-precision products run at
-// twice the speed of double ones, and the result is as exact as the
-// double-precision sum.
+// with A = sum_j g0_j g0_j' (integers, summed exactly by bit counts in
+// int32 while below 2^31, then moved to doubles; popcount_update), v = sum_j
+// mu_j g0_j, s = sum_j mu_j^2, w = sum_j mu_j^2 m_j, and C = sum_j (mu_j g0_j
+// m_j' + mu_j^2 m_j m_j' / 2), whose cost is n per missing genotype. The
+// result is as exact as the double-precision sum.
 class GrmAccumulator {
  public:
   // K: n x n zero-filled storage of the result (an R matrix: no copy)
@@ -266,11 +340,11 @@ class GrmAccumulator {
                  int block, bool use_blas, bool integer_genotypes)
       : K_(K, n, n), n_(n), standardize_(standardize), maf_(maf), miss_(miss),
         block_(block), filled_(0), used_(0), use_blas_(use_blas),
-        split_(!standardize && integer_genotypes), in_float_(0),
-        s_(0.0), ssyrk_(use_blas ? blas_function<ssyrk_fun>("ssyrk_") : NULL),
-        sgemm_(use_blas ? blas_function<sgemm_fun>("sgemm_") : NULL), threads_(1) {
+        split_(!standardize && integer_genotypes), in_int_(0), bits_filled_(0),
+        s_(0.0), threads_(1) {
     if (split_) {
-      Kf_ = Eigen::MatrixXf::Zero(n, n);
+      Ki_.assign(static_cast<size_t>(n) * n, 0);
+      bits_.assign(static_cast<size_t>(n) * 2 * kBitWords, 0);
       Zf_.resize(n, block);
       v_ = Eigen::VectorXd::Zero(n);
       w_ = Eigen::VectorXd::Zero(n);
@@ -287,6 +361,10 @@ class GrmAccumulator {
                  int* used, int threads) {
     if (count > block_) throw std::runtime_error("GRM block too large");
     threads_ = threads;
+    // the per-SNP passes are O(n) per SNP: below kMinSharedWork values a
+    // block is cheaper on one thread than across a barrier (on a loaded
+    // machine a descheduled thread stalls the others at every barrier)
+    threads = work_threads(static_cast<long>(n_) * count);
     X_.resize(n_, count);
     mean_.resize(count);
     scale_.resize(count);
@@ -375,35 +453,7 @@ class GrmAccumulator {
     if (filled_ == 0) return;
     int n = n_, k = filled_;
     if (split_) {
-      if (ssyrk_ != NULL && sgemm_ != NULL && threads_ > 1 && n >= 64) {
-        // two single-threaded BLAS calls side by side on OpenMP threads (the
-        // caller keeps the BLAS at one thread): rows [0, r) take r^2/2 of the
-        // work, rows [r, n) the rest; r = n / sqrt(2) balances them. The
-        // sums are of integers, exact in any order.
-        const float one = 1.0f;
-        int r = static_cast<int>(n / std::sqrt(2.0)), nr = n - r;
-        float* Z = Zf_.data();
-        float* C = Kf_.data();
-#pragma omp parallel sections num_threads(2)
-        {
-#pragma omp section
-          ssyrk_("L", "N", &r, &k, &one, Z, &n, &one, C, &n, 1, 1);
-#pragma omp section
-          {
-            sgemm_("N", "T", &nr, &r, &k, &one, Z + r, &n, Z, &n, &one, C + r, &n, 1, 1);
-            ssyrk_("L", "N", &nr, &k, &one, Z + r, &n, &one,
-                   C + r + static_cast<long>(r) * n, &n, 1, 1);
-          }
-        }
-      } else if (ssyrk_ != NULL) {
-        const float one = 1.0f;
-        ssyrk_("L", "N", &n, &k, &one, Zf_.data(), &n, &one, Kf_.data(), &n, 1, 1);
-      } else {
-        Kf_.selfadjointView<Eigen::Lower>().rankUpdate(Zf_.leftCols(filled_));
-      }
-      // entries of Kf are at most 4 per SNP: exact while below 2^24
-      in_float_ += filled_;
-      if (in_float_ >= (1 << 21)) move_to_double();
+      pack_bits();
     } else if (use_blas_) {
       const double one = 1.0;
       F77_CALL(dsyrk)("L", "N", &n, &k, &one, Z_.data(), &n, &one, K_.data(), &n
@@ -415,6 +465,7 @@ class GrmAccumulator {
   }
   void finish() {
     flush();
+    if (split_) update_from_bits();
     const double scale = used_ > 0 ? 1.0 / static_cast<double>(used_) : 1.0;
     if (split_) {
       move_to_double();
@@ -446,45 +497,82 @@ class GrmAccumulator {
     }
   }
   int used() const { return used_; }
-  // whether the exact single-precision split is used
-  bool split() const { return split_; }
 
  private:
-  void move_to_double() {
-    if (in_float_ == 0) return;
-    for (int j = 0; j < n_; ++j)
-      for (int i = j; i < n_; ++i) K_(i, j) += static_cast<double>(Kf_(i, j));
-    Kf_.setZero();
-    in_float_ = 0;
+  // SNPs [0, filled_) of Zf_ into the bit planes (popcount_update), which
+  // run the product when full
+  void pack_bits() {
+    const int W = kBitWords;
+    int t0 = 0;
+    while (t0 < filled_) {
+      const int take = std::min(filled_ - t0, 64 * W - bits_filled_);
+#pragma omp parallel num_threads(work_threads(static_cast<long>(n_) * take))
+      {
+#ifdef _OPENMP
+        const int nt = omp_get_num_threads(), me = omp_get_thread_num();
+#else
+        const int nt = 1, me = 0;
+#endif
+        // rows split over threads (no shared words); each SNP's column read
+        // in order
+        const int lo = static_cast<int>(static_cast<long>(n_) * me / nt);
+        const int hi = static_cast<int>(static_cast<long>(n_) * (me + 1) / nt);
+        for (int t = 0; t < take; ++t) {
+          const float* g = Zf_.col(t0 + t).data();
+          const int p = bits_filled_ + t;
+          const uint64_t bit = uint64_t(1) << (p & 63);
+          uint64_t* a = &bits_[(p >> 6)];
+          for (int i = lo; i < hi; ++i) {
+            const size_t o = static_cast<size_t>(i) * 2 * W;
+            if (g[i] >= 1.0f) a[o] |= bit;
+            if (g[i] >= 2.0f) a[o + W] |= bit;
+          }
+        }
+      }
+      bits_filled_ += take;
+      t0 += take;
+      if (bits_filled_ == 64 * W) update_from_bits();
+    }
   }
+  void update_from_bits() {
+    if (bits_filled_ == 0) return;
+    popcount_update(bits_.data(), n_, kBitWords, Ki_.data(), threads_);
+    std::fill(bits_.begin(), bits_.end(), 0);
+    in_int_ += bits_filled_;
+    bits_filled_ = 0;
+    // entries of Ki are at most 4 per SNP: exact while below 2^31
+    if (in_int_ >= (1L << 28)) move_to_double();
+  }
+  void move_to_double() {
+    if (in_int_ == 0) return;
+    for (int j = 0; j < n_; ++j)
+      for (int i = j; i < n_; ++i)
+        K_(i, j) += static_cast<double>(Ki_[i + static_cast<size_t>(j) * n_]);
+    std::fill(Ki_.begin(), Ki_.end(), 0);
+    in_int_ = 0;
+  }
+  static const int kBitWords = 32;  // 2,048 SNPs per product
+  static const long kMinSharedWork = 1L << 21;
+  int work_threads(long work) const { return work >= kMinSharedWork ? threads_ : 1; }
   Eigen::Map<Eigen::MatrixXd> K_;
   int n_;
   bool standardize_;
   double maf_, miss_;
   int block_, filled_, used_;
   bool use_blas_, split_;
-  long in_float_;
+  long in_int_;
+  int bits_filled_;
   double s_;
-  ssyrk_fun ssyrk_;
-  sgemm_fun sgemm_;
   int threads_;
   Eigen::MatrixXd Z_, X_;
-  Eigen::MatrixXf Kf_, Zf_;
+  Eigen::MatrixXf Zf_;
+  std::vector<int32_t> Ki_;    // the integer part A (lower triangle)
+  std::vector<uint64_t> bits_;  // bit planes of the SNPs not yet in Ki_
   Eigen::VectorXd v_, w_, cdiag_;
   std::vector<double> mean_, scale_;
   std::vector<std::vector<int> > missing_;  // per SNP of the block
 };
 
-// While alive, keeps an OpenBLAS at one thread (the split GRM product runs
-// its own two threads, each with a one-thread BLAS); restores it after.
-class OneThreadBlas {
- public:
-  explicit OneThreadBlas(bool on) : old_(on ? set_blas_threads(1) : -1) {}
-  ~OneThreadBlas() { if (old_ > 1) set_blas_threads(old_); }
-
- private:
-  int old_;
-};
 
 }  // namespace
 
@@ -500,7 +588,6 @@ Rcpp::List grm_bed_cpp(std::string path, int n_total, int m_total,
   if (block < 1) block = 1;
   Rcpp::NumericMatrix K(n, n);
   GrmAccumulator acc(&K(0, 0), n, standardize, maf, miss, block, use_blas, true);
-  OneThreadBlas blas_guard(use_blas && threads > 1 && acc.split());
   std::vector<int> used(snps.size());
   const long bps = reader.bytes_per_snp();
   std::vector<unsigned char> raw(static_cast<size_t>(bps) * block);
@@ -533,7 +620,6 @@ Rcpp::List grm_matrix_cpp(Rcpp::NumericMatrix G, bool standardize, double maf,
   Rcpp::NumericMatrix K(n, n);
   GrmAccumulator acc(&K(0, 0), n, standardize, maf, miss, block, use_blas,
                      integer_genotypes);
-  OneThreadBlas blas_guard(use_blas && threads > 1 && acc.split());
   std::vector<int> used(m);
   const double* Gp = m > 0 ? &G(0, 0) : NULL;
   for (int j0 = 0; j0 < m; j0 += block) {

@@ -31,6 +31,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <string>
 #ifdef _OPENMP
@@ -44,6 +45,12 @@ namespace {
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kLog2Pi = std::log(2.0 * M_PI);
 const int kMaxK = 40;  // covariates + SNP + response
+// precision = "mixed": margin on the rotation's error in x'Py, measured at
+// the null lambdas (see float_needs_redo), for the move to the SNP's own
+// lambda and the LRT's and score's use of the same cross-products
+const double kFloatSafety = 10.0;
+// and of the randomized bound on the norm of the rotation's error
+const double kProbeSafety = 10.0;
 
 typedef Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor,
                       kMaxK, kMaxK>
@@ -133,16 +140,93 @@ LikValue lik_from(const SMat& G1, const SMat& G2, const SMat& G3,
   return v;
 }
 
+// Sums over i of h_i^r w_i (h = 1 / (1 + lambda d), r = 1..3) for fixed
+// columns w, as functions of lambda: on each region of the search grid a
+// Chebyshev series in t = log(lambda). Each sum is a combination of terms
+// 1 / (1 + e^(t + log d_i))^r, analytic in t up to |Im t| = pi, so on a
+// region of width log(10) in t the series converges like 5.6^-N; with N = 40
+// terms it reproduces the direct sums to double rounding (checked against
+// them in the tests) at O(N) cost instead of O(n).
+class FixedSums {
+ public:
+  FixedSums(const Eigen::VectorXd& d, const Eigen::MatrixXd& P,
+            const std::vector<double>& grid)
+      : q_(P.cols()), nreg_(grid.size() - 1), tmin_(std::log(grid.front())),
+        tmax_(std::log(grid.back())) {
+    step_ = (tmax_ - tmin_) / nreg_;
+    const int nf = 3 * q_;
+    coef_.assign(static_cast<size_t>(nreg_) * kDeg * nf, 0.0);
+    std::vector<double> f(static_cast<size_t>(kDeg) * nf), buf(nf);
+    for (int r = 0; r < nreg_; ++r) {
+      const double mid = tmin_ + (r + 0.5) * step_, half = 0.5 * step_;
+      for (int k = 0; k < kDeg; ++k) {
+        const double x = std::cos(M_PI * (k + 0.5) / kDeg);
+        SpectralScalars sc;
+        spectral_sums(d.data(), d.size(), std::exp(mid + half * x), P.data(),
+                      P.rows(), q_, 3, false, buf.data(), sc);
+        std::copy(buf.begin(), buf.end(), f.begin() + static_cast<size_t>(k) * nf);
+      }
+      double* c = &coef_[static_cast<size_t>(r) * kDeg * nf];
+      for (int m = 0; m < kDeg; ++m) {
+        double* cm = c + static_cast<size_t>(m) * nf;
+        for (int k = 0; k < kDeg; ++k) {
+          const double w = std::cos(M_PI * m * (k + 0.5) / kDeg) * (m == 0 ? 1.0 : 2.0) / kDeg;
+          const double* fk = &f[static_cast<size_t>(k) * nf];
+          for (int e = 0; e < nf; ++e) cm[e] += w * fk[e];
+        }
+      }
+    }
+  }
+  int columns() const { return q_; }
+  // out[r * q + p] = sum_i h_i^(r + 1) P(i, p); false outside the grid
+  bool at(double lam, double* out) const {
+    const double t = std::log(lam);
+    if (!(t >= tmin_ && t <= tmax_)) return false;
+    int r = static_cast<int>((t - tmin_) / step_);
+    if (r >= nreg_) r = nreg_ - 1;
+    const double x = (t - (tmin_ + (r + 0.5) * step_)) / (0.5 * step_);
+    const int nf = 3 * q_;
+    const double* c = &coef_[static_cast<size_t>(r) * kDeg * nf];
+    double b1[3 * kMaxPairs], b2[3 * kMaxPairs];
+    for (int e = 0; e < nf; ++e) b1[e] = b2[e] = 0.0;
+    for (int m = kDeg - 1; m >= 1; --m) {  // Clenshaw
+      const double* cm = c + static_cast<size_t>(m) * nf;
+      for (int e = 0; e < nf; ++e) {
+        const double b0 = cm[e] + 2.0 * x * b1[e] - b2[e];
+        b2[e] = b1[e];
+        b1[e] = b0;
+      }
+    }
+    for (int e = 0; e < nf; ++e) out[e] = c[e] + x * b1[e] - b2[e];
+    return true;
+  }
+  static const int kMaxPairs = kMaxK * (kMaxK + 1) / 2;
+
+ private:
+  static const int kDeg = 40;
+  int q_, nreg_;
+  double tmin_, tmax_, step_;
+  std::vector<double> coef_;  // [region][term][function]
+};
+
 // Weighted sums of all column pairs of A, kept as product columns in Pm.
+// With first >= 0, the pairs involving column `first` (the SNP, whose column
+// changes) come first, and the others' sums can be taken from a FixedSums.
 class PairSums {
  public:
-  PairSums(const Eigen::VectorXd& d, int k) : d_(d), k_(k) {
+  PairSums(const Eigen::VectorXd& d, int k, int first = -1)
+      : d_(d), k_(k), nvar_(0), fixed_(NULL) {
     if (k > kMaxK)
       throw std::runtime_error("too many covariates for the spectral scan (at most " + std::to_string(kMaxK - 2) + ")");
     idx_.resize(k * k);
     int c = 0;
+    if (first >= 0 && first < k) {
+      for (int b = 0; b < k; ++b) idx_[first * k + b] = idx_[b * k + first] = c++;
+      nvar_ = c;
+    }
     for (int a = 0; a < k; ++a)
       for (int b = a; b < k; ++b) {
+        if (a == first || b == first) continue;
         idx_[a * k + b] = idx_[b * k + a] = c++;
       }
     Pm_.resize(d.size(), c);
@@ -156,13 +240,32 @@ class PairSums {
   void set_all(const Eigen::MatrixXd& A) {
     for (int a = 0; a < k_; ++a) set_column(A, a);
   }
+  // the product columns of the pairs without column `first`
+  Eigen::MatrixXd fixed_columns() const { return Pm_.rightCols(Pm_.cols() - nvar_); }
+  void use_fixed(const FixedSums* f) {
+    if (f != NULL && f->columns() != Pm_.cols() - nvar_)
+      throw std::runtime_error("fixed sums do not match the pairs");
+    fixed_ = f;
+  }
   // Gram matrices at lambda (powers 1..3) and the scalar sums
   void at(double lam, int powers, bool need_log, SMat& G1, SMat& G2, SMat& G3,
           Scalars& sc) {
     const int np = Pm_.cols();
     sums_.resize(3 * np);
-    spectral_sums(d_.data(), d_.size(), lam, Pm_.data(), Pm_.rows(), np, powers,
-                  need_log, sums_.data(), sc);
+    double fx[3 * FixedSums::kMaxPairs];
+    if (fixed_ != NULL && fixed_->at(lam, fx)) {
+      const int nf = np - nvar_;
+      var_.resize(3 * std::max(1, nvar_));
+      spectral_sums(d_.data(), d_.size(), lam, Pm_.data(), Pm_.rows(), nvar_,
+                    powers, need_log, var_.data(), sc);
+      for (int r = 0; r < powers; ++r) {
+        for (int p = 0; p < nvar_; ++p) sums_[r * np + p] = var_[r * nvar_ + p];
+        for (int p = 0; p < nf; ++p) sums_[r * np + nvar_ + p] = fx[r * nf + p];
+      }
+    } else {
+      spectral_sums(d_.data(), d_.size(), lam, Pm_.data(), Pm_.rows(), np, powers,
+                    need_log, sums_.data(), sc);
+    }
     fill(G1, 0);
     if (powers > 1) fill(G2, 1);
     if (powers > 2) fill(G3, 2);
@@ -183,10 +286,11 @@ class PairSums {
       for (int b = a; b < k_; ++b) G(a, b) = G(b, a) = sums_[r * np + pair(a, b)];
   }
   const Eigen::VectorXd& d_;
-  int k_;
+  int k_, nvar_;
+  const FixedSums* fixed_;
   std::vector<int> idx_;
   Eigen::MatrixXd Pm_;
-  std::vector<double> sums_;
+  std::vector<double> sums_, var_;
 };
 
 double logdet_spd(const SMat& G, int nx) {
@@ -544,7 +648,8 @@ Rcpp::List spectral_at_cpp(Eigen::Map<Eigen::VectorXd> d_,
 //  0 status (0 tested, 1 missingness, 2 maf, 3 fewer than two genotype
 //    classes, 4 r2 with covariates, 5 numerical failure)
 //  1 n_miss, 2 af, 3 beta, 4 se, 5 logl_H1 (ML), 6 l_remle, 7 l_mle,
-//  8 F wald, 9 F score, 10 logl_H1 (REML, GEMMA's convention)
+//  8 F wald, 9 F score, 10 logl_H1 (REML, GEMMA's convention),
+//  11 rotated in double after a single-precision pass (1) or not (0)
 // fill(j, x): dosages of SNP j of the chunk (n values, NaN missing); called
 // from several threads at once.
 typedef std::function<void(int, double*)> GenoFill;
@@ -552,8 +657,7 @@ typedef std::function<void(int, double*)> GenoFill;
 // The scan's settings, read from the R list built by lmm_scan() (its `ctx`).
 struct ScanOptions {
   bool do_wald, do_lrt, do_score, exact, use_blas, gemma_search, mixed;
-  double lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax, logl_null_ml,
-      redo_below;
+  double lam_null_ml, lam_null_reml, maf, miss, r2, lmin, lmax;
   int nregion, threads;
   explicit ScanOptions(const Rcpp::List& ctx)
       : do_wald(Rcpp::as<bool>(ctx["do_wald"])),
@@ -570,8 +674,6 @@ struct ScanOptions {
         r2(Rcpp::as<double>(ctx["r2"])),
         lmin(Rcpp::as<double>(ctx["lmin"])),
         lmax(Rcpp::as<double>(ctx["lmax"])),
-        logl_null_ml(Rcpp::as<double>(ctx["logl_null_ml"])),
-        redo_below(Rcpp::as<double>(ctx["redo_below"])),
         nregion(Rcpp::as<int>(ctx["nregion"])),
         threads(std::max(1, Rcpp::as<int>(ctx["threads"]))) {}
 };
@@ -592,67 +694,30 @@ void transpose_to_float(const Eigen::Map<Eigen::MatrixXd>& U, Eigen::MatrixXf& U
           UfT(j, i) = static_cast<float>(U(i, j));
 }
 
-// UtX = U' X for a block of SNPs, the O(n^2) product in single precision.
-// Values that a float holds exactly (the 0/1/2 genotypes) enter the float
-// product, whose only error is then the rounding of U to floats and of the
-// float sums (relative ~1e-7 sqrt(n) per element, measured ~1e-6 at n =
-// 5,000); the others (mean-imputed missing dosages) are added afterwards in
-// double, n operations each. A column with more than n/32 of those (real-
-// valued dosages) is rotated in double altogether.
-void rotate_mixed(const Eigen::MatrixXf& UfT, const Eigen::Map<Eigen::MatrixXd>& U,
-                  const Eigen::MatrixXd& X, Eigen::MatrixXd& UtX, bool use_blas,
-                  Eigen::MatrixXf& Xf, Eigen::MatrixXf& Pf) {
+// UtX = U' X for a block of SNPs, the O(n^2) product in single precision:
+// UtX = U'(X - 1 mu') + Ut1 mu', with mu the SNPs' means (so that the
+// mean-imputed dosages are exact zeros) and Ut1 = U'1 in double. Centred, the
+// float product's partial sums stay small: its error is the rounding of U
+// and of the centred dosages to floats and of the float sums (~1e-7 sqrt(n)
+// of the column's norm, typically; measured per SNP by float_needs_redo).
+void rotate_mixed(const Eigen::MatrixXf& UfT, const Eigen::VectorXd& Ut1,
+                  const Eigen::MatrixXd& X, const std::vector<double>& mu,
+                  Eigen::MatrixXd& UtX, bool use_blas, Eigen::MatrixXf& Xf,
+                  Eigen::MatrixXf& Pf) {
   const int n = X.rows(), B = X.cols();
   Xf.resize(n, B);
-  std::vector<std::vector<std::pair<int, double> > > extra(B);
-  std::vector<int> dense;
   for (int t = 0; t < B; ++t) {
     const double* x = X.col(t).data();
     float* f = Xf.col(t).data();
-    for (int i = 0; i < n; ++i) {
-      const float v = static_cast<float>(x[i]);
-      if (static_cast<double>(v) == x[i]) {
-        f[i] = v;
-      } else {
-        f[i] = 0.0f;
-        extra[t].push_back(std::make_pair(i, x[i]));
-      }
-    }
-    if (static_cast<int>(extra[t].size()) * 32 > n) {
-      dense.push_back(t);
-      extra[t].clear();
-    }
+    for (int i = 0; i < n; ++i) f[i] = static_cast<float>(x[i] - mu[t]);
   }
   float_product_into(UfT, Xf, Pf, use_blas);
-  UtX = Pf.cast<double>();
-  for (int t = 0; t < B; ++t)
-    for (size_t a = 0; a < extra[t].size(); ++a) {
-      const float* u = UfT.col(extra[t][a].first).data();
-      const double v = extra[t][a].second;
-      double* o = UtX.col(t).data();
-      for (int i = 0; i < n; ++i) o[i] += v * static_cast<double>(u[i]);
-    }
-  if (!dense.empty()) {
-    Eigen::MatrixXd Xd(n, dense.size()), R;
-    for (size_t a = 0; a < dense.size(); ++a) Xd.col(a) = X.col(dense[a]);
-    crossprod_into(U, Xd, R, use_blas);
-    for (size_t a = 0; a < dense.size(); ++a) UtX.col(dense[a]) = R.col(a);
+  UtX.resize(n, B);
+  for (int t = 0; t < B; ++t) {
+    const float* p = Pf.col(t).data();
+    double* o = UtX.col(t).data();
+    for (int i = 0; i < n; ++i) o[i] = static_cast<double>(p[i]) + mu[t] * Ut1[i];
   }
-}
-
-// Whether SNP j (row of the chunk's result `out`, B rows) is redone with a
-// double-precision rotation: when one of its test statistics (F or chi-square,
-// ~ t^2) is below opt.redo_below. There p is near 1 and -log10 p so small
-// that the single-precision rotation's error (~1e-6 relative in t) could
-// exceed the agreement criterion (1e-4 relative, or GEMMA's printed digits
-// of p); elsewhere it is orders of magnitude inside it.
-bool mixed_needs_redo(const double* out, int B, int j, const ScanOptions& opt) {
-  auto at = [&](int col) { return out[j + static_cast<long>(col) * B]; };
-  const double tau = opt.redo_below;
-  if (opt.do_wald && !(at(8) >= tau)) return true;
-  if (opt.do_score && !(at(9) >= tau)) return true;
-  if (opt.do_lrt && !(2.0 * (at(5) - opt.logl_null_ml) >= tau)) return true;
-  return false;
 }
 
 Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
@@ -673,7 +738,7 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
   if (c + 2 > kMaxK)
     throw std::runtime_error("too many covariates for the spectral scan (at most " + std::to_string(kMaxK - 2) + ")");
   const Eigen::VectorXd d = d_;
-  const int NC = 11;
+  const int NC = 12;
   Rcpp::NumericMatrix out(B, NC);
   std::fill(out.begin(), out.end(), NA_REAL);
   double* outp = &out(0, 0);
@@ -779,33 +844,84 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
   // columns for n ~ 1,000 but needs ~512 for n ~ 5,000 (measured: 29 against
   // 42 GFlops on one core)
   const int kBlockSnps = n >= 2000 ? 512 : 128;
-  const int nblocks = (nk + kBlockSnps - 1) / kBlockSnps;
   Eigen::MatrixXf UfT;  // U' in single precision, for rotate_mixed
-  if (opt.mixed) transpose_to_float(U, UfT, threads);
+  Eigen::VectorXd Ut1;  // U'1
+  // The float rotation's error e = x~ - U'x of a SNP is measured at the two
+  // null lambdas (ML, REML; h their weights, W~ the rotated covariates):
+  // * exactly along h .* a for a = covariates and y: x' U (h .* a) (x' Vnull)
+  //   against x~'(h .* a), which gives the error of x'Py exactly;
+  // * in H-norm after the covariates are projected out (Q = I - W~ (W~'H
+  //   W~)^-1 W~'H), which bounds the error of x'Px: s_j = Q'H^1/2 z_j for kProbes
+  //   standard normal z_j, so that e's_j ~ N(0, ||H^1/2 Q e||^2) (a
+  //   randomized norm estimate with fixed seeds), exact as x' U s_j.
+  // Columns of Vnull: per null lambda, the k - 1 of h .* a, then the probes.
+  Eigen::MatrixXd Vnull, Fsel;  // U Fsel, Fsel (rotated space)
+  const int kProbes = 8, nv = (k - 1) + kProbes;
+  if (opt.mixed) {
+    transpose_to_float(U, UfT, threads);
+    Ut1 = U.transpose() * Eigen::VectorXd::Ones(n);
+    Fsel.resize(n, 2 * nv);
+    std::mt19937 rng(20261202u);
+    std::normal_distribution<double> norm01;
+    for (int li = 0; li < 2; ++li) {
+      const Eigen::ArrayXd h = Hb.col(1 + 2 * (ng + li)).array();
+      for (int a = 0; a < k; ++a)
+        if (a != xs) Fsel.col(li * nv + slot[a]) = HbA.col(slot[a] * nc + 1 + 2 * (ng + li));
+      const Eigen::MatrixXd Wt = A0.leftCols(c);
+      const Eigen::MatrixXd HW = (Wt.array().colwise() * h).matrix();
+      Eigen::LDLT<Eigen::MatrixXd> m(Wt.transpose() * HW);
+      for (int q = 0; q < kProbes; ++q) {
+        Eigen::VectorXd z(n);
+        for (int i = 0; i < n; ++i) z[i] = norm01(rng);
+        Eigen::VectorXd hz = (h.sqrt() * z.array()).matrix();
+        Eigen::VectorXd s_ = hz;
+        if (c > 0) s_ -= HW * m.solve(Wt.transpose() * hz);
+        Fsel.col(li * nv + (k - 1) + q) = s_;
+      }
+    }
+    Vnull.noalias() = U * Fsel;
+  }
+  // the sums of the pairs without the SNP, as functions of lambda, for the
+  // per-SNP searches (LEMMA_FIXED_SUMS=0 turns them off, for checks)
+  const char* fs_env = std::getenv("LEMMA_FIXED_SUMS");
+  // (and not for unusually many regions, whose series would cost more than
+  // they save)
+  const bool use_fixed = exact && (do_wald || do_lrt) && opt.nregion <= 100 &&
+                         !(fs_env != NULL && std::string(fs_env) == "0");
+  PairSums ps0(d, k, xs);
+  ps0.set_all(A0);
+  const FixedSums fixed(d, use_fixed ? ps0.fixed_columns() : Eigen::MatrixXd(n, 0),
+                        use_fixed ? grid : std::vector<double>{grid.front(), grid.back()});
   std::string error;
+  // phase 0: all kept SNPs, rotated in single precision if opt.mixed; phase 1:
+  // the SNPs of phase 0 whose measured rotation error could show in the
+  // results (or whose search failed), all together in blocks, in double
+  std::vector<int> redo_all;
+  for (int phase = 0; phase < 2; ++phase) {
+  const std::vector<int>& list = phase == 0 ? keep : redo_all;
+  const int nlist = list.size();
+  const int nblocks = (nlist + kBlockSnps - 1) / kBlockSnps;
+  const bool in_float = phase == 0 && opt.mixed;
 #pragma omp parallel num_threads(threads)
   {
     // per-thread workspace
-    Eigen::MatrixXd Xb, UtG, Sxa, Sxx, sq;
+    Eigen::MatrixXd Xb, UtG, Sxa, Sxx, sq, Ex, Fx;
+    std::vector<double> mu;
     Eigen::MatrixXf Xf, Pf;
     Eigen::MatrixXd A = A0;
-    PairSums ps(d, k);
+    PairSums ps(d, k, xs);
     ps.set_all(A);
+    if (use_fixed) ps.use_fixed(&fixed);
     SMat G0, G1, G2, G3;
     std::vector<double> dml(ng), dre(ng);
 #pragma omp for schedule(dynamic, 1)
     for (int blk = 0; blk < nblocks; ++blk) {
       try {
         const int b0 = blk * kBlockSnps;
-        // pass 0 rotates the block in single or double precision (opt.mixed);
-        // pass 1 redoes in double the SNPs of pass 0 whose statistics are
-        // near zero (p near 1), where a single-precision rotation's error
-        // could show in p (see mixed_needs_redo)
-        std::vector<int> idx(keep.begin() + b0,
-                             keep.begin() + std::min(nk, b0 + kBlockSnps)),
+        std::vector<int> idx(list.begin() + b0,
+                             list.begin() + std::min(nlist, b0 + kBlockSnps)),
             redo;
-        for (int pass = 0; pass < 2 && !idx.empty(); ++pass) {
-        const bool in_float = pass == 0 && opt.mixed;
+        {
         const int nb = idx.size();
         Xb.resize(n, nb);
         for (int t = 0; t < nb; ++t) {
@@ -813,12 +929,20 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
           double* xv = Xb.col(t).data();
           fill(j, xv);
           for (int i = 0; i < n; ++i) if (std::isnan(xv[i])) xv[i] = snp_mean[j];
-          if (pass > 0)
-            for (int q = 3; q < NC; ++q) put(j, q, NA_REAL);
-          if (pass > 0) put(j, 0, 0);
+          if (phase > 0)
+            for (int q = 3; q < NC - 1; ++q) put(j, q, NA_REAL);
+          if (phase > 0) put(j, 0, 0);
+          put(j, NC - 1, phase);
         }
-        if (in_float) rotate_mixed(UfT, U, Xb, UtG, use_blas, Xf, Pf);
-        else crossprod_into(U, Xb, UtG, use_blas);
+        if (in_float) {
+          mu.resize(nb);
+          for (int t = 0; t < nb; ++t) mu[t] = snp_mean[idx[t]];
+          rotate_mixed(UfT, Ut1, Xb, mu, UtG, use_blas, Xf, Pf);
+          crossprod_into(Xb, Vnull, Ex, use_blas);
+          crossprod_into(UtG, Fsel, Fx, use_blas);
+        } else {
+          crossprod_into(U, Xb, UtG, use_blas);
+        }
         crossprod_into(UtG, HbA, Sxa, use_blas);
         sq = UtG.cwiseProduct(UtG);
         crossprod_into(sq, Hb, Sxx, use_blas);
@@ -849,6 +973,53 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
           }
           return std::isfinite(Pxx) && std::isfinite(Pxy) && std::isfinite(Pyy) &&
                  Pxx > 0 && Pyy > 0;
+        };
+        // Whether the single-precision rotation of SNP kk could show in its
+        // results. At both null lambdas: dPxy, the rotation's exact error in
+        // x'Py, and eps, a bound on ||H^1/2 Q e|| (kProbeSafety times the
+        // probes' root mean square; it fails only if a chi-square(8) / 8
+        // falls below 1 / kProbeSafety^2, probability ~1e-8), so that x'Px
+        // lies within (sqrt(Pxx) +- eps)^2. t is bounded over Pxy +-
+        // kFloatSafety |dPxy| and that range of Pxx; beta is within 1e-4 of its
+        // se when t moves by <= 1e-4, and -log10 p within 1e-4 relative when t
+        // moves by <= 1e-4 |t| / 2 (its relative error is at most 2 dt / |t|).
+        auto float_needs_redo = [&](int kk) {
+          for (int li = 0; li < 2; ++li) {
+            assemble(kk, 1 + 2 * (ng + li), G1);
+            double Pxx, Pxy, Pyy;
+            if (!projected(G1, Pxx, Pxy, Pyy)) return true;
+            auto err = [&](int col) {
+              return Fx(kk, li * nv + col) - Ex(kk, li * nv + col);
+            };
+            // x'Py = x'H y - x'H W b_y, b_y = (W'HW)^-1 W'H y
+            double dPxy = Sxa(kk, slot[yc] * nc + 1 + 2 * (ng + li)) - Ex(kk, li * nv + slot[yc]);
+            if (c > 0) {
+              Eigen::LLT<SMat> llt(G1.topLeftCorner(c, c));
+              if (llt.info() != Eigen::Success) return true;
+              SVec by = llt.solve(SVec(G1.col(yc).head(c)));
+              for (int a = 0; a < c; ++a)
+                dPxy -= by[a] * (Sxa(kk, slot[a] * nc + 1 + 2 * (ng + li)) -
+                                 Ex(kk, li * nv + slot[a]));
+            }
+            double ss = 0.0;
+            for (int q = 0; q < kProbes; ++q) ss += err(nv - kProbes + q) * err(nv - kProbes + q);
+            const double eps = kProbeSafety * std::sqrt(ss / kProbes);
+            auto tval = [&](double pxx, double pxy) {
+              return pxy / std::sqrt(pxx * (Pyy - pxy * pxy / pxx) / dfw);
+            };
+            const double t0 = tval(Pxx, Pxy), rx = std::sqrt(Pxx);
+            if (!std::isfinite(t0) || !(eps < rx)) return true;
+            double dt = 0.0;
+            for (int sx = -1; sx <= 1; sx += 2)
+              for (int sy = -1; sy <= 1; sy += 2) {
+                const double pxx = (rx + sx * eps) * (rx + sx * eps);
+                const double t1 = tval(pxx, Pxy + sy * kFloatSafety * std::fabs(dPxy));
+                dt = std::max(dt, std::fabs(t1 - t0));
+                if (!std::isfinite(t1)) return true;
+              }
+            if (!(dt <= 1e-4 * std::min(1.0, 0.5 * std::fabs(t0)))) return true;
+          }
+          return false;
         };
         for (int kk = 0; kk < nb; ++kk) {
           const int j = idx[kk];
@@ -968,23 +1139,29 @@ Rcpp::NumericMatrix scan_core(const Eigen::Map<Eigen::MatrixXd>& U,
           }
           if (!ok || !std::isfinite(beta) || !std::isfinite(se)) {
             put(j, 0, 5);
-            for (int q = 3; q < NC; ++q) put(j, q, NA_REAL);
+            for (int q = 3; q < NC - 1; ++q) put(j, q, NA_REAL);
             if (in_float) redo.push_back(j);  // failed: retried in double
             continue;
           }
           put(j, 3, beta);
           put(j, 4, se);
-          if (in_float && mixed_needs_redo(outp, B, j, opt)) redo.push_back(j);
+          if (in_float && float_needs_redo(kk)) redo.push_back(j);
         }
-        idx.swap(redo);
-        redo.clear();
-        }  // pass
+        }
+        if (!redo.empty()) {
+#pragma omp critical(lemma_scan_redo)
+          redo_all.insert(redo_all.end(), redo.begin(), redo.end());
+        }
       } catch (std::exception& e) {
 #pragma omp critical
         error = e.what();
       }
     }
   }
+  if (!error.empty() || redo_all.empty()) break;
+  // the same blocks whatever the number of threads
+  std::sort(redo_all.begin(), redo_all.end());
+  }  // phase
   if (!error.empty()) throw std::runtime_error(error);
   return out;
 }

@@ -14,7 +14,9 @@
 #          search=gemma|exact (lmm_scan's lambda_search; default gemma, as
 #          lmm_scan: the exact optimum's lambda differs from GEMMA's by up to
 #          1e-5, which near p = 1 exceeds GEMMA's printed digits of p),
-#          precision=double|mixed (lmm_scan's precision; default double).
+#          precision=mixed|double (lmm_scan's precision; default mixed, as
+#          lmm_scan),
+#          gemma=no (time lemma only, e.g. while profiling).
 # Agreement is judged as a statistician would (issue 11): beta within 1e-4 of
 # its standard error; se, l_remle and l_mle within 1e-4 relative; -log10 p
 # within 1e-4 relative, or within GEMMA's printed digits of p (7 significant)
@@ -39,7 +41,8 @@ opt_arg <- function(name, default) {
   if (length(a)) sub(paste0(name, "="), "", a[1]) else default
 }
 search <- opt_arg("search", "gemma")
-precision <- opt_arg("precision", "double")
+precision <- opt_arg("precision", "mixed")
+run_gemma <- opt_arg("gemma", "yes") != "no"
 
 # Simulated fileset written block by block (memory O(n x block)): two
 # subpopulations (Fst 0.05), 0.5% missing genotypes, 500 causal SNPs
@@ -123,11 +126,12 @@ run_case <- function(n, m) {
     lmm_scan(null, g, test = "all", method = "exact", threads = nth,
              lambda_search = search, precision = precision)))
   t_lemma <- t_read + t_grm + t_eig + t_null + t_scan
-  cat(sprintf("lemma: read %.2f s, grm %.2f s, eigen %.2f s, null fit %.2f s, scan %.2f s (%d threads, lambda_search = %s, precision = %s); total %.2f s\n",
-              t_read, t_grm, t_eig, t_null, t_scan, nth, search, precision, t_lemma))
+  cat(sprintf("lemma: read %.2f s, grm %.2f s, eigen %.2f s, null fit %.2f s, scan %.2f s (%d threads, lambda_search = %s, precision = %s, %d of %d SNPs rotated in double); total %.2f s\n",
+              t_read, t_grm, t_eig, t_null, t_scan, nth, search, precision,
+              attr(res, "n_double"), nrow(res), t_lemma))
 
   # ---- GEMMA ----
-  gemma <- Sys.which("gemma")
+  gemma <- if (run_gemma) Sys.which("gemma") else ""
   if (gemma == "") {
     cat("gemma not found: no comparison\n")
     return(invisible(c(lemma = t_lemma)))

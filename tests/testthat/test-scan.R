@@ -250,8 +250,11 @@ test_that("results do not depend on the future plan", {
   # the double-precision path; within the criterion in the mixed one, whose
   # single-precision product rounds by the block a SNP is rotated in
   future::plan(future::sequential)
-  c1 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 2000))
-  expect_equal(c1$p_wald, a$p_wald, tolerance = 1e-10)
+  d1 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 250,
+                                  precision = "double"))
+  c1 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 2000,
+                                  precision = "double"))
+  expect_equal(c1$p_wald, d1$p_wald, tolerance = 1e-10)
   m1 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 250,
                                   precision = "mixed"))
   m2 <- suppressMessages(lmm_scan(null, g, test = "all", chunk_size = 2000,
@@ -340,11 +343,11 @@ test_that("Eigen and BLAS products give the same scan and GRM", {
   old <- options(lemma.use_blas = FALSE)
   on.exit(options(old))
   K_e <- suppressMessages(grm(g))
-  r_e <- scan_example(K_e, test = "all", snps = 1:300)
+  r_e <- scan_example(K_e, test = "all", snps = 1:300, precision = "double")
   m_e <- scan_example(K_e, test = "all", snps = 1:300, precision = "mixed")
   options(lemma.use_blas = TRUE)
   K_b <- suppressMessages(grm(g))
-  r_b <- scan_example(K_b, test = "all", snps = 1:300)
+  r_b <- scan_example(K_b, test = "all", snps = 1:300, precision = "double")
   m_b <- scan_example(K_b, test = "all", snps = 1:300, precision = "mixed")
   expect_equal(K_e, K_b, tolerance = 1e-12)
   for (v in c("beta", "se", "l_remle", "l_mle", "p_wald", "p_lrt", "p_score"))
@@ -372,11 +375,12 @@ test_that("a scan on an lmm() null fit reuses the fit's eigendecomposition", {
   fit <- lmm(y ~ x1 + x2 + (1 | id), d, relmat = list(id = K))
   expect_false(is.null(fit$spectral))
   expect_identical(n_eig(), 1)   # the relationship factor's decomposition, reused
-  r_fit <- suppressMessages(lmm_scan(fit, g, test = "all", snps = 1:300))
+  r_fit <- suppressMessages(lmm_scan(fit, g, test = "all", snps = 1:300,
+                                     precision = "double"))
   expect_identical(n_eig(), 1)   # no second decomposition
   r_K <- suppressMessages(lmm_scan(list(y = g$fam$pheno[ok], X = cv[ok, ], K = K,
                                         ids = g$fam$iid[ok]), g, test = "all",
-                                   snps = 1:300))
+                                   snps = 1:300, precision = "double"))
   expect_identical(n_eig(), 2)
   # same model, individuals in another order: equal to rounding (the GEMMA
   # search's stopping rule is discrete, hence 1e-8 rather than 1e-12)
@@ -387,7 +391,8 @@ test_that("a scan on an lmm() null fit reuses the fit's eigendecomposition", {
   Kr <- K + 0.1
   fit2 <- lmm(y ~ x1 + x2 + (1 | id), d, relmat = list(id = Kr))
   n0 <- n_eig()
-  r2 <- suppressMessages(lmm_scan(fit2, g, test = "wald", snps = 1:50))
+  r2 <- suppressMessages(lmm_scan(fit2, g, test = "wald", snps = 1:50,
+                                  precision = "double"))
   expect_identical(n_eig(), n0 + 1)
   # another decomposition of the same centred K: equal to rounding
   expect_equal(r2$p_wald, r_K$p_wald[1:50], tolerance = 1e-8)
@@ -396,8 +401,8 @@ test_that("a scan on an lmm() null fit reuses the fit's eigendecomposition", {
 test_that("the single-precision rotation meets the statistician's criterion", {
   g <- read_plink(example_bed())
   K <- suppressMessages(grm(g))
-  mixed <- scan_example(K, test = "all", precision = "mixed")
-  dbl <- scan_example(K, test = "all")
+  mixed <- scan_example(K, test = "all")  # the default
+  dbl <- scan_example(K, test = "all", precision = "double")
   # against the double-precision path and against GEMMA
   expect_scan_criterion(mixed, dbl)
   expect_scan_criterion(mixed, read_assoc(test_path("ref", "gemma", "example_lmm4.assoc.txt")))
@@ -406,11 +411,55 @@ test_that("the single-precision rotation meets the statistician's criterion", {
   dt <- abs(mixed$beta - dbl$beta) / dbl$se
   expect_gt(max(dt), 1e-12)
   expect_lt(max(dt), 1e-5)
-  # SNPs with a statistic near 0 (p near 1) are rotated again in double
-  # precision, so those agree with the double path to double rounding
-  near1 <- (dbl$beta / dbl$se)^2 < 0.005
-  expect_gt(sum(near1), 0)
-  for (v in c("beta", "se", "p_wald", "p_lrt", "p_score"))
-    expect_equal(mixed[[v]][near1], dbl[[v]][near1], tolerance = 1e-9, label = v)
+  # a SNP is kept from the float pass only when its measured error moves t by
+  # at most 1e-4 min(1, |t| / 2) / kFloatSafety at the null lambdas, so also
+  # the SNPs with p near 1 (t near 0) agree with the double path's well inside
+  # the criterion: -log10 p within 1e-5 relative
+  for (p in c("p_wald", "p_lrt", "p_score")) {
+    a <- -log10(mixed[[p]]); b <- -log10(dbl[[p]])
+    expect_lt(max(abs(a - b) / b), 1e-5, label = p)
+  }
   expect_error(scan_example(K, precision = "single"), "'precision'")
+})
+
+test_that("the single-precision pass redoes in double the SNPs it cannot trust", {
+  # a relationship matrix with a large eigenvalue spread and a phenotype
+  # without covariates: null lambda at the upper end, where the weights
+  # 1 / (1 + lambda d) amplify the rotation's rounding in x'Py
+  set.seed(11)
+  n <- 300; m <- 400
+  G <- matrix(rbinom(n * m, 2, 0.3), n, m)
+  rownames(G) <- paste0("i", seq_len(n))
+  K <- suppressMessages(grm(G))
+  y <- rnorm(n)
+  null <- list(y = y, X = matrix(1, n, 1), K = K)
+  mixed <- suppressMessages(lmm_scan(null, G, test = "all"))
+  dbl <- suppressMessages(lmm_scan(null, G, test = "all", precision = "double"))
+  expect_gt(attr(mixed, "n_double"), 0)
+  expect_lt(attr(mixed, "n_double"), nrow(mixed) / 4)
+  expect_identical(attr(dbl, "n_double"), nrow(dbl))
+  expect_scan_criterion(mixed, dbl, tol = 1e-5)
+  # the SNPs redone in double have the double path's numbers
+  redone <- which(abs(mixed$beta - dbl$beta) <= 1e-12 * dbl$se)
+  expect_gte(length(redone), attr(mixed, "n_double"))
+})
+
+test_that("the series for the SNP-free sums reproduce the direct sums", {
+  # the per-SNP searches take the sums of the pairs without the SNP from
+  # Chebyshev series in log(lambda) (FixedSums in src/scan.cpp);
+  # LEMMA_FIXED_SUMS=0 makes them sum over the individuals instead
+  g <- read_plink(example_bed())
+  K <- suppressMessages(grm(g))
+  series <- scan_example(K, test = "all", precision = "double")
+  old <- Sys.getenv("LEMMA_FIXED_SUMS", unset = NA)
+  Sys.setenv(LEMMA_FIXED_SUMS = "0")
+  on.exit(if (is.na(old)) Sys.unsetenv("LEMMA_FIXED_SUMS") else Sys.setenv(LEMMA_FIXED_SUMS = old))
+  direct <- scan_example(K, test = "all", precision = "double")
+  # equal to the rounding of sums over n ~ 400 terms (the GEMMA search's
+  # discrete stopping rule can amplify it near p = 1, hence 1e-8 for p)
+  for (v in c("beta", "se", "l_remle", "l_mle"))
+    expect_equal(series[[v]], direct[[v]], tolerance = 1e-9, label = v)
+  for (v in c("p_wald", "p_lrt", "p_score"))
+    expect_equal(series[[v]], direct[[v]], tolerance = 1e-8, label = v)
+  expect_false(identical(series$l_remle, direct$l_remle))
 })
