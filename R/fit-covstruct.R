@@ -250,42 +250,15 @@ covstruct_chain <- function(spec, par, W) {
   drop(crossprod(covstruct_jacobian(spec, par), unlist(W, use.names = FALSE)))
 }
 
-# d vec(V_g) / d par, the V_g stacked (rows g m^2 + a + b m, as vec order): exact
-# for us (V = s L L', dV = s (dL L' + L dL'), L = D T: an entry below the diagonal
-# moves L[i, j] by D[i, i], a log D[i, i] scales row i), central differences of the
-# data-free map otherwise.
+# d vec(V_g) / d par, the V_g stacked (rows g m^2 + a + b m, as vec order), from
+# the first derivatives Kenward-Roger uses (covstruct_V_derivs(): exact for us,
+# central differences of the data-free map otherwise).
 covstruct_jacobian <- function(spec, par) {
-  m <- spec$m
-  if (spec$type == "us") {
-    # dV_k = e_i u_k' + u_k e_i' (times the group's scale), u_k = D[i, i] L[, j]
-    # below the diagonal, V[, i] for log D[i, i]: scattered into vec positions.
-    lt <- which(lower.tri(diag(m), diag = TRUE))[-1L]
-    i <- (lt - 1L) %% m + 1L
-    j <- (lt - 1L) %/% m + 1L
-    col <- rep(seq_along(lt), each = m)
-    ci <- rep(seq_len(m), length(lt))
-    ii <- rep(i, each = m)
-    J <- matrix(0, spec$ngroups * m * m, spec$total)
-    for (g in seq_len(spec$ngroups)) {
-      pg <- par[spec$index[[g]]]
-      L <- us_factor(pg[seq_len(spec$npar)], m)
-      sc <- if (g > 1L) exp(pg[spec$npar + 1L]) else 1
-      V1 <- tcrossprod(L)
-      U <- sc * ifelse(rep(i == j, each = m), V1[, i], L[, j] * rep(diag(L)[i], each = m))
-      Jg <- matrix(0, m * m, length(lt))
-      Jg[cbind(ii + (ci - 1L) * m, col)] <- U
-      at <- cbind(ci + (ii - 1L) * m, col)
-      Jg[at] <- Jg[at] + U
-      J[(g - 1L) * m * m + seq_len(m * m), spec$index[[g]][seq_along(lt)]] <- Jg
-      if (g > 1L) J[(g - 1L) * m * m + seq_len(m * m), spec$index[[g]][spec$npar + 1L]] <- sc * V1
-    }
-    return(J)
-  }
-  h <- 1e-6 * pmax(1, abs(par))
-  vapply(seq_along(par), function(k) {
-    e <- replace(numeric(length(par)), k, h[k])
-    unlist(Map(`-`, covstruct_Vs(spec, par + e), covstruct_Vs(spec, par - e)), use.names = FALSE) / (2 * h[k])
-  }, numeric(spec$ngroups * m * m))
+  m2 <- spec$m^2
+  J <- matrix(0, spec$ngroups * m2, spec$total)
+  dV <- covstruct_V_derivs(spec, par, second = FALSE)
+  for (g in seq_along(dV)) J[(g - 1L) * m2 + seq_len(m2), dV[[g]]$index] <- dV[[g]]$d1
+  J
 }
 
 # A start for us without random-effect terms: the covariance of the OLS residuals
@@ -299,7 +272,7 @@ covstruct_start <- function(frame, spec) {
   ord <- frame$ord
   X <- frame$X[ord, , drop = FALSE]
   y <- (frame$y - frame$offset)[ord]
-  r <- if (ncol(X)) stats::lm.fit(X, y)$residuals else y
+  r <- ls_residuals(X, y)
   subj <- rep(seq_len(ix$nsubj), diff(ix$start))
   grp <- ix$pattern_group[ix$pattern[subj] + 1L] + 1L
   m <- spec$m
@@ -415,11 +388,8 @@ fisher_scoring <- function(info, grad, start, maxit = 100L) {
     # BFGS keeps the finite-difference Hessian current along the steps (exact
     # gradients, so the secant pairs are clean), for superlinear convergence.
     if (!is.null(Ho)) {
-      sk <- step / 2^k
-      yk <- nxt$g - cur$g
-      Hs <- drop(Ho %*% sk)
-      if (sum(yk * sk) > 1e-12 * sqrt(sum(yk^2) * sum(sk^2)))
-        Ho <- Ho - tcrossprod(Hs) / sum(sk * Hs) + tcrossprod(yk) / sum(yk * sk)
+      Hn <- bfgs_update(Ho, step / 2^k, nxt$g - cur$g, 1e-12)
+      if (!is.null(Hn)) Ho <- Hn
     }
     x <- x + step / 2^k
     cur <- nxt

@@ -781,13 +781,9 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FAL
       # Far from the optimum the Hessian of the first point goes stale: BFGS updates
       # it from the change in the exact gradient (kept positive definite by the
       # curvature condition), so the steps converge superlinearly, not linearly.
-      s <- par[free] - prev$par
-      y <- g - prev$g
-      sy <- sum(s * y)
-      Hs <- drop(H %*% s)
-      if (sy > 1e-10 * sqrt(sum(s^2) * sum(y^2))) {
-        H <- H - tcrossprod(Hs) / sum(s * Hs) + tcrossprod(y) / sy
-        H <- (H + t(H)) / 2
+      Hn <- bfgs_update(H, par[free] - prev$par, g - prev$g, 1e-10)
+      if (!is.null(Hn)) {
+        H <- (Hn + t(Hn)) / 2
         hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
         ch <- tryCatch(chol(H), error = function(e) NULL)
       }
@@ -820,6 +816,16 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FAL
   }
   list(par = par, fval = fval, converged = converged, gradient = grad, hessian_min_eigen = hmin,
        H = if (!is.null(free_H)) list(free = free_H, chol = ch))
+}
+
+# The BFGS update of a Hessian approximation H from a step s and the change y of
+# the gradient along it; NULL when the curvature s'y is not clearly positive
+# (relative tolerance tol), where the update would lose positive definiteness.
+bfgs_update <- function(H, s, y, tol) {
+  sy <- sum(s * y)
+  if (sy <= tol * sqrt(sum(s^2) * sum(y^2))) return(NULL)
+  Hs <- drop(H %*% s)
+  H - tcrossprod(Hs) / sum(s * Hs) + tcrossprod(y) / sy
 }
 
 # lme4-style convergence messages: the scaled gradient (the smaller of |gradient|

@@ -110,12 +110,13 @@ kr_gamma <- function(fit) {
 
 # First and second derivatives of each group's V in that group's parameters
 # (global indices spec$index[[g]]): list per group of V (m x m), d1 (m x m x k),
-# d2 (m x m x k x k).
-covstruct_V_derivs <- function(spec, par) {
-  if (spec$type == "us") us_V_derivs(spec, par) else covstruct_V_derivs_numeric(spec, par)
+# d2 (m x m x k x k; NULL with second = FALSE, as the fit's gradient needs only d1:
+# covstruct_jacobian()).
+covstruct_V_derivs <- function(spec, par, second = TRUE) {
+  if (spec$type == "us") us_V_derivs(spec, par, second) else covstruct_V_derivs_numeric(spec, par, second)
 }
 
-covstruct_V_derivs_numeric <- function(spec, par) {
+covstruct_V_derivs_numeric <- function(spec, par, second = TRUE) {
   lapply(seq_len(spec$ngroups), function(g) {
     idx <- spec$index[[g]]
     k <- length(idx)
@@ -127,9 +128,10 @@ covstruct_V_derivs_numeric <- function(spec, par) {
     h2 <- 1e-4 * pmax(1, abs(x0))
     e <- function(i, h) replace(numeric(k), i, h[i])
     d1 <- array(0, c(m, m, k))
-    d2 <- array(0, c(m, m, k, k))
+    d2 <- if (second) array(0, c(m, m, k, k))
     for (i in seq_len(k)) {
       d1[, , i] <- (Vg(x0 + e(i, h1)) - Vg(x0 - e(i, h1))) / (2 * h1[i])
+      if (!second) next
       d2[, , i, i] <- (Vg(x0 + e(i, h2)) - 2 * V0 + Vg(x0 - e(i, h2))) / h2[i]^2
       for (j in seq_len(i - 1L)) {
         ei <- e(i, h2); ej <- e(j, h2)
@@ -145,7 +147,7 @@ covstruct_V_derivs_numeric <- function(spec, par) {
 # diagonal moves L[i, j] by D[i, i]; a log D[i, i] multiplies row i of L; the
 # group's log ratio multiplies V. dV = c (dL L' + L dL'),
 # d2V = c (d2L L' + dLa dLb' + dLb dLa' + L d2L').
-us_V_derivs <- function(spec, par) {
+us_V_derivs <- function(spec, par, second = TRUE) {
   m <- spec$m
   lt <- which(lower.tri(diag(m), diag = TRUE))[-1L]
   rr <- row(diag(m))[lt]
@@ -174,19 +176,21 @@ us_V_derivs <- function(spec, par) {
     k <- length(idx)
     V0 <- tcrossprod(L)
     d1 <- array(0, c(m, m, k))
-    d2 <- array(0, c(m, m, k, k))
+    d2 <- if (second) array(0, c(m, m, k, k))
     for (a in seq_len(k0)) {
       A <- dL[[a]] %*% t(L)
       d1[, , a] <- sc * (A + t(A))
-      for (b in seq_len(a)) {
+      if (second) for (b in seq_len(a)) {
         B <- d2L(a, b) %*% t(L) + dL[[a]] %*% t(dL[[b]])
         d2[, , a, b] <- d2[, , b, a] <- sc * (B + t(B))
       }
     }
     if (g > 1L) {
       d1[, , k] <- sc * V0
-      d2[, , k, k] <- sc * V0
-      for (a in seq_len(k0)) d2[, , a, k] <- d2[, , k, a] <- d1[, , a]
+      if (second) {
+        d2[, , k, k] <- sc * V0
+        for (a in seq_len(k0)) d2[, , a, k] <- d2[, , k, a] <- d1[, , a]
+      }
     }
     list(V = sc * V0, d1 = d1, d2 = d2, index = idx)
   })

@@ -229,21 +229,29 @@ residuals.lemma_covfit <- function(object, type = c("response", "pearson", "norm
 # Cholesky factor of the subject's covariance (uncorrelated, unit variance under
 # the model). One factorization per visit pattern.
 covfit_scaled_residuals <- function(object, r, normalized) {
-  fr <- object$model_env$devfun_env$frame
-  ix <- fr$cs_index
-  start <- ix$start
   out <- numeric(length(r))
-  for (pt in seq_along(ix$pattern_first)) {
-    subj <- which(ix$pattern == pt - 1L)
-    s1 <- ix$pattern_first[pt] + 1L
-    v <- ix$visit[(start[s1] + 1L):start[s1 + 1L]] + 1L
-    S <- object$covstruct$Sigma[[ix$pattern_group[pt] + 1L]][v, v, drop = FALSE]
-    rows <- fr$ord[unlist(lapply(subj, function(s) (start[s] + 1L):start[s + 1L]))]
-    R <- matrix(r[rows], length(v))
-    out[rows] <- if (normalized) backsolve(chol(S), R, transpose = TRUE) else R / sqrt(diag(S))
+  for (b in covfit_pattern_blocks(object)) {
+    R <- matrix(r[b$rows], nrow(b$Sigma))
+    out[b$rows] <- if (normalized) backsolve(chol(b$Sigma), R, transpose = TRUE) else R / sqrt(diag(b$Sigma))
   }
   # prior weights (dispformula only: one row per subject) divide a row's variance
   out * sqrt(object$weights)
+}
+
+# The subjects of a covfit by visit pattern: for each pattern the rows of its
+# subjects in the fit's data (subject by subject, visits in order) and the fitted
+# residual covariance Sigma over its visits.
+covfit_pattern_blocks <- function(object) {
+  fr <- object$model_env$devfun_env$frame
+  ix <- fr$cs_index
+  start <- ix$start
+  lapply(seq_along(ix$pattern_first), function(pt) {
+    subj <- which(ix$pattern == pt - 1L)
+    s1 <- ix$pattern_first[pt] + 1L
+    v <- ix$visit[(start[s1] + 1L):start[s1 + 1L]] + 1L
+    list(rows = fr$ord[unlist(lapply(subj, function(s) (start[s] + 1L):start[s + 1L]))],
+         Sigma = object$covstruct$Sigma[[ix$pattern_group[pt] + 1L]][v, v, drop = FALSE])
+  })
 }
 
 # The methods of "lemma_fit" that do not yet account for a residual structure.
@@ -642,18 +650,10 @@ simulate.lemma_covfit <- function(object, nsim = 1, seed = NULL, ...) {
       sims[, s] <- sims[, s] + rowSums(tm$X * b[codes, , drop = FALSE])
     }
   }
-  fr <- object$model_env$devfun_env$frame
-  ix <- fr$cs_index
-  start <- ix$start
-  for (pt in seq_along(ix$pattern_first)) {
-    subj <- which(ix$pattern == pt - 1L)
-    s1 <- ix$pattern_first[pt] + 1L
-    v <- ix$visit[(start[s1] + 1L):start[s1 + 1L]] + 1L
-    R <- chol(object$covstruct$Sigma[[ix$pattern_group[pt] + 1L]][v, v, drop = FALSE])
-    rows <- fr$ord[unlist(lapply(subj, function(s) (start[s] + 1L):start[s + 1L]))]
-    # one draw of length(v) correlated residuals per subject and simulation
-    e <- crossprod(R, matrix(stats::rnorm(length(v) * length(subj) * nsim), length(v)))
-    sims[rows, ] <- sims[rows, ] + matrix(e, ncol = nsim)
+  for (b in covfit_pattern_blocks(object)) {
+    # one draw of nrow(Sigma) correlated residuals per subject and simulation
+    e <- crossprod(chol(b$Sigma), matrix(stats::rnorm(length(b$rows) * nsim), nrow(b$Sigma)))
+    sims[b$rows, ] <- sims[b$rows, ] + matrix(e, ncol = nsim)
   }
   out <- as.data.frame(sims)
   names(out) <- paste0("sim_", seq_len(nsim))

@@ -21,6 +21,19 @@
 namespace lemma {
 
 namespace {
+
+// Inside a parallel region: this thread's contiguous share [lo, hi) of rows
+// 0 .. n - 1 (all of them without OpenMP).
+void this_thread_rows(int n, int& lo, int& hi) {
+#ifdef _OPENMP
+  const int nt = omp_get_num_threads(), me = omp_get_thread_num();
+#else
+  const int nt = 1, me = 0;
+#endif
+  lo = static_cast<int>(static_cast<long>(n) * me / nt);
+  hi = static_cast<int>(static_cast<long>(n) * (me + 1) / nt);
+}
+
 // Dosage of allele 1 for each 2-bit PLINK code (0 = hom allele 1, 1 = missing,
 // 2 = het, 3 = hom allele 2).
 const double kCode2Dose[4] = {2.0, std::numeric_limits<double>::quiet_NaN(),
@@ -411,13 +424,8 @@ class GrmAccumulator {
       // over rows (v) and columns (C) so that threads never share an entry
 #pragma omp parallel num_threads(threads)
       {
-#ifdef _OPENMP
-        const int nt = omp_get_num_threads(), me = omp_get_thread_num();
-#else
-        const int nt = 1, me = 0;
-#endif
-        const int lo = static_cast<int>(static_cast<long>(n_) * me / nt);
-        const int hi = static_cast<int>(static_cast<long>(n_) * (me + 1) / nt);
+        int lo, hi;
+        this_thread_rows(n_, lo, hi);
         for (int t = 0; t < k; ++t) {
           const double mu = mean_[cols[t]];
           const float* f = Zf_.col(f0 + t).data();
@@ -508,15 +516,10 @@ class GrmAccumulator {
       const int take = std::min(filled_ - t0, 64 * W - bits_filled_);
 #pragma omp parallel num_threads(work_threads(static_cast<long>(n_) * take))
       {
-#ifdef _OPENMP
-        const int nt = omp_get_num_threads(), me = omp_get_thread_num();
-#else
-        const int nt = 1, me = 0;
-#endif
         // rows split over threads (no shared words); each SNP's column read
         // in order
-        const int lo = static_cast<int>(static_cast<long>(n_) * me / nt);
-        const int hi = static_cast<int>(static_cast<long>(n_) * (me + 1) / nt);
+        int lo, hi;
+        this_thread_rows(n_, lo, hi);
         for (int t = 0; t < take; ++t) {
           const float* g = Zf_.col(t0 + t).data();
           const int p = bits_filled_ + t;
