@@ -37,6 +37,10 @@
     .Call(`_lemma_model_with_response`, ptr, X, y)
 }
 
+.group_sums <- function(codes, x, nlev) {
+    .Call(`_lemma_group_sums`, codes, x, nlev)
+}
+
 .model_objective <- function(ptr, theta, reml) {
     .Call(`_lemma_model_objective`, ptr, theta, reml)
 }

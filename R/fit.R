@@ -119,14 +119,15 @@ start_theta <- function(frame) {
   scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
   total <- sum(r^2) / length(r)
   x <- lapply(scalar, function(tm) tm$X[, 1L] * sw)
-  # integer codes: rowsum() of a factor sorts its levels at every call
+  # sums by level over the integer codes (every level, used or not, has its row)
   codes <- lapply(scalar, function(tm) as.integer(tm$factor))
-  sxx <- lapply(seq_along(scalar), function(k) rowsum(x[[k]]^2, codes[[k]])[, 1L])
+  level_sums <- function(v, k) .group_sums(codes[[k]], as.matrix(v), scalar[[k]]$nlev)[, 1L]
+  sxx <- lapply(seq_along(scalar), function(k) level_sums(x[[k]]^2, k))
   eff <- lapply(sxx, function(s) numeric(length(s)))
   for (sweep in 1:3) for (k in seq_along(scalar)) {
     f <- codes[[k]]
     r <- r + eff[[k]][f] * x[[k]]
-    e <- rowsum(x[[k]] * r, f)[, 1L] / sxx[[k]]
+    e <- level_sums(x[[k]] * r, k) / sxx[[k]]
     eff[[k]] <- ifelse(sxx[[k]] > 0, e, 0)
     r <- r - eff[[k]][f] * x[[k]]
   }
@@ -167,19 +168,24 @@ ls_residuals <- function(X, y) {
 # on a long time axis (theta near 0.26 for a slope sd a quarter of the residual sd),
 # and BOBYQA spent most of its evaluations getting there. NULL (identity start) when
 # fewer than 2p + 2 levels are usable or the estimate is outside those limits. All
-# sums run over levels at once (rowsum), the small per-level solves by loops over p.
+# sums run over levels at once (.group_sums), the small per-level solves by loops over p.
 vector_start <- function(tm, r, sw, scale) {
   X <- tm$X * sw
   p <- ncol(X)
   f <- as.integer(tm$factor)
-  # rowsum() keeps the levels present, in the order of their codes
+  # the levels present, in the order of their codes
   nl <- tabulate(f, tm$nlev)
-  nl <- nl[nl > 0]
-  # XtX[[a, b]] and Xtr[[a]]: one vector over levels per entry
+  present <- nl > 0
+  nl <- nl[present]
+  # XtX[[a, b]] and Xtr[[a]]: one vector over levels per entry, from one pass of
+  # sums by level over all the products
+  pairs <- which(lower.tri(diag(p), diag = TRUE), arr.ind = TRUE)
+  prods <- cbind(X[, pairs[, 1L]] * X[, pairs[, 2L]], X * r, r^2)
+  sums <- .group_sums(f, prods, tm$nlev)[present, , drop = FALSE]
   XtX <- matrix(list(), p, p)
-  for (a in seq_len(p)) for (b in seq_len(a)) XtX[[a, b]] <- rowsum(X[, a] * X[, b], f, reorder = TRUE)[, 1L]
-  Xtr <- lapply(seq_len(p), function(a) rowsum(X[, a] * r, f, reorder = TRUE)[, 1L])
-  rtr <- rowsum(r^2, f, reorder = TRUE)[, 1L]
+  for (j in seq_len(nrow(pairs))) XtX[[pairs[j, 1L], pairs[j, 2L]]] <- sums[, j]
+  Xtr <- lapply(seq_len(p), function(a) sums[, nrow(pairs) + a])
+  rtr <- sums[, nrow(pairs) + p + 1L]
   # per-level Cholesky of X_l'X_l (lower, vectorized over levels)
   ok <- nl > p
   if (sum(ok) < 2L * p + 2L) return(NULL)
@@ -711,6 +717,7 @@ lambda_add_rank_one <- function(lam, v) {
 # when `gr` has the attribute `forward` (an expensive gradient: several terms).
 newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FALSE) {
   n <- length(par)
+  reform_tol <- if (bfgs) 0.5 else 1e-3
   grad <- numeric(n)
   hmin <- NA_real_
   converged <- FALSE
@@ -731,11 +738,14 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FAL
     if (!is.null(gr)) {
       g <- gr(par)[free]
       grad[free] <- g
-      # with the exact gradient a Hessian costs 2k calls: formed again where the
+      # with the exact gradient a Hessian costs k or 2k calls: formed again where the
       # steps went far from where it was formed (BOBYQA can stop 1e-2 from the
       # optimum), so that the steps converge fast and the Hessian reported (its
-      # smallest eigenvalue) is the optimum's
-      if (!is.null(par_H) && max(abs(par - par_H) / pmax(abs(par), 0.1)) > 1e-3) free_H <- NULL
+      # smallest eigenvalue) is the optimum's. With BFGS updates the Hessian follows
+      # the steps, so it is formed again only after a move of more than reform_tol
+      # (relative, 0.5): InstEval's Newton run from the moment start takes 9 gradient
+      # calls instead of 16, and bench-optimum.R's battery stays at 0 fits above lme4.
+      if (!is.null(par_H) && max(abs(par - par_H) / pmax(abs(par), 0.1)) > reform_tol) free_H <- NULL
       if (!identical(free, free_H)) {
         par_H <- par
         H <- matrix(0, k, k)
@@ -773,7 +783,8 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FAL
           (2 * h[i] * h[j])
       }
     }
-    if (!identical(free, free_H)) {
+    fresh <- !identical(free, free_H)  # H formed at this point, not carried by updates
+    if (fresh) {
       free_H <- free
       hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
       ch <- tryCatch(chol(H), error = function(e) NULL)
@@ -794,14 +805,20 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FAL
     # Newton decrement: the decrease a full step predicts. Below 1e-9 (criterion
     # units), or the criterion's rounding (~1e-12 relative: InstEval's criterion is
     # 2.4e5), there is nothing left to gain; steps below that only chase rounding.
+    # With a Hessian carried by BFGS updates the decrement is only an estimate, and
+    # theta's distance from the optimum, |H^-1 g|, is what the fit reports: such a
+    # point must pass a 100 times smaller decrement, or show that no step lowers the
+    # criterion any more.
     decrement <- -sum(g * step) / 2
-    if (decrement < 1e-9 + 1e-12 * abs(fval)) {
+    dec_tol <- 1e-9 + 1e-12 * abs(fval)
+    if (decrement < if (fresh) dec_tol else 0.01 * dec_tol) {
       converged <- TRUE
       break
     }
     if (it > maxit) break
     accepted <- FALSE
-    for (half in 0:10) {
+    near <- decrement < dec_tol  # the full step alone: halving it is below rounding
+    for (half in if (near) 0 else 0:10) {
       th <- par
       th[free] <- pmax(par[free] + step / 2^half, lower[free])
       v <- f(th)
@@ -810,7 +827,10 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FAL
         break
       }
     }
-    if (!accepted) break
+    if (!accepted) {
+      converged <- near
+      break
+    }
     par <- th
     fval <- v
   }

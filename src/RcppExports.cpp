@@ -136,6 +136,19 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// group_sums
+Rcpp::NumericMatrix group_sums(const Rcpp::IntegerVector codes, const Rcpp::NumericMatrix x, int nlev);
+RcppExport SEXP _lemma_group_sums(SEXP codesSEXP, SEXP xSEXP, SEXP nlevSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector >::type codes(codesSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::NumericMatrix >::type x(xSEXP);
+    Rcpp::traits::input_parameter< int >::type nlev(nlevSEXP);
+    rcpp_result_gen = Rcpp::wrap(group_sums(codes, x, nlev));
+    return rcpp_result_gen;
+END_RCPP
+}
 // model_objective
 double model_objective(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml);
 RcppExport SEXP _lemma_model_objective(SEXP ptrSEXP, SEXP thetaSEXP, SEXP remlSEXP) {
@@ -428,6 +441,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_objective_gradient", (DL_FUNC) &_lemma_model_objective_gradient, 3},
     {"_lemma_model_new", (DL_FUNC) &_lemma_model_new, 4},
     {"_lemma_model_with_response", (DL_FUNC) &_lemma_model_with_response, 3},
+    {"_lemma_group_sums", (DL_FUNC) &_lemma_group_sums, 3},
     {"_lemma_model_objective", (DL_FUNC) &_lemma_model_objective, 3},
     {"_lemma_model_solution", (DL_FUNC) &_lemma_model_solution, 3},
     {"_lemma_model_condvar", (DL_FUNC) &_lemma_model_condvar, 2},

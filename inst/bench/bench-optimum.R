@@ -4,7 +4,8 @@
 # lme4's three. Prints per design and in total: how many lemma fits lie above
 # lme4's best by more than 1e-6, the largest gap either way (lemma - best lme4;
 # negative = lemma lower), and the time of each fitter (whole fits: lmm() for
-# lemma; lFormula + mkLmerDevfun + optimizeLmer for lme4, without derivatives).
+# lemma; lFormula + mkLmerDevfun + optimizeLmer for lme4, without derivatives) and
+# lemma's evaluations (criterion evaluations plus exact-gradient calls, summed).
 #
 # Usage (with lemma and lme4 installed):
 #   Rscript inst/bench/bench-optimum.R [nsim]     # nsim responses per design (default 250)
@@ -110,17 +111,19 @@ run_design <- function(des, ys) {
   crit <- matrix(NA_real_, n, 1 + length(lme4_optimizers),
                  dimnames = list(NULL, c("lemma", names(lme4_optimizers))))
   time <- setNames(numeric(ncol(crit)), colnames(crit))
+  evals <- 0
   for (i in seq_len(n)) {
     d <- des$data
     d[[yname]] <- ys[[i]]
     time[["lemma"]] <- time[["lemma"]] + system.time(
       fit <- suppressWarnings(lemma_fit_design(des, d)), gcFirst = FALSE)[["elapsed"]]
     crit[i, "lemma"] <- if (des$REML) lemma::REMLcrit(fit) else deviance(fit)
+    evals <- evals + sum(unlist(fit$optinfo[c("feval", "ngrad")]))
     for (o in names(lme4_optimizers))
       time[[o]] <- time[[o]] + system.time(
         crit[i, o] <- lme4_criterion(des, d, lme4_optimizers[[o]]), gcFirst = FALSE)[["elapsed"]]
   }
-  list(crit = crit, time = time)
+  list(crit = crit, time = time, evals = evals)
 }
 
 summarize_gaps <- function(crit) {
@@ -140,16 +143,18 @@ if (!identical(Sys.getenv("LEMMA_BENCH_OPTIMUM_NO_RUN"), "true")) {
     ys <- design_responses(des, m, seed = 1)
     r <- run_design(des, ys)
     s <- summarize_gaps(r$crit)
-    rows[[nm]] <- c(s, r$time)
+    rows[[nm]] <- c(s, r$time, evals = r$evals)
     all_crit <- rbind(all_crit, r$crit)
-    cat(sprintf("%-26s fits %4d  above+1e-6 %3d  max gap %10.3g  min gap %10.3g  time (s) lemma %6.2f  lme4 default %6.2f  bobyqa %6.2f  Nelder_Mead %6.2f\n",
+    cat(sprintf("%-26s fits %4d  above+1e-6 %3d  max gap %10.3g  min gap %10.3g  time (s) lemma %6.2f  lme4 default %6.2f  bobyqa %6.2f  Nelder_Mead %6.2f  lemma evals %6d\n",
                 nm, s[["fits"]], s[["above_1e6"]], s[["max_gap"]], s[["min_gap"]],
-                r$time[["lemma"]], r$time[["default"]], r$time[["bobyqa"]], r$time[["Nelder_Mead"]]))
+                r$time[["lemma"]], r$time[["default"]], r$time[["bobyqa"]], r$time[["Nelder_Mead"]],
+                as.integer(r$evals)))
   }
   tab <- do.call(rbind, rows)
   s <- summarize_gaps(all_crit)
   tt <- colSums(tab[, c("lemma", names(lme4_optimizers)), drop = FALSE])
-  cat(sprintf("%-26s fits %4d  above+1e-6 %3d  max gap %10.3g  min gap %10.3g  time (s) lemma %6.2f  lme4 default %6.2f  bobyqa %6.2f  Nelder_Mead %6.2f\n",
+  cat(sprintf("%-26s fits %4d  above+1e-6 %3d  max gap %10.3g  min gap %10.3g  time (s) lemma %6.2f  lme4 default %6.2f  bobyqa %6.2f  Nelder_Mead %6.2f  lemma evals %6d\n",
               "TOTAL", s[["fits"]], s[["above_1e6"]], s[["max_gap"]], s[["min_gap"]],
-              tt[["lemma"]], tt[["default"]], tt[["bobyqa"]], tt[["Nelder_Mead"]]))
+              tt[["lemma"]], tt[["default"]], tt[["bobyqa"]], tt[["Nelder_Mead"]],
+              as.integer(sum(tab[, "evals"]))))
 }
