@@ -6,15 +6,25 @@
 // the AVX2 set is as fast there.
 #include "dense_kernels.h"
 #include "dense_kernels_std.h"
-// Eigen's version macros first (with Eigen already renamed: the header declares a
-// few helpers in its namespace). In Eigen 3.4 this header reads no instruction-set
-// macro, so including it before the pragma changes nothing in the Eigen included
-// below; with Eigen 3.3 (which does read them) nothing below is compiled.
+// Eigen 3.4 moved its instruction-set configuration out of Macros.h into
+// ConfigureVectorization.h: where that header exists, Macros.h (the version
+// macros) reads no instruction-set macro and can be included before the pragma,
+// with Eigen already renamed (it declares a few helpers in Eigen's namespace). With
+// Eigen 3.3 nothing below is compiled.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(_WIN32) && \
+    defined(__has_include)
+#if __has_include(<Eigen/src/Core/util/ConfigureVectorization.h>)
 #define Eigen lemma_eigen_avx512
 #include <Eigen/src/Core/util/Macros.h>
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && EIGEN_VERSION_AT_LEAST(3, 4, 0)
+// Not on Windows (above): there GCC does not align the stack to 64 bytes for
+// spilled AVX-512 registers (GCC bug 54412); the AVX2 set is used.
+#if EIGEN_VERSION_AT_LEAST(3, 4, 0)
 #define LEMMA_BUILD_AVX512 1
+#endif
+#endif
+#endif
+
+#ifdef LEMMA_BUILD_AVX512
 #ifndef __AVX512F__
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
