@@ -41,14 +41,15 @@ bool llt_aligned_copy(double* a, int kb, int lda) {
   return true;
 }
 
-// Panel width and, with several threads, the fixed partition of the work. Cholesky:
+// Panel width and the fixed partition of the work. Cholesky, with several threads:
 // rows of the panel below the diagonal block in strips of kStripRows, the trailing
-// triangle in at most kMaxCols column strips of equal work. Inverse: each panel in
-// column strips of kInvStrip. The partition does not depend on the number of
-// threads and each strip is computed by one thread with the same operations, so the
-// result has the same bits for any thread count >= 2. One thread works on whole
-// panels (one piece each), which measured faster on InstEval; its result differs
-// from the split one in the last bits.
+// triangle in at most kMaxCols column strips of equal work; one thread works on
+// whole panels (one piece each), which measured faster on InstEval, and its factor
+// differs from the split one in the last bits. Inverse: each panel in column strips
+// of kInvStrip for any number of threads (one thread took the same time on whole
+// panels). The partition does not depend on the number of threads and each strip
+// is computed by one thread with the same operations, so the Cholesky factor has
+// the same bits for any thread count >= 2, the inverse for any thread count.
 const int kPanel = 128, kStripRows = 256, kMaxCols = 4, kInvStrip = 64;
 
 // Right-looking blocked Cholesky on `threads` OpenMP threads (below 256 rows one
@@ -119,7 +120,7 @@ void spd_inverse_lower(double* a, int n, int threads) {
   for (int pass = 0; pass < 2; ++pass) {
     for (int j = 0; j < n; j += kPanel) {
       const int nb = std::min(kPanel, n - j), m = n - j;
-      const int width = threads > 1 ? kInvStrip : nb, ns = (nb + width - 1) / width;
+      const int ns = (nb + kInvStrip - 1) / kInvStrip;
       if (pass == 0) {
         X.setZero(m, nb);
         X.topRows(nb).setIdentity();
@@ -130,7 +131,7 @@ void spd_inverse_lower(double* a, int n, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && ns > 1)
 #endif
       for (int s = 0; s < ns; ++s) {
-        const int c0 = s * width, w = std::min(width, nb - c0), r = m - c0;
+        const int c0 = s * kInvStrip, w = std::min(kInvStrip, nb - c0), r = m - c0;
         Eigen::Block<MapM> tri = A.block(j + c0, j + c0, r, r);
         Eigen::Block<MatrixXd> xs = X.block(c0, c0, r, w);
         if (pass == 0) {
@@ -144,7 +145,7 @@ void spd_inverse_lower(double* a, int n, int threads) {
         A.block(j, j, m, nb) = X;  // with the zeros above the diagonal the product reads
       } else {
         for (int s = 0; s < ns; ++s) {
-          const int c0 = s * width, w = std::min(width, nb - c0);
+          const int c0 = s * kInvStrip, w = std::min(kInvStrip, nb - c0);
           A.block(j + c0, j + c0, m - c0, w) = X.block(c0, c0, m - c0, w);
         }
       }
