@@ -65,6 +65,10 @@
     .Call(`_lemma_kernel_test`, op, blocks, args)
 }
 
+.simd_level <- function() {
+    .Call(`_lemma_simd_level`)
+}
+
 .simd_offset_probe <- function(op, A, B, offset, threads = 1L) {
     .Call(`_lemma_simd_offset_probe`, op, A, B, offset, threads)
 }

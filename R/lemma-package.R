@@ -6,6 +6,16 @@
 #' updates only a blocked Cholesky factor, so its cost does not depend on the
 #' number of observations. See [lmm()] to fit a model.
 #'
+#' @section Dense kernels and results across machines:
+#' The dense factorizations of crossed models run on kernels compiled for AVX-512
+#' (when lemma was built against Eigen 3.4, CRAN's RcppEigen >= 0.3.4) or AVX2 +
+#' FMA, chosen when first needed in the session from what the CPU supports, else on
+#' Eigen's portable code. The same call gives the same bits on one machine; between
+#' an AVX-512 and an AVX2 machine results differ in the last bits. The environment
+#' variable `LEMMA_SIMD` caps the choice: `"avx2"` or `"none"` (`"avx512"` or unset:
+#' the best available). It is read once per session, so set it before the first
+#' fit, e.g. in `.Renviron`.
+#'
 #' @keywords internal
 #' @useDynLib lemma, .registration = TRUE
 #' @importFrom Rcpp sourceCpp

@@ -223,6 +223,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// simd_level
+std::string simd_level();
+RcppExport SEXP _lemma_simd_level() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(simd_level());
+    return rcpp_result_gen;
+END_RCPP
+}
 // simd_offset_probe
 SEXP simd_offset_probe(std::string op, const Eigen::Map<Eigen::MatrixXd> A, const Eigen::Map<Eigen::MatrixXd> B, int offset, int threads);
 RcppExport SEXP _lemma_simd_offset_probe(SEXP opSEXP, SEXP ASEXP, SEXP BSEXP, SEXP offsetSEXP, SEXP threadsSEXP) {
@@ -448,6 +458,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_dense_factor", (DL_FUNC) &_lemma_model_dense_factor, 2},
     {"_lemma_model_block_kinds", (DL_FUNC) &_lemma_model_block_kinds, 1},
     {"_lemma_kernel_test", (DL_FUNC) &_lemma_kernel_test, 3},
+    {"_lemma_simd_level", (DL_FUNC) &_lemma_simd_level, 0},
     {"_lemma_simd_offset_probe", (DL_FUNC) &_lemma_simd_offset_probe, 5},
     {"_lemma_bed_check_cpp", (DL_FUNC) &_lemma_bed_check_cpp, 3},
     {"_lemma_bed_read_cpp", (DL_FUNC) &_lemma_bed_read_cpp, 5},

@@ -144,8 +144,8 @@ void level_quadratic(const double* z, int n, const std::vector<int>& rows, const
 // Sums over levels of the diagonal blocks of M^{-1}, one p_t x p_t matrix per term,
 // by the selected inverse (Takahashi's recurrence) instead of forward solves for
 // every column of M. With D the factor of the trailing terms 1..T-1 (one dense
-// matrix), M^{-1} restricted to them is (D D')^{-1}, formed by the AVX2 kernel
-// (LAPACK's dpotri without AVX2) in 3/2 of a Cholesky's flops; term 0's block is then
+// matrix), M^{-1} restricted to them is (D D')^{-1}, formed by the SIMD kernel
+// (LAPACK's dpotri without SIMD) on the model's threads, in 3/2 of a Cholesky's flops; term 0's block is then
 // L_l^{-T} (I + S_l' (D D')^{-1} S_l) L_l^{-1}, with S_l the few nonzero rows of
 // the level's columns of the factor below it, so that only the entries of the
 // inverse at pairs of those rows are read.
@@ -169,7 +169,7 @@ std::vector<MatrixXd> level_block_sums_selected(const BlockedModel& m) {
       }
     }
   if (n > 0 && simd_available()) {
-    simd_spd_inverse_lower(Z.data(), n);
+    simd_spd_inverse_lower(Z.data(), n, m.threads());
   } else if (n > 0) {
     int info = 0;
     F77_CALL(dpotri)("L", &n, Z.data(), &n, &info FCONE);

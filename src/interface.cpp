@@ -200,9 +200,15 @@ Eigen::MatrixXd kernel_test(std::string op, Rcpp::List blocks, Rcpp::List args) 
   Rcpp::stop("unknown kernel '%s'", op);
 }
 
-// Runs one AVX2 kernel of src/dense_simd.cpp on copies of its operands placed
+// The dense kernel set chosen for this session: "avx512", "avx2" or "none" (see
+// src/dense_simd.cpp; the environment variable LEMMA_SIMD caps it).
+// [[Rcpp::export(.simd_level)]]
+std::string simd_level() { return lemma::simd_level(); }
+
+// Runs one SIMD kernel of src/dense_simd.cpp on copies of its operands placed
 // `offset` doubles past a 64-byte boundary, so a test can check that the result does
-// not depend on where the operands sit in memory. NULL when the CPU lacks AVX2.
+// not depend on where the operands sit in memory. NULL when no SIMD kernel set is in
+// use (see .simd_level()).
 // [[Rcpp::export(.simd_offset_probe)]]
 SEXP simd_offset_probe(std::string op, const Eigen::Map<Eigen::MatrixXd> A, const Eigen::Map<Eigen::MatrixXd> B,
                        int offset, int threads = 1) {
@@ -221,6 +227,8 @@ SEXP simd_offset_probe(std::string op, const Eigen::Map<Eigen::MatrixXd> A, cons
   double* b = place(bb, B);
   if (op == "cholesky") {
     if (!lemma::simd_cholesky(a, static_cast<int>(A.rows()), threads)) Rcpp::stop("not positive definite");
+  } else if (op == "inverse") {
+    lemma::simd_spd_inverse_lower(a, static_cast<int>(A.rows()), threads);
   } else if (op == "rdiv_lower_t") {
     lemma::simd_rdiv_lower_t(a, static_cast<int>(A.rows()), static_cast<int>(A.cols()), b);
   } else if (op == "rank_update") {

@@ -68,6 +68,9 @@ class BlockedModel {
   const TermData& term(int t) const { return terms_[t]; }
   const MatrixXd& lambda(int t) const { return lambda_[t]; }
   int block_size(int i) const { return size(i); }
+  // OpenMP threads the model was built with (the dense factorization's and the
+  // selected inverse's).
+  int threads() const { return threads_; }
 
  private:
   int index(int i, int j) const { return i * (i + 1) / 2 + j; }

@@ -12,7 +12,7 @@ fit_key <- function(f) {
 }
 
 # A crossed random-slope model whose second term gives a dense 300 x 300 block, so
-# the AVX2 blocked Cholesky (and its threaded path) is used at every evaluation.
+# the SIMD blocked Cholesky (and its threaded path) is used at every evaluation.
 slope_data <- function() {
   set.seed(2)
   n <- 4000
@@ -42,12 +42,12 @@ relmat_fit <- function(r, threads) {
   lmm(y ~ x + (1 | id), r$d, relmat = list(id = r$K), control = lmm_control(threads = threads))
 }
 
-test_that("the AVX2 Cholesky gives the same bits wherever the matrix sits in memory, for 1, 2 and 3 threads", {
+test_that("the SIMD Cholesky (AVX-512 or AVX2) gives the same bits wherever the matrix sits in memory, for 1, 2 and 3 threads", {
   set.seed(1)
   for (n in c(40, 300)) {
     M <- crossprod(matrix(rnorm(n * (n + 5)), n + 5)) / n + diag(n)
     ref <- lemma:::.simd_offset_probe("cholesky", M, matrix(0, 1, 1), 0L, 1L)
-    skip_if(is.null(ref), "no AVX2 on this CPU")
+    skip_if(is.null(ref), "no SIMD kernel set on this CPU")
     # Against R's LAPACK Cholesky: a well-conditioned matrix (condition ~ 10), so the
     # factors agree to a few hundred ulps.
     expect_equal(ref[lower.tri(ref, diag = TRUE)], t(chol(M))[lower.tri(M, diag = TRUE)],
