@@ -41,6 +41,10 @@
     .Call(`_lemma_group_sums`, codes, x, nlev)
 }
 
+.value_summary <- function(x) {
+    .Call(`_lemma_value_summary`, x)
+}
+
 .model_objective <- function(ptr, theta, reml) {
     .Call(`_lemma_model_objective`, ptr, theta, reml)
 }

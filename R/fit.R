@@ -107,7 +107,8 @@ start_theta <- function(frame) {
   vector <- Filter(function(tm) length(tm$cnms) > 1L && is.null(tm$relchol), frame$reterms$terms)
   if (!length(scalar) && !length(vector)) return(theta)
   sw <- sqrt(frame$weights)
-  r <- ls_residuals(frame$X * sw, (frame$y - frame$offset) * sw)
+  unweighted <- all(sw == 1)  # no copy of X for the common case
+  r <- ls_residuals(if (unweighted) frame$X else frame$X * sw, (frame$y - frame$offset) * sw)
   scale <- reterms_theta_scale(frame$reterms)
   interior <- length(scalar) + length(vector) == length(frame$reterms$terms)
   for (tm in vector) {

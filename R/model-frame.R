@@ -245,6 +245,7 @@ check_response_within <- function(y, flist, yname) {
 }
 
 check_finite_columns <- function(M, what) {
+  if (is.double(M) && .value_summary(M)[1L] == 0) return(invisible())
   bad <- colSums(!is.finite(M)) > 0
   # NaN comes from a function outside its domain (log of x <= 0); lme4 drops those
   # rows silently, lemma names them
@@ -255,9 +256,23 @@ check_finite_columns <- function(M, what) {
                                         sum(rowSums(is.nan(M)) > 0)) else ""), call. = FALSE)
 }
 
+# A screen before the QR, which costs 40 ms on InstEval's 73,421 x 28 design: the
+# Cholesky factor of X'X scaled to unit diagonal has, in column j, the norm of
+# column j's residual on columns 1..j-1 relative to its own norm: the quantity
+# whose fall below 1e-7 makes the QR below drop a column. Rounding in the squared
+# norms is about 1e-16, so factors whose diagonal stays above 1e-5 decide "no
+# aliased column" exactly as the QR would; anything else goes to the QR.
+full_column_rank <- function(X) {
+  C <- crossprod(X)
+  d <- sqrt(diag(C))
+  if (!all(is.finite(d)) || any(d == 0)) return(FALSE)
+  R <- tryCatch(chol(C / tcrossprod(d)), error = function(e) NULL)
+  !is.null(R) && min(diag(R)) > 1e-5
+}
+
 # Aliased columns are dropped by a pivoted QR, as lme4 does, and named in a message.
 drop_aliased_columns <- function(X) {
-  if (ncol(X) == 0L) return(X)
+  if (ncol(X) == 0L || full_column_rank(X)) return(X)
   qx <- qr(X, tol = 1e-7, LAPACK = FALSE)
   if (qx$rank < ncol(X)) {
     drop <- sort(qx$pivot[(qx$rank + 1L):ncol(X)])

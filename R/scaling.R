@@ -20,6 +20,10 @@ theta_scale_range <- c(1e-2, 1e2)
 # well-scaled model to ~1e-13 (tests/testthat/test-scale.R).
 check_column_range <- function(M, what, names = colnames(M)) {
   if (!length(M)) return(invisible())
+  if (is.double(M)) {
+    v <- .value_summary(M)  # one pass: non-finite count, largest and smallest nonzero |x|
+    if (v[2L] <= 1e150 && v[3L] >= 1e-150) return(invisible())
+  }
   A <- abs(as.matrix(M))
   # per-column maxima only when a value is out of range (this runs on every fit)
   if (!any(A > 1e150 | (A > 0 & A < 1e-150), na.rm = TRUE)) return(invisible())

@@ -149,6 +149,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// value_summary
+Rcpp::NumericVector value_summary(const Rcpp::NumericVector x);
+RcppExport SEXP _lemma_value_summary(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(value_summary(x));
+    return rcpp_result_gen;
+END_RCPP
+}
 // model_objective
 double model_objective(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml);
 RcppExport SEXP _lemma_model_objective(SEXP ptrSEXP, SEXP thetaSEXP, SEXP remlSEXP) {
@@ -452,6 +463,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_new", (DL_FUNC) &_lemma_model_new, 4},
     {"_lemma_model_with_response", (DL_FUNC) &_lemma_model_with_response, 3},
     {"_lemma_group_sums", (DL_FUNC) &_lemma_group_sums, 3},
+    {"_lemma_value_summary", (DL_FUNC) &_lemma_value_summary, 1},
     {"_lemma_model_objective", (DL_FUNC) &_lemma_model_objective, 3},
     {"_lemma_model_solution", (DL_FUNC) &_lemma_model_solution, 3},
     {"_lemma_model_condvar", (DL_FUNC) &_lemma_model_condvar, 2},

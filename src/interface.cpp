@@ -1,6 +1,7 @@
 // R entry points of the core. Each fit owns one BlockedModel behind an external
 // pointer; Rcpp's export wrappers turn C++ exceptions into R errors.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -68,6 +69,27 @@ Rcpp::NumericMatrix group_sums(const Rcpp::IntegerVector codes, const Rcpp::Nume
     }
   }
   return out;
+}
+
+// One pass over a numeric matrix (or vector) for the input checks that run on every
+// fit: the number of non-finite values, the largest finite |x| and the smallest
+// nonzero finite |x| (Inf when there is none). R's is.finite() and abs() each
+// allocate a copy of the model matrix (InstEval's 73,421 x 28: 50 of 290 ms a fit).
+// [[Rcpp::export(.value_summary)]]
+Rcpp::NumericVector value_summary(const Rcpp::NumericVector x) {
+  double nonfinite = 0, maxabs = 0, minabs = R_PosInf;
+  const R_xlen_t n = x.size();
+  for (R_xlen_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    if (!std::isfinite(v)) {
+      nonfinite += 1;
+      continue;
+    }
+    const double a = std::fabs(v);
+    if (a > maxabs) maxabs = a;
+    if (a > 0 && a < minabs) minabs = a;
+  }
+  return Rcpp::NumericVector::create(nonfinite, maxabs, minabs);
 }
 
 // [[Rcpp::export(.model_objective)]]

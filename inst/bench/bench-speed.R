@@ -4,6 +4,7 @@
 # Usage:
 #   Rscript inst/bench/bench-speed.R [--lme4-lib=DIR] [--reps=N] [--only=a,b] [--big]
 #                                    [--reps-large=N] [--no-mem] [--no-glmmtmb] [--allow-old-lme4]
+#                                    [--threads=N]
 #   --lme4-lib  library holding the newer lme4 (also env LEMMA_BENCH_LME4_LIB);
 #               default /work/lib/bench when it exists.
 #   --reps      timed repetitions of each fit for the small and medium models (default 5).
@@ -12,6 +13,9 @@
 #   --big       also the 1,000,000-row crossed model (lemma only; lme4 with --big-lme4).
 #   --no-mem    skip the peak-memory runs.
 #   --allow-old-lme4  run with an lme4 older than 2.1-0 (for the 1.1-31 column).
+#   --threads   lemma's OpenMP threads for its large dense blocks (options(lemma.threads));
+#               default 1. lme4's sparse Cholesky uses the BLAS's threads (all cores
+#               with OpenBLAS) whatever this says.
 #
 # Timing: elapsed time of the whole call (lmm() / lmer() from formula and data),
 # lemma and its peers interleaved (peer, lemma, peer, lemma, ...) so that load from
@@ -45,6 +49,7 @@ if (!identical(lme4_lib, "")) .libPaths(c(lme4_lib, .libPaths()))
 reps <- as.integer(opt("reps", 5L))
 reps_large <- as.integer(opt("reps-large", 2L))
 only <- opt("only", NULL)
+if (!is.null(opt("threads"))) options(lemma.threads = as.integer(opt("threads")))
 big <- isTRUE(opt("big", FALSE))
 big_lme4 <- isTRUE(opt("big-lme4", FALSE))
 do_mem <- !isTRUE(opt("no-mem", FALSE)) && file.exists("/proc/self/status")
