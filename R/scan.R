@@ -129,6 +129,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   if (!is.null(threads)) check_number(threads, "threads", fn, lower = 1, integer = TRUE)
   gemma_search <- lambda_search == "gemma"
   threads <- scan_threads(threads)
+  simd_env_check(fn)
   g <- geno_source(genotypes)
   nd <- scan_null_data(null_fit)
   y <- nd$y; X <- nd$X; ids <- nd$ids

@@ -18,3 +18,15 @@ default_threads <- function(fallback, fn) {
   }
   as.integer(fallback)
 }
+
+# The environment variable LEMMA_SIMD caps the instruction sets of the kernels
+# chosen at run time ("avx512", "avx2" or "none"; for checks and comparisons).
+# The C++ side reads it once per session, at its first use, and ignores other
+# values: say so rather than ignore them silently.
+simd_env_check <- function(fn) {
+  s <- .simd_info()
+  if (!isTRUE(s$valid))
+    warning(sprintf("%s(): LEMMA_SIMD = \"%s\" is not one of \"avx512\", \"avx2\", \"none\"; ignored",
+                    fn, s$env), call. = FALSE)
+  invisible(s)
+}

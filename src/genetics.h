@@ -69,8 +69,9 @@ void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
                     const Eigen::Ref<const Eigen::MatrixXd>& B,
                     Eigen::MatrixXd& C, bool use_blas);
 
-// C = A B in single precision, by the BLAS R is linked to when use_blas and
-// it has sgemm (an optimized BLAS), by Eigen otherwise.
+// C = A B in single precision: by Eigen compiled for AVX-512 when the CPU has
+// it (float_gemm.h), else by the BLAS R is linked to when use_blas and it has
+// sgemm (an optimized BLAS), else by Eigen.
 void float_product_into(const Eigen::MatrixXf& A, const Eigen::MatrixXf& B,
                         Eigen::MatrixXf& C, bool use_blas);
 

@@ -1,6 +1,7 @@
 // PLINK .bed reader and relatedness (GRM) computation.
 // [[Rcpp::depends(RcppEigen)]]
 #include "genetics.h"
+#include "float_gemm.h"
 
 #include <cmath>
 #include <cstdint>
@@ -233,6 +234,10 @@ void lemma::float_product_into(const Eigen::MatrixXf& A, const Eigen::MatrixXf& 
   const int m = A.rows(), k = A.cols(), q = B.cols();
   C.resize(m, q);
   if (m == 0 || q == 0) return;
+  if (k > 0 && avx512_gemm_available()) {
+    avx512_float_product(A.data(), m, k, B.data(), q, C.data());
+    return;
+  }
   if (!use_blas || sgemm == NULL || k == 0) {
     C.noalias() = A * B;
     return;

@@ -1,0 +1,67 @@
+// Single-precision matrix product compiled for AVX-512 and chosen at run time.
+//
+// The genome scan rotates the genotypes by U' in single precision (scan.cpp,
+// rotate_mixed), an O(n^2) product per SNP that dominates the scan at n in
+// the thousands. R's BLAS may not use the CPU's widest vectors (OpenBLAS
+// 0.3.21 runs its Haswell kernels on AMD Zen 4), and R's portable flags allow
+// only SSE2 to Eigen. Eigen 3.4's product kernels gain ~1.6x from AVX-512
+// over that BLAS on one core (Eigen 3.3 has no AVX-512 product kernel), so
+// this file is compiled for AVX-512 through a target pragma, with Eigen's
+// templates renamed into a namespace of their own so the AVX-512
+// instantiations can never be merged by the linker with the baseline ones used
+// everywhere else. Only raw pointers cross the boundary.
+#include "float_gemm.h"
+#include "simd_env.h"
+
+// Eigen's version alone (the header defines macros and no code), to decide
+// whether to compile the AVX-512 product at all.
+#define Eigen lemma_f32_eigen
+#include <Eigen/src/Core/util/Macros.h>
+
+#if EIGEN_VERSION_AT_LEAST(3, 4, 0) && defined(__GNUC__) && !defined(__clang__) && \
+    defined(__x86_64__) && !defined(__AVX512F__)
+#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
+// g++ does not update these macros for a target pragma; Eigen reads them to
+// choose its packets
+#define __AVX__ 1
+#define __AVX2__ 1
+#define __FMA__ 1
+#define __AVX512F__ 1
+#define __AVX512DQ__ 1
+#define __AVX512VL__ 1
+#define __AVX512BW__ 1
+#define LEMMA_HAVE_AVX512_GEMM 1
+#endif
+
+#ifdef LEMMA_HAVE_AVX512_GEMM
+#include <Eigen/Core>
+#endif
+
+namespace lemma {
+
+bool avx512_gemm_available() {
+#ifdef LEMMA_HAVE_AVX512_GEMM
+  static const bool ok = simd_env_cap() >= kSimdAvx512 &&
+                         __builtin_cpu_supports("avx512f") &&
+                         __builtin_cpu_supports("avx512dq") &&
+                         __builtin_cpu_supports("avx512vl") &&
+                         __builtin_cpu_supports("avx512bw");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+void avx512_float_product(const float* a, int m, int k, const float* b, int q,
+                          float* c) {
+#ifdef LEMMA_HAVE_AVX512_GEMM
+  typedef Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic> Mat;
+  Eigen::Map<const Mat> A(a, m, k), B(b, k, q);
+  Eigen::Map<Mat> C(c, m, q);
+  C.noalias() = A * B;
+#else
+  (void)a; (void)m; (void)k; (void)b; (void)q; (void)c;
+#endif
+}
+
+}  // namespace lemma

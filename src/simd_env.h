@@ -1,0 +1,22 @@
+// The environment variable LEMMA_SIMD, which caps the instruction sets of the
+// kernels lemma chooses at run time (for checks and for comparing paths).
+#ifndef LEMMA_SIMD_ENV_H
+#define LEMMA_SIMD_ENV_H
+
+#include <string>
+
+namespace lemma {
+
+enum SimdLevel { kSimdNone = 0, kSimdAvx2 = 1, kSimdAvx512 = 2 };
+
+// The highest level LEMMA_SIMD allows: "none", "avx2", "avx512"; unset, empty
+// or any other value allows all (R warns about other values: simd_env_valid).
+// Read once, at the first call.
+int simd_env_cap();
+// LEMMA_SIMD as read, and whether it is one of the accepted values or empty.
+std::string simd_env_value();
+bool simd_env_valid();
+
+}  // namespace lemma
+
+#endif
