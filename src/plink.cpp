@@ -1,7 +1,7 @@
 // PLINK .bed reader and relatedness (GRM) computation.
 // [[Rcpp::depends(RcppEigen)]]
 #include "genetics.h"
-#include "float_gemm.h"
+#include "gemm_avx512.h"
 
 #include <cmath>
 #include <cstdint>
@@ -152,6 +152,11 @@ void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
   const int n = A.rows(), p = A.cols(), q = B.cols();
   C.resize(p, q);
   if (p == 0 || q == 0) return;
+  if (n > 0 && avx512_gemm_available()) {
+    avx512_double_crossprod(A.data(), n, p, A.outerStride(), B.data(), q,
+                            B.outerStride(), C.data());
+    return;
+  }
   if (!use_blas || n == 0) {
     C.noalias() = A.transpose() * B;
     return;

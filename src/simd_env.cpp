@@ -5,7 +5,7 @@
 #include <Rcpp.h>
 #include <cstdlib>
 
-#include "float_gemm.h"
+#include "gemm_avx512.h"
 
 namespace lemma {
 

@@ -446,9 +446,10 @@ test_that("the single-precision pass redoes in double the SNPs it cannot trust",
 
 test_that("the AVX-512 and the BLAS float rotations both meet the criterion", {
   # LEMMA_SIMD=avx2 (read once per session, hence a fresh R process) turns the
-  # AVX-512 float product off: the rotation then goes through R's BLAS (or
-  # Eigen's baseline product). Each path measures its own rounding error per
-  # SNP, so both must meet the criterion against the double path, and so
+  # AVX-512 kernels off: the float rotation and the double cross-products then
+  # go through R's BLAS (or Eigen's baseline product), the likelihood sums
+  # through the AVX2 build. Each float path measures its own rounding error
+  # per SNP, so both must meet the criterion against the double path, and so
   # agree with each other.
   skip_on_cran()
   skip_if_not_installed("callr")
