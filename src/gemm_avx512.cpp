@@ -4,24 +4,18 @@
 // rotate_mixed), an O(n^2) product per SNP that dominates the scan at n in
 // the thousands, and forms its cross-products with the weights in double.
 // R's BLAS may not use the CPU's widest vectors (OpenBLAS 0.3.21 runs its
-// Haswell kernels on AMD Zen 5), and R's portable flags allow only SSE2 to
-// Eigen. Eigen 3.4's product kernels built for AVX-512 are ~1.8x faster than
-// that BLAS in single precision and ~1.4x in double, on one core (Eigen 3.3
-// has no AVX-512 product kernel), so this file is compiled for AVX-512 through
-// a target pragma, with Eigen's templates renamed into a namespace of their
-// own so the AVX-512 instantiations can never be merged by the linker with
-// the baseline ones used everywhere else. Only raw pointers cross the
-// boundary.
+// Haswell kernels on an AMD EPYC with AVX-512), and R's portable flags allow
+// only SSE2 to Eigen. Eigen 3.4's products built for AVX-512 measured ~1.8x
+// faster than that BLAS in single precision and ~1.4x in double, on one core
+// (Eigen 3.3.9's gained nothing from AVX-512), so this file is compiled for
+// AVX-512 through a target pragma, with Eigen's templates renamed into a
+// namespace of their own so the AVX-512 instantiations can never be merged by
+// the linker with the baseline ones used everywhere else. Only raw pointers
+// cross the boundary.
 #include "gemm_avx512.h"
-#include "simd_env.h"
 
-// Eigen's version alone (the header defines macros and no code), to decide
-// whether to compile the AVX-512 product at all.
-#define Eigen lemma_f32_eigen
-#include <Eigen/src/Core/util/Macros.h>
-
-#if EIGEN_VERSION_AT_LEAST(3, 4, 0) && defined(__GNUC__) && !defined(__clang__) && \
-    defined(__x86_64__) && !defined(__AVX512F__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#ifndef __AVX512F__
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
 // g++ does not update these macros for a target pragma; Eigen reads them to
 // choose its packets
@@ -32,14 +26,19 @@
 #define __AVX512DQ__ 1
 #define __AVX512VL__ 1
 #define __AVX512BW__ 1
-#define LEMMA_HAVE_AVX512_GEMM 1
+#endif
+#define LEMMA_AVX512_BUILD 1
 #endif
 
-#ifdef LEMMA_HAVE_AVX512_GEMM
+#define Eigen lemma_avx512_eigen
 #include <Eigen/Core>
-#endif
 #include <algorithm>
 #include <cmath>
+
+// Eigen 3.3 compiles here, but its products gain nothing from AVX-512
+#if defined(LEMMA_AVX512_BUILD) && EIGEN_VERSION_AT_LEAST(3, 4, 0)
+#define LEMMA_HAVE_AVX512_GEMM 1
+#endif
 
 namespace lemma {
 
@@ -64,14 +63,11 @@ int slice_columns(int k) {
 }  // namespace
 #endif
 
-bool avx512_gemm_available() {
+// (a constant: safe to call on any CPU; the check of the CPU is in
+// simd_env.cpp, compiled for the baseline)
+bool avx512_gemm_built() {
 #ifdef LEMMA_HAVE_AVX512_GEMM
-  static const bool ok = simd_env_cap() >= kSimdAvx512 &&
-                         __builtin_cpu_supports("avx512f") &&
-                         __builtin_cpu_supports("avx512dq") &&
-                         __builtin_cpu_supports("avx512vl") &&
-                         __builtin_cpu_supports("avx512bw");
-  return ok;
+  return true;
 #else
   return false;
 #endif

@@ -4,8 +4,10 @@
 
 namespace lemma {
 
-// Whether the products below may be called: built with Eigen >= 3.4 by g++ on
-// x86-64, the CPU has AVX-512 F/DQ/VL/BW, and LEMMA_SIMD allows it.
+// Whether the products below were built (Eigen >= 3.4, g++ on x86-64).
+bool avx512_gemm_built();
+// Whether they may be called: built, the CPU has AVX-512 F/DQ/VL/BW, and
+// LEMMA_SIMD allows it (simd_env.cpp).
 bool avx512_gemm_available();
 // C = A B in single precision, all column-major without padding: A m x k,
 // B k x q, C m x q. One thread.

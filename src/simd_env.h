@@ -13,6 +13,9 @@ enum SimdLevel { kSimdNone = 0, kSimdAvx2 = 1, kSimdAvx512 = 2 };
 // or any other value allows all (R warns about other values: simd_env_valid).
 // Read once, at the first call.
 int simd_env_cap();
+// The widest of these levels that the CPU runs (AVX-512 F/DQ/VL/BW; AVX2 with
+// FMA) and LEMMA_SIMD allows; kSimdNone off x86.
+int simd_level();
 // LEMMA_SIMD as read, and whether it is one of the accepted values or empty.
 std::string simd_env_value();
 bool simd_env_valid();

@@ -103,19 +103,6 @@ __attribute__((target("avx2,fma"))) void sums_avx2(
     int powers, bool need_log, double* sums, SpectralScalars& sc) {
   sums_body<128>(d, n, lambda, P, ldp, npair, powers, need_log, sums, sc);
 }
-// the widest build this CPU runs and LEMMA_SIMD allows
-int sums_level() {
-  static const int level =
-      simd_env_cap() >= kSimdAvx512 && __builtin_cpu_supports("avx512f") &&
-              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-              __builtin_cpu_supports("avx512bw")
-          ? kSimdAvx512
-          : simd_env_cap() >= kSimdAvx2 && __builtin_cpu_supports("avx2") &&
-                    __builtin_cpu_supports("fma")
-                ? kSimdAvx2
-                : kSimdNone;
-  return level;
-}
 #endif
 
 void sums_generic(const double* d, int n, double lambda, const double* P,
@@ -130,7 +117,7 @@ void spectral_sums(const double* d, int n, double lambda, const double* P,
                    int ldp, int npair, int powers, bool need_log, double* sums,
                    SpectralScalars& sc) {
 #ifdef LEMMA_SUMS_DISPATCH
-  const int level = sums_level();
+  const int level = simd_level();
   if (level == kSimdAvx512) {
     sums_avx512(d, n, lambda, P, ldp, npair, powers, need_log, sums, sc);
     return;

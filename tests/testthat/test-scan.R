@@ -473,6 +473,8 @@ test_that("the AVX-512 and the BLAS float rotations both meet the criterion", {
   expect_true(wide$info$avx512_gemm)
   expect_false(narrow$info$avx512_gemm)
   expect_identical(narrow$info$env, "avx2")
+  expect_identical(narrow$info$level, "avx2")
+  expect_identical(wide$info$level, "avx512")
   K <- suppressMessages(grm(read_plink(example_bed())))
   dbl <- scan_example(K, test = "all", precision = "double")
   expect_scan_criterion(wide$res, dbl)
