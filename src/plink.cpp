@@ -2,6 +2,7 @@
 // [[Rcpp::depends(RcppEigen)]]
 #include "genetics.h"
 #include "gemm_avx512.h"
+#include "simd_env.h"
 
 #include <cmath>
 #include <cstdint>
@@ -335,7 +336,8 @@ __attribute__((target("popcnt"))) void popcount_column_popcnt(
 void popcount_update(const uint64_t* bits, int n, int W, int32_t* A, int threads) {
   popcount_column_fun f = popcount_column_generic;
 #ifdef LEMMA_POPCNT_DISPATCH
-  if (__builtin_cpu_supports("avx512vpopcntdq")) f = popcount_column_avx512;
+  if (simd_level() >= kSimdAvx512 && __builtin_cpu_supports("avx512vpopcntdq"))
+    f = popcount_column_avx512;
   else if (__builtin_cpu_supports("popcnt")) f = popcount_column_popcnt;
 #endif
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
