@@ -125,6 +125,10 @@
     .Call(`_lemma_scan_chunk_bed_cpp`, U, d_, W, UtW, Uty, path, n_total, m_total, snp_idx, ind_idx, ctx)
 }
 
+.simd_info <- function() {
+    .Call(`_lemma_simd_info_cpp`)
+}
+
 .sym_eigen <- function(K, center = FALSE, sym_tol = -1.0) {
     .Call(`_lemma_sym_eigen_cpp`, K, center, sym_tol)
 }

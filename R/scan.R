@@ -39,6 +39,12 @@
 #' single-precision product rounds by the block of SNPs, so `chunk_size` changes
 #' results, within the agreement criterion).
 #'
+#' On CPUs with AVX-512 the matrix products and the likelihood sums run in
+#' kernels built for it (chosen at run time); the environment variable
+#' `LEMMA_SIMD` (`"avx512"`, `"avx2"` or `"none"`, read once per session) caps
+#' the instruction set, e.g. to compare paths. The single-precision products
+#' of the paths round differently; each meets the criterion (see `precision`).
+#'
 #' Given an [lmm()] fit on its spectral path, whose relationship matrix has
 #' rows that sum to zero (any [grm()] of the analysed individuals), the scan
 #' reuses the fit's eigendecomposition; otherwise it decomposes the
@@ -129,6 +135,7 @@ lmm_scan <- function(null_fit, genotypes, test = c("wald", "lrt", "score", "all"
   if (!is.null(threads)) check_number(threads, "threads", fn, lower = 1, integer = TRUE)
   gemma_search <- lambda_search == "gemma"
   threads <- scan_threads(threads)
+  simd_env_check(fn)
   g <- geno_source(genotypes)
   nd <- scan_null_data(null_fit)
   y <- nd$y; X <- nd$X; ids <- nd$ids

@@ -18,3 +18,15 @@ default_threads <- function(fallback, fn) {
   }
   as.integer(fallback)
 }
+
+# The environment variable LEMMA_SIMD caps the instruction sets of the kernels
+# chosen at run time ("avx512", "avx2" or "none"; for checks and comparisons).
+# The C++ side reads it once per session, at its first use; any other value is an
+# error, raised here at the boundary of the exported function that uses it.
+simd_env_check <- function(fn) {
+  s <- .simd_info()
+  if (!isTRUE(s$valid))
+    stop(sprintf("%s(): the environment variable LEMMA_SIMD is \"%s\"; use \"avx512\", \"avx2\" or \"none\", or leave it unset",
+                 fn, s$env), call. = FALSE)
+  invisible(s)
+}

@@ -439,6 +439,15 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// simd_info_cpp
+Rcpp::List simd_info_cpp();
+RcppExport SEXP _lemma_simd_info_cpp() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    rcpp_result_gen = Rcpp::wrap(simd_info_cpp());
+    return rcpp_result_gen;
+END_RCPP
+}
 // sym_eigen_cpp
 Rcpp::List sym_eigen_cpp(Rcpp::NumericMatrix K, bool center, double sym_tol);
 RcppExport SEXP _lemma_sym_eigen_cpp(SEXP KSEXP, SEXP centerSEXP, SEXP sym_tolSEXP) {
@@ -484,6 +493,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_spectral_at_cpp", (DL_FUNC) &_lemma_spectral_at_cpp, 6},
     {"_lemma_scan_chunk_cpp", (DL_FUNC) &_lemma_scan_chunk_cpp, 7},
     {"_lemma_scan_chunk_bed_cpp", (DL_FUNC) &_lemma_scan_chunk_bed_cpp, 11},
+    {"_lemma_simd_info_cpp", (DL_FUNC) &_lemma_simd_info_cpp, 0},
     {"_lemma_sym_eigen_cpp", (DL_FUNC) &_lemma_sym_eigen_cpp, 3},
     {NULL, NULL, 0}
 };

@@ -8,12 +8,13 @@
 // sets (an AVX-512 machine and an AVX2 one) results differ in the last bits: the
 // vector width changes the order of the floating-point sums.
 //
-// The environment variable LEMMA_SIMD caps the set: "avx2" (at most AVX2), "none"
-// (no SIMD kernels), "avx512" or unset (the best the CPU runs). It is read at the
-// first use in the session and not again, so that one session never mixes sets; the
-// tests set it in child processes to compare the sets on one machine.
+// The environment variable LEMMA_SIMD caps the set (simd_env.h): "avx2" (at most
+// AVX2), "none" (no SIMD kernels), "avx512" or unset (the best the CPU runs). It is
+// read at the first use in the session and not again, so that one session never
+// mixes sets; the tests set it in child processes to compare the sets on one machine.
 #include "dense_simd.h"
 #include "dense_kernels.h"
+#include "simd_env.h"
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -23,34 +24,14 @@ namespace lemma {
 
 namespace {
 
-bool cpu_has_avx2() {
-#if defined(__GNUC__) && defined(__x86_64__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
-}
-
-bool cpu_has_avx512() {
-#if defined(__GNUC__) && defined(__x86_64__)
-  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
-#else
-  return false;
-#endif
-}
-
+// The widest set the CPU runs and LEMMA_SIMD allows (simd_env.cpp, the one reader
+// of the variable; it throws for a value it does not know), among those built.
 const DenseKernels* choose_kernels() {
-  const char* env = std::getenv("LEMMA_SIMD");
-  const std::string cap = env ? env : "";
-  if (cap != "" && cap != "avx512" && cap != "avx2" && cap != "none")
-    throw std::invalid_argument("the environment variable LEMMA_SIMD is '" + cap +
-                                "'; use \"avx512\", \"avx2\" or \"none\", or leave it unset");
-  if (cap == "none") return nullptr;
+  const int level = simd_level();
   const DenseKernels* k512 = dense_kernels_avx512();
-  if (cap != "avx2" && k512 && cpu_has_avx512()) return k512;
+  if (level >= kSimdAvx512 && k512) return k512;
   const DenseKernels* k2 = dense_kernels_avx2();
-  if (k2 && cpu_has_avx2()) return k2;
+  if (level >= kSimdAvx2 && k2) return k2;
   return nullptr;
 }
 
@@ -65,7 +46,7 @@ const DenseKernels* kernels() {
 
 bool simd_available() { return kernels() != nullptr; }
 
-const char* simd_level() {
+const char* simd_kernel_set() {
   const DenseKernels* k = kernels();
   return k ? k->name : "none";
 }

@@ -8,7 +8,7 @@ namespace lemma {
 
 bool simd_available();
 // The kernel set in use: "avx512", "avx2" or "none".
-const char* simd_level();
+const char* simd_kernel_set();
 // In-place lower Cholesky of the n x n matrix a on `threads` threads (only the
 // lower triangle is read and written); false if not positive definite.
 bool simd_cholesky(double* a, int n, int threads);

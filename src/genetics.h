@@ -63,14 +63,16 @@ struct SnpStats {
 
 SnpStats snp_stats(const double* x, int n);
 
-// C = A' B (A: n x p, B: n x q), by Eigen or, if use_blas, by the BLAS R
-// is linked to (faster when that is an optimized BLAS such as OpenBLAS).
+// C = A' B (A: n x p, B: n x q): by Eigen compiled for AVX-512 when the CPU
+// has it (gemm_avx512.h), else by the BLAS R is linked to if use_blas (faster
+// when that is an optimized BLAS such as OpenBLAS), else by Eigen.
 void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
                     const Eigen::Ref<const Eigen::MatrixXd>& B,
                     Eigen::MatrixXd& C, bool use_blas);
 
-// C = A B in single precision, by the BLAS R is linked to when use_blas and
-// it has sgemm (an optimized BLAS), by Eigen otherwise.
+// C = A B in single precision: by Eigen compiled for AVX-512 when the CPU has
+// it (gemm_avx512.h), else by the BLAS R is linked to when use_blas and it has
+// sgemm (an optimized BLAS), else by Eigen.
 void float_product_into(const Eigen::MatrixXf& A, const Eigen::MatrixXf& B,
                         Eigen::MatrixXf& C, bool use_blas);
 

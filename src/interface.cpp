@@ -225,7 +225,7 @@ Eigen::MatrixXd kernel_test(std::string op, Rcpp::List blocks, Rcpp::List args) 
 // The dense kernel set chosen for this session: "avx512", "avx2" or "none" (see
 // src/dense_simd.cpp; the environment variable LEMMA_SIMD caps it).
 // [[Rcpp::export(.simd_level)]]
-std::string simd_level() { return lemma::simd_level(); }
+std::string simd_level() { return lemma::simd_kernel_set(); }
 
 // Runs one SIMD kernel of src/dense_simd.cpp on copies of its operands placed
 // `offset` doubles past a 64-byte boundary, so a test can check that the result does

@@ -1,6 +1,8 @@
 // PLINK .bed reader and relatedness (GRM) computation.
 // [[Rcpp::depends(RcppEigen)]]
 #include "genetics.h"
+#include "gemm_avx512.h"
+#include "simd_env.h"
 
 #include <cmath>
 #include <cstdint>
@@ -122,26 +124,27 @@ void decode_snp(const unsigned char* record, const std::vector<int>& ind,
   }
 }
 
+// Without branches, so that it vectorizes (NaN fails every comparison; the
+// sums of 0/1/2 dosages are exact in any order).
 SnpStats snp_stats(const double* x, int n) {
   SnpStats s;
-  s.n_miss = 0;
+  int n_miss = 0, lo = 0, mid = 0, hi = 0;
   double sum = 0.0;
-  int cls[3] = {0, 0, 0};
+#pragma omp simd reduction(+ : n_miss, sum) reduction(| : lo, mid, hi)
   for (int i = 0; i < n; ++i) {
-    double v = x[i];
-    if (std::isnan(v)) {
-      ++s.n_miss;
-      continue;
-    }
-    sum += v;
-    if (v <= 0.5) cls[0] = 1;
-    else if (v < 1.5) cls[1] = 1;
-    else cls[2] = 1;
+    const double v = x[i];
+    const bool na = std::isnan(v);
+    n_miss += na;
+    sum += na ? 0.0 : v;
+    lo |= v <= 0.5;
+    mid |= v > 0.5 && v < 1.5;
+    hi |= v >= 1.5;
   }
+  s.n_miss = n_miss;
   int nobs = n - s.n_miss;
   s.mean = nobs > 0 ? sum / nobs : std::numeric_limits<double>::quiet_NaN();
   s.af = s.mean / 2.0;
-  s.n_class = cls[0] + cls[1] + cls[2];
+  s.n_class = lo + mid + hi;
   return s;
 }
 
@@ -151,6 +154,11 @@ void crossprod_into(const Eigen::Ref<const Eigen::MatrixXd>& A,
   const int n = A.rows(), p = A.cols(), q = B.cols();
   C.resize(p, q);
   if (p == 0 || q == 0) return;
+  if (n > 0 && avx512_gemm_available()) {
+    avx512_double_crossprod(A.data(), n, p, A.outerStride(), B.data(), q,
+                            B.outerStride(), C.data());
+    return;
+  }
   if (!use_blas || n == 0) {
     C.noalias() = A.transpose() * B;
     return;
@@ -233,6 +241,10 @@ void lemma::float_product_into(const Eigen::MatrixXf& A, const Eigen::MatrixXf& 
   const int m = A.rows(), k = A.cols(), q = B.cols();
   C.resize(m, q);
   if (m == 0 || q == 0) return;
+  if (k > 0 && avx512_gemm_available()) {
+    avx512_float_product(A.data(), m, k, B.data(), q, C.data());
+    return;
+  }
   if (!use_blas || sgemm == NULL || k == 0) {
     C.noalias() = A * B;
     return;
@@ -324,11 +336,19 @@ __attribute__((target("popcnt"))) void popcount_column_popcnt(
 void popcount_update(const uint64_t* bits, int n, int W, int32_t* A, int threads) {
   popcount_column_fun f = popcount_column_generic;
 #ifdef LEMMA_POPCNT_DISPATCH
-  if (__builtin_cpu_supports("avx512vpopcntdq")) f = popcount_column_avx512;
+  if (simd_level() >= kSimdAvx512 && __builtin_cpu_supports("avx512vpopcntdq"))
+    f = popcount_column_avx512;
   else if (__builtin_cpu_supports("popcnt")) f = popcount_column_popcnt;
 #endif
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
   for (int j = 0; j < n; ++j) f(bits, n, W, A, j);
+}
+
+// y += a x over n entries, x in single precision (vectorized; each entry is
+// rounded as by the plain loop)
+inline void axpy_float(double* y, double a, const float* x, int n) {
+#pragma omp simd
+  for (int i = 0; i < n; ++i) y[i] += a * static_cast<double>(x[i]);
 }
 
 // Accumulates K = sum_j z_j z_j' / m in blocks of SNPs, where z_j is the
@@ -420,24 +440,38 @@ class GrmAccumulator {
           if (na) missing_[t].push_back(i);
         }
       }
+      // the block's missing genotypes by individual, SNPs in increasing order
+      miss_start_.assign(n_ + 1, 0);
+      for (int t = 0; t < k; ++t)
+        for (size_t a = 0; a < missing_[t].size(); ++a) ++miss_start_[missing_[t][a] + 1];
+      for (int c = 0; c < n_; ++c) miss_start_[c + 1] += miss_start_[c];
+      miss_snp_.resize(miss_start_[n_]);
+      {
+        std::vector<int> pos(miss_start_.begin(), miss_start_.end() - 1);
+        for (int t = 0; t < k; ++t)
+          for (size_t a = 0; a < missing_[t].size(); ++a) miss_snp_[pos[missing_[t][a]]++] = t;
+      }
       // v += sum_t mean_t g0_t, w, s and C (see the class comment), split
-      // over rows (v) and columns (C) so that threads never share an entry
+      // over rows (v) and columns (C) so that threads never share an entry.
+      // C is updated column by column, each with all the block's SNPs missing
+      // there: a column of K (40 KB at n = 5,000) is then read and written
+      // once per block rather than once per missing genotype, which made this
+      // pass memory-bound. Each entry receives the same additions in the same
+      // order as SNP by SNP.
 #pragma omp parallel num_threads(threads)
       {
         int lo, hi;
         this_thread_rows(n_, lo, hi);
-        for (int t = 0; t < k; ++t) {
-          const double mu = mean_[cols[t]];
-          const float* f = Zf_.col(f0 + t).data();
-          for (int i = lo; i < hi; ++i) v_[i] += mu * f[i];
-          const std::vector<int>& miss = missing_[t];
-          const double mm2 = 0.5 * mu * mu;
-          for (size_t a = 0; a < miss.size(); ++a) {
-            const int c = miss[a];
-            if (c < lo || c >= hi) continue;
+        for (int t = 0; t < k; ++t)
+          axpy_float(v_.data() + lo, mean_[cols[t]], Zf_.col(f0 + t).data() + lo, hi - lo);
+        for (int c = lo; c < hi; ++c) {
+          double* ck = &K_(0, c);
+          for (int e = miss_start_[c]; e < miss_start_[c + 1]; ++e) {
+            const int t = miss_snp_[e];
+            const double mu = mean_[cols[t]], mm2 = 0.5 * mu * mu;
+            const std::vector<int>& miss = missing_[t];
             w_[c] += mu * mu;
-            double* ck = &K_(0, c);
-            for (int i = 0; i < n_; ++i) ck[i] += mu * f[i];
+            axpy_float(ck, mu, Zf_.col(f0 + t).data(), n_);
             for (size_t b = 0; b < miss.size(); ++b) ck[miss[b]] += mm2;
             cdiag_[c] += mm2;
           }
@@ -574,6 +608,8 @@ class GrmAccumulator {
   Eigen::VectorXd v_, w_, cdiag_;
   std::vector<double> mean_, scale_;
   std::vector<std::vector<int> > missing_;  // per SNP of the block
+  // the same by individual c: SNPs miss_snp_[miss_start_[c] .. miss_start_[c + 1])
+  std::vector<int> miss_start_, miss_snp_;
 };
 
 

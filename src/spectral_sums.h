@@ -16,7 +16,8 @@ struct SpectralScalars {
 // P: n x npair, column-major with leading dimension ldp (P and sums may be
 // NULL when npair is 0: only the scalars are wanted). On return
 // sums[r * npair + q] = sum_i h_i^(r + 1) P(i, q) for r < powers (1..3).
-// Compiled for AVX2/FMA where the CPU has them (chosen at run time), so the
+// Compiled for AVX-512 or AVX2/FMA where the CPU has them and LEMMA_SIMD allows
+// (chosen at run time, simd_env.h), so the
 // result can differ between machines in the last bits, never between runs.
 void spectral_sums(const double* d, int n, double lambda, const double* P,
                    int ldp, int npair, int powers, bool need_log,

@@ -444,6 +444,65 @@ test_that("the single-precision pass redoes in double the SNPs it cannot trust",
   expect_gte(length(redone), attr(mixed, "n_double"))
 })
 
+test_that("the AVX-512 and the BLAS float rotations both meet the criterion", {
+  # LEMMA_SIMD=avx2 (read once per session, hence a fresh R process) turns the
+  # AVX-512 kernels off: the float rotation and the double cross-products then
+  # go through R's BLAS (or Eigen's baseline product), the likelihood sums
+  # through the AVX2 build. Each float path measures its own rounding error
+  # per SNP, so both must meet the criterion against the double path, and so
+  # agree with each other.
+  skip_on_cran()
+  skip_if_not_installed("callr")
+  skip_if_not(isTRUE(lemma:::.simd_info()$avx512_gemm),
+              "this CPU or build has no AVX-512 float product")
+  scan_in <- function(simd) {
+    callr::r(function(bed, cov) {
+      suppressPackageStartupMessages(library(lemma))
+      g <- read_plink(bed)
+      K <- suppressMessages(grm(g))
+      X <- as.matrix(utils::read.table(cov))
+      null <- list(y = g$fam$pheno, X = X, K = K, ids = g$fam$iid)
+      list(info = lemma:::.simd_info(),
+           res = suppressMessages(lmm_scan(null, g, test = "all")))
+    }, args = list(example_bed(), system.file("extdata", "example_covariates.txt",
+                                              package = "lemma")),
+    env = c(callr::rcmd_safe_env(), LEMMA_SIMD = simd))
+  }
+  wide <- scan_in("avx512")
+  narrow <- scan_in("avx2")
+  expect_true(wide$info$avx512_gemm)
+  expect_false(narrow$info$avx512_gemm)
+  expect_identical(narrow$info$env, "avx2")
+  expect_identical(narrow$info$level, "avx2")
+  expect_identical(wide$info$level, "avx512")
+  K <- suppressMessages(grm(read_plink(example_bed())))
+  dbl <- scan_example(K, test = "all", precision = "double")
+  expect_scan_criterion(wide$res, dbl)
+  expect_scan_criterion(narrow$res, dbl)
+  expect_scan_criterion(wide$res, narrow$res)
+  # two different float products: beyond double rounding apart, by about
+  # 1e-7 of the standard error
+  dt <- abs(wide$res$beta - narrow$res$beta) / dbl$se
+  expect_gt(max(dt), 1e-12)
+  expect_lt(max(dt), 1e-5)
+})
+
+test_that("an unknown LEMMA_SIMD is an error naming it", {
+  skip_on_cran()
+  skip_if_not_installed("callr")
+  e <- callr::r(function(bed) {
+    suppressPackageStartupMessages(library(lemma))
+    g <- read_plink(bed)
+    tryCatch({
+      null <- list(y = g$fam$pheno, X = matrix(1, g$n, 1), K = suppressMessages(grm(g)),
+                   ids = g$fam$iid)
+      suppressMessages(lmm_scan(null, g, snps = 1:20))
+      "no error"
+    }, error = conditionMessage)
+  }, args = list(example_bed()), env = c(callr::rcmd_safe_env(), LEMMA_SIMD = "sse9"))
+  expect_match(e, "LEMMA_SIMD is ['\"]sse9['\"]")
+})
+
 test_that("the series for the SNP-free sums reproduce the direct sums", {
   # the per-SNP searches take the sums of the pairs without the SNP from
   # Chebyshev series in log(lambda) (FixedSums in src/scan.cpp);
