@@ -5,6 +5,7 @@
 // RcppEigen >= 0.3.4): Eigen 3.3's matrix products do not use 512-bit registers, so
 // the AVX2 set is as fast there.
 #include "dense_kernels.h"
+#include "gemm_avx512.h"
 #include "dense_kernels_std.h"
 // Eigen 3.4 moved its instruction-set configuration out of Macros.h into
 // ConfigureVectorization.h: where that header exists, Macros.h (the version
@@ -45,6 +46,7 @@
 #define LEMMA_KERNEL_NS avx512
 #define LEMMA_KERNEL_NAME "avx512"
 #include "dense_kernels_body.h"
+#include "gemm_avx512_body.h"
 #endif
 #ifdef LEMMA_POP_TARGET
 #pragma GCC pop_options  // the table getter below runs on any CPU
@@ -58,4 +60,19 @@ const DenseKernels* dense_kernels_avx512() {
   return nullptr;
 #endif
 }
+
+// (a constant: safe to call on any CPU; the check of the CPU is in simd_env.cpp)
+bool avx512_gemm_built() {
+#ifdef LEMMA_BUILD_AVX512
+  return true;
+#else
+  return false;
+#endif
+}
+
+#ifndef LEMMA_BUILD_AVX512
+// Not built: never called (avx512_gemm_built() is false), defined for the linker.
+void avx512_float_product(const float*, int, int, const float*, int, float*) {}
+void avx512_double_crossprod(const double*, int, int, int, const double*, int, int, double*) {}
+#endif
 }  // namespace lemma

@@ -1,4 +1,4 @@
-// Matrix products built for AVX-512 (see gemm_avx512.cpp).
+// Matrix products built for AVX-512 (gemm_avx512_body.h, compiled in dense_simd_avx512.cpp).
 #ifndef LEMMA_GEMM_AVX512_H
 #define LEMMA_GEMM_AVX512_H
 
