@@ -25,8 +25,8 @@
     .Call(`_lemma_model_dev_parts`, ptr, theta)
 }
 
-.model_objective_gradient <- function(ptr, theta, reml) {
-    .Call(`_lemma_model_objective_gradient`, ptr, theta, reml)
+.model_objective_gradient <- function(ptr, theta, reml, hessian = FALSE) {
+    .Call(`_lemma_model_objective_gradient`, ptr, theta, reml, hessian)
 }
 
 .model_new <- function(terms, X, y, threads = 1L) {

@@ -343,7 +343,14 @@ lmm_devfun <- function(frame, REML = TRUE, ptr = NULL, threads = 1L) {
   # single term without a relationship matrix, whose M is block diagonal by level.
   # lmm_optimize() then takes its Newton steps from it instead of finite differences.
   no_relmat <- all(vapply(frame$reterms$terms, function(tm) is.null(tm$relchol), logical(1)))
-  start_gradient <- if (no_relmat) function(theta) attr(.model_objective_gradient(ptr, theta, REML), "gradient")
+  # With hessian = TRUE the gradient carries the average-information approximation
+  # of the Hessian (attribute "hessian"), a small fraction of the gradient's cost.
+  start_gradient <- if (no_relmat) function(theta, hessian = FALSE) {
+    v <- .model_objective_gradient(ptr, theta, REML, hessian)
+    g <- attr(v, "gradient")
+    if (hessian) attr(g, "hessian") <- attr(v, "hessian")
+    g
+  }
   # With several terms the gradient costs two to four evaluations (the selected
   # inverse of the dense trailing block, src/derivatives.cpp): worth it for the
   # Newton steps from the start (start_gradient), where it replaces BOBYQA, not in
@@ -369,8 +376,8 @@ new_model_ptr <- function(frame, threads = 1L) {
 #' A model without a relationship matrix whose moment start (set by [lmm()]) has
 #' every variance inside its limits, i.e. is not near a singular fit, first takes
 #' Newton steps from that start with the exact gradient of the criterion (see [lmm_devfun()];
-#' the Hessian from finite differences of the gradient at the start, then updated
-#' by BFGS; at most `3 * polish` steps). When they converge, BOBYQA is not run;
+#' the Hessian replaced by its average-information approximation at each step, as
+#' in AI-REML; at most `3 * polish` steps). When they converge, BOBYQA is not run;
 #' otherwise BOBYQA starts from the point they reached. The boundary checks below
 #' apply to either result.
 #'
@@ -435,9 +442,9 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
     if (!is.finite(v)) stop("the objective is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     v
   }
-  counted <- function(dev_gradient) if (is.function(dev_gradient)) function(th) {
+  counted <- function(dev_gradient) if (is.function(dev_gradient)) function(th, ...) {
     ngr <<- ngr + 1L
-    g <- dev_gradient(th)
+    g <- dev_gradient(th, ...)
     if (!all(is.finite(g))) stop("the gradient is not finite at theta = ", paste(signif(th, 4), collapse = ", "))
     g
   }
@@ -456,10 +463,10 @@ lmm_optimize <- function(devfun, control = lmm_control()) {
     run <- function(start, rhobeg, rhoend, newton_first = FALSE) {
       if (newton_first) {
         # With the exact gradient, Newton steps from the (moment) start (at most
-        # three times `polish`, the Hessian updated by BFGS): when they converge
+        # three times `polish`, the average-information Hessian): when they converge
         # BOBYQA is not needed; otherwise it starts from the point reached.
         f0 <- f(start)  # before the gradient at start, which then reuses its factor
-        pol <- polish_at_bounds(f, start, f0, lower, layout, 3L * control$polish, gr_start, bfgs = TRUE)
+        pol <- polish_at_bounds(f, start, f0, lower, layout, 3L * control$polish, gr_start, ai = TRUE)
         if (pol$converged) {
           pol$message <- "Newton steps from the start"
           return(pol)
@@ -565,7 +572,7 @@ theta_layout <- function(reterms) {
 
 # Diagonal elements of theta near 0 are tried at 0 (a singular fit), then Newton,
 # then any diagonal on its bound is checked for a descent direction into the interior.
-polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL, bfgs = FALSE) {
+polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL, ai = FALSE) {
   for (i in which(lower == 0 & par < 1e-3 & par > 0)) {
     th <- par
     th[i] <- 0
@@ -575,7 +582,7 @@ polish_at_bounds <- function(f, par, fval, lower, layout, maxit, gr = NULL, bfgs
       fval <- v
     }
   }
-  pol <- newton_polish(f, par, fval, lower, maxit, gr, bfgs)
+  pol <- newton_polish(f, par, fval, lower, maxit, gr, ai)
   chk <- check_bounds(f, pol$par, pol$fval, lower, layout)
   pol$gradient[chk$at] <- pmin(chk$deriv, 0)
   pol$restart_from <- chk$restart_from
@@ -716,15 +723,22 @@ lambda_add_rank_one <- function(lam, v) {
 # With `gr`, the exact gradient, each gradient is one call and the Hessian is the
 # central difference of the gradient (2k calls), or its forward difference (k calls)
 # when `gr` has the attribute `forward` (an expensive gradient: several terms).
-newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FALSE) {
+# With `ai` (the Newton run from the moment start), `gr(theta, hessian = TRUE)`
+# also gives the average-information approximation of the Hessian, which is used
+# at every step instead (Fisher scoring): no gradient calls for a Hessian, and
+# positive definite also where the start lies outside the criterion's convex
+# region (sleepstudy's moment start). It tends to the Hessian near the optimum, so
+# the steps converge fast: InstEval `s + d + dept:service` takes 6 gradient calls
+# (a finite-difference Hessian updated by BFGS took 10, one of each for every
+# model in bench-speed.R at most as many), and bench-optimum.R's battery stays at
+# 0 fits above lme4.
+newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, ai = FALSE) {
   n <- length(par)
-  reform_tol <- if (bfgs) 0.5 else 1e-3
   grad <- numeric(n)
   hmin <- NA_real_
   converged <- FALSE
   ch <- NULL
   free_H <- par_H <- NULL
-  prev <- NULL
   for (it in seq_len(maxit + 1L)) {
     free <- which(par > lower)
     k <- length(free)
@@ -736,17 +750,20 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FAL
     # Steps may cross a bound: the criterion is smooth in theta on both sides of it.
     h <- 1e-3 * pmax(abs(par[free]), 0.1)
     at <- function(d) { th <- par; th[free] <- th[free] + d; f(th) }
-    if (!is.null(gr)) {
+    if (ai) {
+      g_ai <- gr(par, hessian = TRUE)
+      g <- as.numeric(g_ai)[free]
+      grad[free] <- g
+      H <- attr(g_ai, "hessian")[free, free, drop = FALSE]
+      free_H <- NULL  # formed at this point
+    } else if (!is.null(gr)) {
       g <- gr(par)[free]
       grad[free] <- g
       # with the exact gradient a Hessian costs k or 2k calls: formed again where the
-      # steps went far from where it was formed (BOBYQA can stop 1e-2 from the
-      # optimum), so that the steps converge fast and the Hessian reported (its
-      # smallest eigenvalue) is the optimum's. With BFGS updates the Hessian follows
-      # the steps, so it is formed again only after a move of more than reform_tol
-      # (relative, 0.5): InstEval's Newton run from the moment start takes 9 gradient
-      # calls instead of 16, and bench-optimum.R's battery stays at 0 fits above lme4.
-      if (!is.null(par_H) && max(abs(par - par_H) / pmax(abs(par), 0.1)) > reform_tol) free_H <- NULL
+      # steps went far (0.1% relative) from where it was formed (BOBYQA can stop 1e-2
+      # from the optimum), so that the steps converge fast and the Hessian reported
+      # (its smallest eigenvalue) is the optimum's.
+      if (!is.null(par_H) && max(abs(par - par_H) / pmax(abs(par), 0.1)) > 1e-3) free_H <- NULL
       if (!identical(free, free_H)) {
         par_H <- par
         H <- matrix(0, k, k)
@@ -771,48 +788,36 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, bfgs = FAL
       }
       g <- (fp - fm) / (2 * h)
       grad[free] <- g
-    }
-    if (!identical(free, free_H) && is.null(gr)) {
-      H <- diag((fp - 2 * fval + fm) / h^2, k)
-      if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
-        ei <- numeric(k); ei[i] <- h[i]
-        ej <- numeric(k); ej[j] <- h[j]
-        # Two evaluations per pair: with the axis points already at hand,
-        # (f(+i+j) - f(+i) - f(+j) + 2 f - f(-i) - f(-j) + f(-i-j)) / (2 h_i h_j) is
-        # second-order accurate, as the four-point formula.
-        H[i, j] <- H[j, i] <- (at(ei + ej) - fp[i] - fp[j] + 2 * fval - fm[i] - fm[j] + at(-ei - ej)) /
-          (2 * h[i] * h[j])
+      if (!identical(free, free_H)) {
+        H <- diag((fp - 2 * fval + fm) / h^2, k)
+        if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
+          ei <- numeric(k); ei[i] <- h[i]
+          ej <- numeric(k); ej[j] <- h[j]
+          # Two evaluations per pair: with the axis points already at hand,
+          # (f(+i+j) - f(+i) - f(+j) + 2 f - f(-i) - f(-j) + f(-i-j)) / (2 h_i h_j) is
+          # second-order accurate, as the four-point formula.
+          H[i, j] <- H[j, i] <- (at(ei + ej) - fp[i] - fp[j] + 2 * fval - fm[i] - fm[j] + at(-ei - ej)) /
+            (2 * h[i] * h[j])
+        }
       }
     }
-    fresh <- !identical(free, free_H)  # H formed at this point, not carried by updates
-    if (fresh) {
+    if (!identical(free, free_H)) {
       free_H <- free
       hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
       ch <- tryCatch(chol(H), error = function(e) NULL)
-    } else if (bfgs && !is.null(prev) && !is.null(ch)) {
-      # Far from the optimum the Hessian of the first point goes stale: BFGS updates
-      # it from the change in the exact gradient (kept positive definite by the
-      # curvature condition), so the steps converge superlinearly, not linearly.
-      Hn <- bfgs_update(H, par[free] - prev$par, g - prev$g, 1e-10)
-      if (!is.null(Hn)) {
-        H <- (Hn + t(Hn)) / 2
-        hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
-        ch <- tryCatch(chol(H), error = function(e) NULL)
-      }
     }
     if (is.null(ch)) break
-    prev <- list(par = par[free], g = g)
     step <- -backsolve(ch, forwardsolve(t(ch), g))
     # Newton decrement: the decrease a full step predicts. Below 1e-9 (criterion
     # units), or the criterion's rounding (~1e-12 relative: InstEval's criterion is
     # 2.4e5), there is nothing left to gain; steps below that only chase rounding.
-    # With a Hessian carried by BFGS updates the decrement is only an estimate, and
-    # theta's distance from the optimum, |H^-1 g|, is what the fit reports: such a
-    # point must pass a 100 times smaller decrement, or show that no step lowers the
-    # criterion any more.
+    # With the average information the decrement is only an estimate, and theta's
+    # distance from the optimum, |H^-1 g|, is what the fit reports: such a point must
+    # pass a 100 times smaller decrement, or show that no step lowers the criterion
+    # any more.
     decrement <- -sum(g * step) / 2
     dec_tol <- 1e-9 + 1e-12 * abs(fval)
-    if (decrement < if (fresh) dec_tol else 0.01 * dec_tol) {
+    if (decrement < if (ai) 0.01 * dec_tol else dec_tol) {
       converged <- TRUE
       break
     }

@@ -97,15 +97,16 @@ BEGIN_RCPP
 END_RCPP
 }
 // model_objective_gradient
-Rcpp::NumericVector model_objective_gradient(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml);
-RcppExport SEXP _lemma_model_objective_gradient(SEXP ptrSEXP, SEXP thetaSEXP, SEXP remlSEXP) {
+Rcpp::NumericVector model_objective_gradient(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml, bool hessian);
+RcppExport SEXP _lemma_model_objective_gradient(SEXP ptrSEXP, SEXP thetaSEXP, SEXP remlSEXP, SEXP hessianSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type ptr(ptrSEXP);
     Rcpp::traits::input_parameter< const Eigen::Map<Eigen::VectorXd> >::type theta(thetaSEXP);
     Rcpp::traits::input_parameter< bool >::type reml(remlSEXP);
-    rcpp_result_gen = Rcpp::wrap(model_objective_gradient(ptr, theta, reml));
+    Rcpp::traits::input_parameter< bool >::type hessian(hessianSEXP);
+    rcpp_result_gen = Rcpp::wrap(model_objective_gradient(ptr, theta, reml, hessian));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -468,7 +469,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_lemma_model_theta_derivs", (DL_FUNC) &_lemma_model_theta_derivs, 3},
     {"_lemma_model_sparse_parts", (DL_FUNC) &_lemma_model_sparse_parts, 2},
     {"_lemma_model_dev_parts", (DL_FUNC) &_lemma_model_dev_parts, 2},
-    {"_lemma_model_objective_gradient", (DL_FUNC) &_lemma_model_objective_gradient, 3},
+    {"_lemma_model_objective_gradient", (DL_FUNC) &_lemma_model_objective_gradient, 4},
     {"_lemma_model_new", (DL_FUNC) &_lemma_model_new, 4},
     {"_lemma_model_with_response", (DL_FUNC) &_lemma_model_with_response, 3},
     {"_lemma_group_sums", (DL_FUNC) &_lemma_group_sums, 3},

@@ -237,6 +237,63 @@ MatrixXd vinv_xy(const BlockedModel& m) {
   return U;
 }
 
+MatrixXd average_information(const BlockedModel& m, const MatrixXd& U, bool reml) {
+  const int T = m.nterms(), p = m.nfixed(), k = m.ntheta();
+  VectorXd bb(p + 1);
+  bb.head(p) = -m.beta();
+  bb[p] = 1.0;
+  const VectorXd ue = U * bb;  // Z'e
+  // B = [D_1 Z'e, ..., D_k Z'e] by term (Z'w_i = A_ZZ D_i Z'e), with D_i = dLambda_i
+  // Lambda' + Lambda dLambda_i' applied level by level as in dQ_dtheta.
+  std::vector<MatrixXd> B(T), C(T), Y(T);
+  VectorXd ew = VectorXd::Zero(k);  // e'w_i = (Z'e)' D_i (Z'e)
+  int off = 0, col = 0;
+  for (int t = 0; t < T; ++t) {
+    const MatrixXd& lam = m.lambda(t);
+    const int pt = lam.rows(), nlev = m.term(t).nlev, q = m.block_size(t);
+    B[t] = MatrixXd::Zero(q, k);
+    for (int c = 0; c < pt; ++c)
+      for (int r = c; r < pt; ++r, ++col)
+        for (int l = 0; l < nlev; ++l) {
+          const auto ul = ue.segment(off + l * pt, pt);
+          const double lu_c = lam.col(c).dot(ul);  // (lambda' u_l)_c
+          B[t](l * pt + r, col) += lu_c;
+          B[t].col(col).segment(l * pt, pt) += lam.col(c) * ul[r];
+          ew[col] += 2.0 * ul[r] * lu_c;
+        }
+    off += q;
+  }
+  MatrixXd S = MatrixXd::Zero(k, k);
+  for (int i = 0; i < T; ++i) {
+    C[i] = MatrixXd::Zero(m.block_size(i), k);
+    azz_row_mult(m, i, B, C[i]);
+    S.noalias() += B[i].transpose() * C[i];
+  }
+  // minus (Lambda' C)' M^{-1} (Lambda' C), with M = L_Z L_Z': forward solves only
+  for (int i = 0; i < T; ++i) {
+    Y[i] = C[i];
+    lambda_mult(m, i, Y[i], true);
+    for (int j = 0; j < i; ++j) mult_sub(m.L(i, j), Y[j], Y[i], false);
+    solve_lower(m.L(i, i), Y[i], false);
+    S.noalias() -= Y[i].transpose() * Y[i];
+  }
+  if (reml && p > 0) {
+    // minus (U_X' B)' (X'V^{-1}X)^{-1} (U_X' B), X'V^{-1}X = R_X R_X'
+    MatrixXd W = MatrixXd::Zero(p, k);
+    off = 0;
+    for (int t = 0; t < T; ++t) {
+      W.noalias() += U.block(off, 0, m.block_size(t), p).transpose() * B[t];
+      off += m.block_size(t);
+    }
+    m.rx().triangularView<Eigen::Lower>().solveInPlace(W);
+    S.noalias() -= W.transpose() * W;
+  }
+  const double nmp = reml ? m.nobs() - p : m.nobs();
+  const double pw = m.pwrss();
+  MatrixXd H = (nmp / pw) * S - (nmp / (pw * pw)) * ew * ew.transpose();
+  return (H + H.transpose()) / 2;
+}
+
 MatrixXd dQ_dtheta(const BlockedModel& m, const MatrixXd& U) {
   const int T = m.nterms();
   const int p1 = static_cast<int>(U.cols());
@@ -490,8 +547,11 @@ Rcpp::NumericVector model_dev_parts(SEXP ptr, const Eigen::Map<Eigen::VectorXd> 
 // log|M| + [log|P|] + nmp (1 + log(2 pi pwrss / nmp)), so its derivative is
 // dlog|M| + [tr(P^{-1} dP)] + nmp dpwrss / pwrss, where beta's own derivative drops
 // out of dpwrss = (-beta, 1)' dQ (-beta, 1) because beta minimizes the quadratic form.
+// With `hessian`, also the average-information approximation of the Hessian
+// (attribute "hessian"; see derivatives.h).
 // [[Rcpp::export(.model_objective_gradient)]]
-Rcpp::NumericVector model_objective_gradient(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml) {
+Rcpp::NumericVector model_objective_gradient(SEXP ptr, const Eigen::Map<Eigen::VectorXd> theta, bool reml,
+                                             bool hessian = false) {
   lemma::BlockedModel* m = deriv_model_of(ptr);
   m->update(theta);
   const int p = m->nfixed(), p1 = p + 1, k = m->ntheta();
@@ -520,5 +580,6 @@ Rcpp::NumericVector model_objective_gradient(SEXP ptr, const Eigen::Map<Eigen::V
     grad[i] = g;
   }
   out.attr("gradient") = grad;
+  if (hessian) out.attr("hessian") = lemma::average_information(*m, U, reml);
   return out;
 }

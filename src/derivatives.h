@@ -29,6 +29,16 @@ MatrixXd dQ_dtheta(const BlockedModel& m, const MatrixXd& U);
 // Columns of M^{-1} are formed a chunk of levels at a time (as condvar()).
 VectorXd dlogdetM_dtheta(const BlockedModel& m);
 
+// The average-information approximation (AI-REML) of the Hessian of the profiled
+// criterion (REML criterion or -2 log-likelihood) in theta, k x k: with e the
+// residual V^{-1}(y - X beta), w_i = dV_i e and P the REML projection (V^{-1} for
+// ML), (nmp / pwrss) w_i' P w_j - nmp (e'w_i)(e'w_j) / pwrss^2, the second term
+// profiling out sigma^2. Every w_i lies in the column space of Z, so it costs k
+// products with A_ZZ and k forward solves with the factor, no inverse: a small
+// fraction of a gradient. Near the optimum it approaches the Hessian (the terms it
+// drops have expectation zero there); it is positive semidefinite everywhere.
+MatrixXd average_information(const BlockedModel& m, const MatrixXd& U, bool reml);
+
 // y += B x (transpose = false) or y += B' x, for blocks of any storage kind
 // (diagonal blocks of A are Diagonal, BlockDiagonal or full Dense).
 void mult_add(const Block& B, const MatrixXd& x, MatrixXd& y, bool transpose);
