@@ -49,6 +49,7 @@ optimum_designs <- function() {
   list(
     sleepstudy_slope2_reml = list(formula = Reaction ~ Days + (Days | Subject), data = ss, REML = TRUE),
     sleepstudy_slope2_ml = list(formula = Reaction ~ Days + (Days | Subject), data = ss, REML = FALSE),
+    sleepstudy_uncor_reml = list(formula = Reaction ~ Days + (Days || Subject), data = ss, REML = TRUE),
     orthodont_slope2_ml = list(formula = distance ~ age + Sex + (age | Subject),
                                data = as.data.frame(nlme::Orthodont), REML = FALSE),
     slope3_reml = list(formula = y ~ x1 + x2 + (1 + x1 + x2 | g), data = g8, REML = TRUE),
