@@ -348,7 +348,9 @@ check_control <- function(control, fn) {
 #'   model (`ptr`), `gradient`: the exact gradient as a function of theta for a
 #'   model with a single random-effect term and no relationship matrix, else `NULL`,
 #'   and `start_gradient`: the exact gradient for every model without a
-#'   relationship matrix (several terms: two to four evaluations' cost), else `NULL`.
+#'   relationship matrix (several terms: two to four evaluations' cost), else `NULL`;
+#'   `start_gradient(theta, hessian = TRUE)` also gives, as its attribute
+#'   `"hessian"`, the average-information approximation of the Hessian.
 #' @examples
 #' fr <- lmm_frame(Reaction ~ Days + (Days | Subject), sleepstudy)
 #' f <- lmm_devfun(fr)
