@@ -108,7 +108,7 @@ start_theta <- function(frame) {
   if (!length(scalar) && !length(vector)) return(theta)
   sw <- sqrt(frame$weights)
   unweighted <- all(sw == 1)  # no copy of X for the common case
-  r <- r_ls <- ls_residuals(if (unweighted) frame$X else frame$X * sw, (frame$y - frame$offset) * sw)
+  r <- ls_residuals(if (unweighted) frame$X else frame$X * sw, (frame$y - frame$offset) * sw)
   scale <- reterms_theta_scale(frame$reterms)
   interior <- length(scalar) + length(vector) == length(frame$reterms$terms)
   for (tm in vector) {
@@ -118,10 +118,30 @@ start_theta <- function(frame) {
   }
   if (!length(scalar)) return(structure(theta, interior = interior))
   scalar <- scalar[order(vapply(scalar, function(tm) tm$nlev, numeric(1)))]
-  total <- sum(r^2) / length(r)
   x <- lapply(scalar, function(tm) tm$X[, 1L] * sw)
   # sums by level over the integer codes (every level, used or not, has its row)
   codes <- lapply(scalar, function(tm) as.integer(tm$factor))
+  idx <- vapply(scalar, function(tm) tm$theta_index, integer(1))
+  # Not on the bound 0: BOBYQA's first steps would not leave it in every direction.
+  # The limits hold on the optimizer's scale (theta * theta_scale, R/scaling.R).
+  sc <- scale[idx]
+  # Scalar terms on one grouping factor, as (x || g) gives, start from the diagonal
+  # of the covariance of per-level coefficients of their columns together (as the
+  # vector term (x | g) does) where it is inside the limits: the back-fitting below
+  # splits the levels' variation between them poorly (sleepstudy's slope 0.14
+  # against 0.23 at the optimum, six Newton steps instead of three).
+  group <- vapply(scalar, function(tm) tm$group, "")
+  grouped <- rep(NA_real_, length(scalar))
+  for (g in unique(group[duplicated(group)])) {
+    k <- which(group == g)
+    S <- level_coef_cov(do.call(cbind, x[k]), codes[[k[1]]], scalar[[k[1]]]$nlev, r, sc[k])
+    if (!is.null(S) && all(diag(S) > 0.05^2 & diag(S) < 10^2)) grouped[k] <- sqrt(diag(S)) / sc[k]
+  }
+  covered <- !is.na(grouped)
+  theta[idx[covered]] <- grouped[covered]
+  if (all(covered)) return(structure(theta, interior = interior))
+  # The other scalar terms: level means of the residuals fitted term by term.
+  total <- sum(r^2) / length(r)
   level_sums <- function(v, k) .group_sums(codes[[k]], as.matrix(v), scalar[[k]]$nlev)[, 1L]
   sxx <- lapply(seq_along(scalar), function(k) level_sums(x[[k]]^2, k))
   eff <- lapply(sxx, function(s) numeric(length(s)))
@@ -138,25 +158,9 @@ start_theta <- function(frame) {
     ok <- sxx[[k]] > 0
     max(mean(eff[[k]][ok]^2) - s2 * mean(1 / sxx[[k]][ok]), 0)
   }, numeric(1))
-  idx <- vapply(scalar, function(tm) tm$theta_index, integer(1))
-  # Not on the bound 0: BOBYQA's first steps would not leave it in every direction.
-  # The limits hold on the optimizer's scale (theta * theta_scale, R/scaling.R).
-  sc <- scale[idx]
   rel <- sqrt(v / s2) * sc
-  interior <- interior && all(rel > 0.05 & rel < 10)
-  theta[idx] <- pmin(pmax(rel, 0.05), 10) / sc
-  # Scalar terms on one grouping factor, as (x || g) gives: the back-fitting above
-  # splits the levels' variation between them poorly (sleepstudy's slope 0.14
-  # against 0.23 at the optimum, six Newton steps instead of three). The diagonal of
-  # the covariance of per-level coefficients of their columns together (as for the
-  # vector term (x | g)) is the better start where it is inside the limits.
-  group <- vapply(scalar, function(tm) tm$group, "")
-  for (g in unique(group[duplicated(group)])) {
-    k <- which(group == g)
-    S <- level_coef_cov(do.call(cbind, x[k]), codes[[k[1]]], scalar[[k[1]]]$nlev, r_ls, sc[k])
-    if (is.null(S) || !all(diag(S) > 0.05^2 & diag(S) < 10^2)) next
-    theta[idx[k]] <- sqrt(diag(S)) / sc[k]
-  }
+  interior <- interior && all(rel[!covered] > 0.05 & rel[!covered] < 10)
+  theta[idx[!covered]] <- pmin(pmax(rel[!covered], 0.05), 10) / sc[!covered]
   structure(theta, interior = interior)
 }
 

@@ -25,7 +25,16 @@ mean_carrier_terms <- function(frame) {
   out <- integer(0)
   for (k in seq_along(frame$reterms$terms)) {
     Zk <- frame$reterms$terms[[k]]$X
-    if (x_int) Zk <- Zk[, frame$reterms$terms[[k]]$cnms != "(Intercept)", drop = FALSE]
+    cn <- frame$reterms$terms[[k]]$cnms
+    if (x_int) {
+      Zk <- Zk[, cn != "(Intercept)", drop = FALSE]
+      cn <- cn[cn != "(Intercept)"]
+    }
+    # a column that is a column of X (`(x | g)` with x among the fixed effects) is
+    # in the span without a QR
+    same <- vapply(seq_along(cn), function(j) cn[j] %in% colnames(X) && identical(Zk[, j], unname(X[, cn[j]])),
+                   logical(1))
+    Zk <- Zk[, !same, drop = FALSE]
     if (!ncol(Zk)) next
     if (is.null(qx) && ncol(X)) qx <- qr(X)
     R <- if (is.null(qx)) Zk else qr.resid(qx, Zk)
