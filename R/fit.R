@@ -776,12 +776,13 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, ai = FALSE
     # Steps may cross a bound: the criterion is smooth in theta on both sides of it.
     h <- 1e-3 * pmax(abs(par[free]), 0.1)
     at <- function(d) { th <- par; th[free] <- th[free] + d; f(th) }
+    formed <- !identical(free, free_H)  # a Hessian is formed at this point
     if (ai) {
       g_ai <- gr(par, hessian = TRUE)
       g <- as.numeric(g_ai)[free]
       grad[free] <- g
       H <- attr(g_ai, "hessian")[free, free, drop = FALSE]
-      free_H <- NULL  # formed at this point
+      formed <- TRUE
     } else if (!is.null(gr)) {
       g <- gr(par)[free]
       grad[free] <- g
@@ -789,8 +790,8 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, ai = FALSE
       # steps went far (0.1% relative) from where it was formed (BOBYQA can stop 1e-2
       # from the optimum), so that the steps converge fast and the Hessian reported
       # (its smallest eigenvalue) is the optimum's.
-      if (!is.null(par_H) && max(abs(par - par_H) / pmax(abs(par), 0.1)) > 1e-3) free_H <- NULL
-      if (!identical(free, free_H)) {
+      if (!is.null(par_H) && max(abs(par - par_H) / pmax(abs(par), 0.1)) > 1e-3) formed <- TRUE
+      if (formed) {
         par_H <- par
         H <- matrix(0, k, k)
         forward <- isTRUE(attr(gr, "forward"))
@@ -814,7 +815,7 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, ai = FALSE
       }
       g <- (fp - fm) / (2 * h)
       grad[free] <- g
-      if (!identical(free, free_H)) {
+      if (formed) {
         H <- diag((fp - 2 * fval + fm) / h^2, k)
         if (k > 1L) for (i in 1:(k - 1L)) for (j in (i + 1L):k) {
           ei <- numeric(k); ei[i] <- h[i]
@@ -827,7 +828,7 @@ newton_polish <- function(f, par, fval, lower, maxit = 4L, gr = NULL, ai = FALSE
         }
       }
     }
-    if (!identical(free, free_H)) {
+    if (formed) {
       free_H <- free
       hmin <- min(eigen(H, symmetric = TRUE, only.values = TRUE)$values)
       ch <- tryCatch(chol(H), error = function(e) NULL)

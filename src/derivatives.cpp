@@ -273,10 +273,9 @@ MatrixXd average_information(const BlockedModel& m, const MatrixXd& U, bool reml
   for (int i = 0; i < T; ++i) {
     Y[i] = C[i];
     lambda_mult(m, i, Y[i], true);
-    for (int j = 0; j < i; ++j) mult_sub(m.L(i, j), Y[j], Y[i], false);
-    solve_lower(m.L(i, i), Y[i], false);
-    S.noalias() -= Y[i].transpose() * Y[i];
   }
+  m.forward_solve(Y, 0);
+  for (int i = 0; i < T; ++i) S.noalias() -= Y[i].transpose() * Y[i];
   if (reml && p > 0) {
     // minus (U_X' B)' (X'V^{-1}X)^{-1} (U_X' B), X'V^{-1}X = R_X R_X'
     MatrixXd W = MatrixXd::Zero(p, k);
@@ -380,13 +379,11 @@ VectorXd dlogdetM_dtheta(const BlockedModel& m) {
         const int nl = std::min(chunk, nlev - lev0);
         const int mc = nl * p;
         std::vector<MatrixXd> Y(T);
-        for (int i = t; i < T; ++i) {
-          Y[i] = MatrixXd::Zero(m.block_size(i), mc);
-          if (i == t) Y[i].middleRows(lev0 * p, mc).setIdentity();
-          for (int k = t; k < i; ++k) mult_sub(m.L(i, k), Y[k], Y[i], false);
-          solve_lower(m.L(i, i), Y[i], false);
+        for (int i = t; i < T; ++i) Y[i] = MatrixXd::Zero(m.block_size(i), mc);
+        Y[t].middleRows(lev0 * p, mc).setIdentity();
+        m.forward_solve(Y, t);
+        for (int i = t; i < T; ++i)
           for (int l = 0; l < nl; ++l) Vsum.noalias() += Y[i].middleCols(l * p, p).transpose() * Y[i].middleCols(l * p, p);
-        }
         Rcpp::checkUserInterrupt();
       }
       const MatrixXd li = lam.triangularView<Eigen::Lower>().solve(MatrixXd::Identity(p, p));
@@ -404,13 +401,9 @@ VectorXd dlogdetM_dtheta(const BlockedModel& m) {
       const int mc = nl * p;
       std::vector<MatrixXd> Y(T);
       // forward: L Y = E (E: identity columns of this chunk of term t)
-      for (int i = 0; i < T; ++i) {
-        Y[i] = MatrixXd::Zero(m.block_size(i), mc);
-        if (i < t) continue;
-        if (i == t) Y[i].middleRows(lev0 * p, mc).setIdentity();
-        for (int k = t; k < i; ++k) mult_sub(m.L(i, k), Y[k], Y[i], false);
-        solve_lower(m.L(i, i), Y[i], false);
-      }
+      for (int i = 0; i < T; ++i) Y[i] = MatrixXd::Zero(m.block_size(i), mc);
+      Y[t].middleRows(lev0 * p, mc).setIdentity();
+      m.forward_solve(Y, t);
       // backward: L' X = Y, so X = M^{-1} E
       for (int i = T - 1; i >= 0; --i) {
         for (int k = i + 1; k < T; ++k) mult_sub(m.L(k, i), Y[k], Y[i], true);

@@ -302,6 +302,13 @@ std::vector<VectorXd> BlockedModel::b(const std::vector<VectorXd>& u) const {
   return out;
 }
 
+void BlockedModel::forward_solve(std::vector<MatrixXd>& Y, int first) const {
+  for (int i = first; i < nterms(); ++i) {
+    for (int k = first; k < i; ++k) mult_sub(L_[index(i, k)], Y[k], Y[i], false);  // -sum L_ik Y_k
+    solve_lower(L_[index(i, i)], Y[i], false);
+  }
+}
+
 MatrixXd BlockedModel::condvar(int t) const {
   const int T = nterms();
   const TermData& tm = terms_[t];
@@ -328,14 +335,9 @@ MatrixXd BlockedModel::condvar(int t) const {
   for (int lev0 = 0; lev0 < nlev; lev0 += chunk) {
     const int m = std::min(chunk, nlev - lev0) * p;
     std::vector<MatrixXd> M(T);
-    M[t] = MatrixXd::Zero(q, m);
+    for (int i = t; i < T; ++i) M[i] = MatrixXd::Zero(size(i), m);
     M[t].middleRows(lev0 * p, m).setIdentity();
-    solve_lower(L_[index(t, t)], M[t], false);
-    for (int i = t + 1; i < T; ++i) {
-      M[i] = MatrixXd::Zero(size(i), m);
-      for (int k = t; k < i; ++k) mult_sub(L_[index(i, k)], M[k], M[i], false);  // -sum L_ik M_k
-      solve_lower(L_[index(i, i)], M[i], false);
-    }
+    forward_solve(M, t);
     if (tm.has_relmat) {
       for (int i = t; i < T; ++i) full.noalias() += M[i].transpose() * M[i];
     } else {

@@ -57,6 +57,10 @@ class BlockedModel {
   // Conditional covariance of b for term t divided by sigma^2, as p x (p * nlev)
   // diagonal blocks side by side (level-major), conditional on beta.
   MatrixXd condvar(int t) const;
+  // Forward solve with the random-effects part of the factor, in place: Y[i] for
+  // block rows i = first..T-1 becomes the solution of L_Z Y = Y, the blocks before
+  // `first` being zero (they are not read). Y holds one matrix per term.
+  void forward_solve(std::vector<MatrixXd>& Y, int first) const;
 
   // The blocks, for tests: the full lower factor as a dense matrix, and kinds.
   MatrixXd dense_factor() const;
